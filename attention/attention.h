@@ -1,0 +1,50 @@
+/* attention.h - causal multi-head attention (MHA/GQA/MQA) over a KV cache
+ * stored as F32, F16 (default), Q8_0 or Q4_0.
+ *
+ * Layout: for each layer and KV head, n_ctx rows of head_dim values, so
+ * generation reads one KV head's keys (and values) contiguously.
+ * Threads: this layer knows nothing about the thread pool; the caller splits
+ * work by calling rb_attention on disjoint ranges of query heads (and query
+ * tokens during prompt processing), each thread with its own scratch.
+ */
+#ifndef RB_ATTENTION_H
+#define RB_ATTENTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../gguf/gguf.h"
+
+struct rb_kv_cache {
+    int n_layers, n_ctx, n_heads_kv, head_dim;
+    uint32_t type_k, type_v;  /* RB_TYPE_F32, F16, Q8_0 or Q4_0 */
+    size_t k_row_bytes, v_row_bytes; /* bytes of one head_dim row as stored (may be padded) */
+    uint8_t *k, *v;
+};
+
+/* Bytes the cache will take (so `rbee info -c N` can print it before loading). */
+size_t rb_kv_bytes(int n_layers, int n_ctx, int n_heads_kv, int head_dim, uint32_t type_k, uint32_t type_v);
+int rb_kv_init(struct rb_kv_cache *kv, int n_layers, int n_ctx, int n_heads_kv, int head_dim,
+               uint32_t type_k, uint32_t type_v, char *err);
+void rb_kv_free(struct rb_kv_cache *kv);
+/* Parse "f32", "f16", "q8_0", "q4_0"; -1 if not a cache type. */
+int rb_kv_type_parse(const char *s, uint32_t *type);
+
+/* Store K and V of n_tok tokens at positions [pos, pos + n_tok) for one layer.
+ * k, v: [n_tok][n_heads_kv * head_dim] F32. Caller guarantees pos + n_tok <= n_ctx. */
+void rb_kv_store(struct rb_kv_cache *kv, int layer, int pos, int n_tok, const float *k, const float *v);
+
+/* Floats of scratch one thread needs for rb_attention. */
+size_t rb_attention_scratch_floats(const struct rb_kv_cache *kv);
+
+/* For query heads [head_begin, head_end) and query tokens [tok_begin, tok_end)
+ * of a batch whose first token sits at position pos (token t sees keys
+ * 0 .. pos + t): out = softmax(q k^T / sqrt(head_dim)) v.
+ * q, out: [n_tok][n_heads * head_dim] F32 (rows of the whole batch).
+ * Numerics match the reference runtime for an F16 cache: q rounded to F16
+ * for q.k, softmax in F32, weights rounded to F16 before the product with v. */
+void rb_attention(const struct rb_kv_cache *kv, int layer, int n_heads,
+                  const float *q, float *out, int pos,
+                  int tok_begin, int tok_end, int head_begin, int head_end,
+                  float *scratch);
+
+#endif

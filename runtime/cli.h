@@ -1,0 +1,15 @@
+/* cli.h - the subcommands of `rbee`. Each takes argv as seen after the
+ * command name (argv[0] is the command) and returns the exit status.
+ * Errors are printed as one line: "rbee: error: <what>: <why>". */
+#ifndef RB_CLI_H
+#define RB_CLI_H
+
+int cli_run(int argc, char **argv);      /* runtime/cli_run.c */
+int cli_logits(int argc, char **argv);   /* runtime/cli_run.c */
+int cli_tokenize(int argc, char **argv); /* runtime/cli_run.c */
+int cli_info(int argc, char **argv);     /* runtime/cli_info.c */
+int cli_quantize(int argc, char **argv); /* runtime/cli_quantize.c */
+int cli_bench(int argc, char **argv);    /* bench/cli_bench.c */
+int cli_synth(int argc, char **argv);    /* bench/cli_synth.c */
+
+#endif

@@ -1,0 +1,4 @@
+/* PLACEHOLDER until its issue lands: replaced by the real command. */
+#include <stdio.h>
+#include "../runtime/cli.h"
+int cli_quantize(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "rbee: error: cli_quantize: not built yet\n"); return 1; }

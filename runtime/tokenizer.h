@@ -1,0 +1,37 @@
+/* tokenizer.h - text <-> token ids from a GGUF vocabulary:
+ * SentencePiece (tokenizer.ggml.model = "llama") and byte-level BPE ("gpt2"). */
+#ifndef RB_TOKENIZER_H
+#define RB_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../gguf/gguf.h"
+
+enum rb_tok_kind { RB_TOK_SPM = 1, RB_TOK_BPE = 2 };
+
+struct rb_tokenizer; /* opaque; pieces point into the mapping or own copies */
+
+/* Load from the file's tokenizer.ggml.* metadata; validates every array
+ * (types, lengths agreeing, special ids in range; -1 as u32 means "none"). */
+int rb_tokenizer_load(struct rb_tokenizer **out, const struct gguf_file *f, char *err);
+void rb_tokenizer_free(struct rb_tokenizer *t);
+
+enum rb_tok_kind rb_tokenizer_kind(const struct rb_tokenizer *t);
+int32_t rb_tokenizer_n_vocab(const struct rb_tokenizer *t);
+int32_t rb_tokenizer_bos(const struct rb_tokenizer *t); /* -1 if none */
+int32_t rb_tokenizer_eos(const struct rb_tokenizer *t); /* -1 if none */
+int rb_tokenizer_add_bos(const struct rb_tokenizer *t); /* tokenizer.ggml.add_bos_token, or the model kind's default */
+
+/* Encode len bytes of UTF-8 text. Writes at most cap ids and returns the
+ * total count needed (call again with a bigger buffer if > cap); -1 with err on failure. */
+int64_t rb_tokenize(const struct rb_tokenizer *t, const char *text, size_t len, int add_bos,
+                    int32_t *ids, int64_t cap, char *err);
+
+/* Streaming decode: feed ids one at a time; complete UTF-8 characters come out,
+ * partial byte sequences wait in the state. Returns bytes written to out (cap >= 64). */
+struct rb_detok { uint8_t pending[8]; int n_pending; int at_start; };
+void rb_detok_init(struct rb_detok *d);
+size_t rb_detok_push(const struct rb_tokenizer *t, struct rb_detok *d, int32_t id, char *out, size_t cap);
+size_t rb_detok_flush(struct rb_detok *d, char *out, size_t cap); /* whatever is left, invalid bytes as U+FFFD */
+
+#endif
