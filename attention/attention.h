@@ -30,7 +30,8 @@ void rb_kv_free(struct rb_kv_cache *kv);
 int rb_kv_type_parse(const char *s, uint32_t *type);
 
 /* Store K and V of n_tok tokens at positions [pos, pos + n_tok) for one layer.
- * k, v: [n_tok][n_heads_kv * head_dim] F32. Caller guarantees pos + n_tok <= n_ctx. */
+ * k, v: [n_tok][n_heads_kv * head_dim] F32. Caller guarantees pos + n_tok <= n_ctx
+ * (a range outside the cache stores nothing rather than write past it). */
 void rb_kv_store(struct rb_kv_cache *kv, int layer, int pos, int n_tok, const float *k, const float *v);
 
 /* Floats of scratch one thread needs for rb_attention. */
@@ -46,5 +47,14 @@ void rb_attention(const struct rb_kv_cache *kv, int layer, int n_heads,
                   const float *q, float *out, int pos,
                   int tok_begin, int tok_end, int head_begin, int head_end,
                   float *scratch);
+
+/* rb_attention with an explicit kernel table instead of rb_kernels(); an
+ * entry the table lacks (NULL) uses attention/'s plain C, so a zeroed table
+ * runs the portable code alone (tests cover both paths this way). */
+struct rb_kernels;
+void rb_attention_with(const struct rb_kernels *kern, const struct rb_kv_cache *kv, int layer, int n_heads,
+                       const float *q, float *out, int pos,
+                       int tok_begin, int tok_end, int head_begin, int head_end,
+                       float *scratch);
 
 #endif

@@ -69,6 +69,7 @@ struct gguf_kv {
     enum gguf_type arr_type; /* element type when type == ARRAY */
     uint64_t arr_len;        /* element count when type == ARRAY */
     const uint8_t *value;    /* first byte of the value (or of the first element) in the mapping */
+    const uint64_t *str_offsets; /* string arrays only: byte offset of string i from value (reader-owned) */
 };
 
 struct gguf_tensor {
@@ -93,6 +94,7 @@ struct gguf_file {
     struct gguf_tensor *tensors;
     uint64_t alignment;   /* general.alignment or 32 */
     uint64_t data_offset; /* start of the data section */
+    uint64_t header_size; /* end of the tensor infos (data_offset minus alignment padding) */
 };
 
 /* Map and parse a file. On failure `err` holds "reason" (the caller adds the path). */
@@ -121,6 +123,15 @@ int gguf_get_arr(const struct gguf_file *f, const char *key, enum gguf_type elem
                  const void **data, uint64_t *len, char *err);
 /* i-th string of a string array kv (bounds already verified at open). */
 struct gguf_str gguf_arr_str(const struct gguf_kv *kv, uint64_t i);
+
+/* Where every byte of the file goes (for `rbee info`): header + padding +
+ * tensor bytes + unused == file size. padding counts the alignment gaps
+ * (each smaller than the alignment); unused counts larger gaps and bytes
+ * after the last tensor beyond its padding (0 in files written by llama.cpp or us). */
+struct gguf_layout {
+    uint64_t header_bytes, padding_bytes, tensor_bytes, unused_bytes, file_bytes;
+};
+void gguf_layout(const struct gguf_file *f, struct gguf_layout *out);
 
 /* ---- writer ---- */
 struct gguf_writer;

@@ -1,4 +1,445 @@
-/* PLACEHOLDER until its issue lands: replaced by the real command. */
+/* cli_info.c - `rbee info MODEL.gguf [--json] [-c N] [--kv-type T]`:
+ * describe a GGUF file (metadata, hyperparameters, tokenizer, tensors) and
+ * account for every byte of it: header + padding + tensors == file size.
+ * With a context size it also prints what the KV cache and the whole
+ * generation would take in memory.
+ */
+#include <errno.h>
 #include <stdio.h>
-#include "../runtime/cli.h"
-int cli_info(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "rbee: error: cli_info: not built yet\n"); return 1; }
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "../gguf/gguf.h"
+#include "../attention/attention.h"
+#include "../simd/kernels.h"
+
+/* ---- options ---- */
+
+struct info_opts {
+    const char *path;
+    int json;
+    long n_ctx;         /* 0: the model's context_length */
+    uint32_t kv_type;
+    const char *kv_type_name;
+};
+
+static void info_usage(FILE *out) {
+    fprintf(out, "usage: rbee info MODEL.gguf [--json] [-c N] [--kv-type f32|f16|q8_0|q4_0]\n\n"
+                 "Prints architecture, file type, hyperparameters, tokenizer, parameter count,\n"
+                 "bits per weight, every tensor, and checks that the sizes add up to the file.\n"
+                 "  --json        one JSON object instead of text\n"
+                 "  -c N          context size for the KV cache estimate (default: the model's)\n"
+                 "  --kv-type T   KV cache storage type (default f16)\n");
+}
+
+/* 0 ok, 1 error printed, 2 help printed */
+static int parse_opts(int argc, char **argv, struct info_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->kv_type = RB_TYPE_F16;
+    o->kv_type_name = "f16";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            info_usage(stdout);
+            return 2;
+        } else if (!strcmp(a, "--json")) {
+            o->json = 1;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            char *end;
+            errno = 0;
+            long n = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+            if (i + 1 >= argc || errno || *end || end == argv[i + 1] || n <= 0 || n > 0x7fffffffL) {
+                fprintf(stderr, "rbee: error: %s: expected a positive context size\n", a);
+                return 1;
+            }
+            o->n_ctx = n;
+            i++;
+        } else if (!strcmp(a, "--kv-type")) {
+            if (i + 1 >= argc || rb_kv_type_parse(argv[i + 1], &o->kv_type) != 0) {
+                fprintf(stderr, "rbee: error: --kv-type: expected f32, f16, q8_0 or q4_0\n");
+                return 1;
+            }
+            o->kv_type_name = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "rbee: error: info: unknown option '%s' (see 'rbee info --help')\n", a);
+            return 1;
+        } else if (o->path) {
+            fprintf(stderr, "rbee: error: info: more than one file given ('%s', '%s')\n", o->path, a);
+            return 1;
+        } else {
+            o->path = a;
+        }
+    }
+    if (!o->path) {
+        fprintf(stderr, "rbee: error: info: missing MODEL.gguf (see 'rbee info --help')\n");
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- what we print, gathered once ---- */
+
+/* general.file_type ids (llama_ftype); retired ids have no name */
+static const char *file_type_name(uint32_t ft) {
+    static const char *const names[] = {
+        "ALL_F32", "MOSTLY_F16", "MOSTLY_Q4_0", "MOSTLY_Q4_1", "MOSTLY_Q4_1_SOME_F16", NULL, NULL,
+        "MOSTLY_Q8_0", "MOSTLY_Q5_0", "MOSTLY_Q5_1", "MOSTLY_Q2_K", "MOSTLY_Q3_K_S", "MOSTLY_Q3_K_M",
+        "MOSTLY_Q3_K_L", "MOSTLY_Q4_K_S", "MOSTLY_Q4_K_M", "MOSTLY_Q5_K_S", "MOSTLY_Q5_K_M", "MOSTLY_Q6_K",
+        "MOSTLY_IQ2_XXS", "MOSTLY_IQ2_XS", "MOSTLY_Q2_K_S", "MOSTLY_IQ3_XS", "MOSTLY_IQ3_XXS", "MOSTLY_IQ1_S",
+        "MOSTLY_IQ4_NL", "MOSTLY_IQ3_S", "MOSTLY_IQ3_M", "MOSTLY_IQ2_S", "MOSTLY_IQ2_M", "MOSTLY_IQ4_XS",
+        "MOSTLY_IQ1_M", "MOSTLY_BF16", NULL, NULL, NULL, "MOSTLY_TQ1_0", "MOSTLY_TQ2_0", "MOSTLY_MXFP4_MOE",
+    };
+    if (ft < sizeof names / sizeof names[0] && names[ft])
+        return names[ft];
+    return "unknown";
+}
+
+/* Hyperparameter keys shown when present, after "<arch>." */
+static const char *const hparam_keys[] = {
+    "context_length", "embedding_length", "block_count", "feed_forward_length",
+    "attention.head_count", "attention.head_count_kv", "attention.key_length", "rope.dimension_count",
+    "rope.freq_base", "attention.layer_norm_rms_epsilon", "attention.layer_norm_epsilon",
+};
+#define N_HPARAMS (sizeof hparam_keys / sizeof hparam_keys[0])
+
+struct info {
+    const struct gguf_file *f;
+    char arch[64];
+    int has_ft;
+    uint32_t file_type;
+    const struct gguf_kv *name, *tok_model, *tokens;
+    const struct gguf_kv *hparams[N_HPARAMS];
+    uint64_t n_params, tensor_bytes;
+    uint32_t main_type; /* the type holding the most tensor bytes */
+    struct gguf_layout layout;
+    int has_kv;
+    long kv_ctx;
+    size_t kv_bytes;
+};
+
+static const struct gguf_kv *kv_of(const struct gguf_file *f, const char *key, enum gguf_type type) {
+    int64_t i = gguf_find_key(f, key);
+    if (i < 0 || f->kv[i].type != type)
+        return NULL;
+    return &f->kv[i];
+}
+
+static struct gguf_str kv_str(const struct gguf_kv *kv) {
+    struct gguf_str s;
+    memcpy(&s.len, kv->value, 8);
+    s.data = (const char *)kv->value + 8;
+    return s;
+}
+
+/* KV cache bytes for opts' context: needs block_count, head counts and a head size. */
+static void gather_kv_cache(struct info *in, const struct info_opts *o) {
+    const struct gguf_file *f = in->f;
+    char key[128], err[RB_ERR_MAX];
+    uint32_t n_layers, n_embd, n_head, n_head_kv, head_dim, ctx = 0;
+#define ARCH_U32(suffix, out) (snprintf(key, sizeof key, "%s." suffix, in->arch), gguf_get_u32(f, key, out, err) == 0)
+    if (!ARCH_U32("block_count", &n_layers) || !ARCH_U32("embedding_length", &n_embd) ||
+        !ARCH_U32("attention.head_count", &n_head) || n_head == 0)
+        return;
+    if (!ARCH_U32("attention.head_count_kv", &n_head_kv))
+        n_head_kv = n_head;
+    if (!ARCH_U32("attention.key_length", &head_dim))
+        head_dim = n_embd / n_head;
+    if (!ARCH_U32("context_length", &ctx))
+        ctx = 0;
+#undef ARCH_U32
+    in->kv_ctx = o->n_ctx ? o->n_ctx : (long)ctx;
+    if (in->kv_ctx <= 0 || n_layers > 0x7fffffffu || n_head_kv > 0x7fffffffu || head_dim > 0x7fffffffu)
+        return;
+    in->kv_bytes = rb_kv_bytes((int)n_layers, (int)in->kv_ctx, (int)n_head_kv, (int)head_dim, o->kv_type, o->kv_type);
+    in->has_kv = in->kv_bytes > 0;
+}
+
+static void gather(struct info *in, const struct gguf_file *f, const struct info_opts *o) {
+    char err[RB_ERR_MAX], key[128];
+    memset(in, 0, sizeof *in);
+    in->f = f;
+    if (gguf_get_str(f, "general.architecture", in->arch, sizeof in->arch, err) != 0)
+        strcpy(in->arch, "?");
+    in->has_ft = gguf_get_u32(f, "general.file_type", &in->file_type, err) == 0;
+    in->name = kv_of(f, "general.name", GGUF_TYPE_STRING);
+    in->tok_model = kv_of(f, "tokenizer.ggml.model", GGUF_TYPE_STRING);
+    in->tokens = kv_of(f, "tokenizer.ggml.tokens", GGUF_TYPE_ARRAY);
+    for (size_t i = 0; i < N_HPARAMS; i++) {
+        snprintf(key, sizeof key, "%s.%s", in->arch, hparam_keys[i]);
+        int64_t k = gguf_find_key(f, key);
+        in->hparams[i] = k >= 0 && f->kv[k].type != GGUF_TYPE_ARRAY && f->kv[k].type != GGUF_TYPE_STRING
+                             ? &f->kv[k] : NULL;
+    }
+    uint64_t bytes_by_type[RB_TYPE_COUNT] = { 0 };
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const struct gguf_tensor *t = &f->tensors[i];
+        bytes_by_type[t->type] += t->n_bytes; /* type < RB_TYPE_COUNT: checked at open */
+        if (bytes_by_type[t->type] > bytes_by_type[in->main_type])
+            in->main_type = t->type;
+        /* element counts fit int64 (checked at open); their sum may not: saturate */
+        uint64_t n = (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
+        in->n_params = n > UINT64_MAX - in->n_params ? UINT64_MAX : in->n_params + n;
+        in->tensor_bytes += t->n_bytes; /* disjoint ranges of the file: cannot overflow */
+    }
+    gguf_layout(f, &in->layout);
+    gather_kv_cache(in, o);
+}
+
+/* ---- value formatting ---- */
+
+/* A scalar metadata value as text (numbers JSON-compatible; NaN/Inf as null in JSON). */
+static void format_scalar(const struct gguf_kv *kv, char *buf, size_t cap, int json) {
+    const uint8_t *p = kv->value;
+    switch (kv->type) {
+    case GGUF_TYPE_UINT8:  { uint8_t v;  memcpy(&v, p, 1); snprintf(buf, cap, "%u", v); break; }
+    case GGUF_TYPE_INT8:   { int8_t v;   memcpy(&v, p, 1); snprintf(buf, cap, "%d", v); break; }
+    case GGUF_TYPE_UINT16: { uint16_t v; memcpy(&v, p, 2); snprintf(buf, cap, "%u", v); break; }
+    case GGUF_TYPE_INT16:  { int16_t v;  memcpy(&v, p, 2); snprintf(buf, cap, "%d", v); break; }
+    case GGUF_TYPE_UINT32: { uint32_t v; memcpy(&v, p, 4); snprintf(buf, cap, "%u", v); break; }
+    case GGUF_TYPE_INT32:  { int32_t v;  memcpy(&v, p, 4); snprintf(buf, cap, "%d", v); break; }
+    case GGUF_TYPE_UINT64: { uint64_t v; memcpy(&v, p, 8); snprintf(buf, cap, "%llu", (unsigned long long)v); break; }
+    case GGUF_TYPE_INT64:  { int64_t v;  memcpy(&v, p, 8); snprintf(buf, cap, "%lld", (long long)v); break; }
+    case GGUF_TYPE_BOOL:   snprintf(buf, cap, "%s", p[0] ? "true" : "false"); break;
+    case GGUF_TYPE_FLOAT32: case GGUF_TYPE_FLOAT64: {
+        double v;
+        if (kv->type == GGUF_TYPE_FLOAT32) {
+            float x;
+            memcpy(&x, p, 4);
+            v = x;
+        } else {
+            memcpy(&v, p, 8);
+        }
+        if (json && (v != v || v > 1e308 || v < -1e308)) {
+            snprintf(buf, cap, "null");
+            break;
+        }
+        if (v == (double)(long long)v && v < 1e15 && v > -1e15) { /* 10000, not 1e+04 */
+            snprintf(buf, cap, "%lld", (long long)v);
+            break;
+        }
+        /* shortest text that reads back as the stored value: 1e-05, not 9.99999975e-06 */
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(buf, cap, "%.*g", prec, v);
+            double back = strtod(buf, NULL);
+            if (kv->type == GGUF_TYPE_FLOAT32 ? (float)back == (float)v : back == v)
+                break;
+        }
+        break;
+    }
+    default: snprintf(buf, cap, "?"); break;
+    }
+}
+
+/* File bytes for a terminal: control characters shown as '?'. */
+static void print_plain(const char *s, uint64_t len) {
+    for (uint64_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        putchar(c < 0x20 || c == 0x7f ? '?' : c);
+    }
+}
+
+/* A JSON string literal: quotes, backslashes and control bytes escaped. */
+static void print_json_str(const char *s, uint64_t len) {
+    putchar('"');
+    for (uint64_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c == '\n')
+            printf("\\n");
+        else if (c == '\t')
+            printf("\\t");
+        else if (c < 0x20 || c == 0x7f)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void print_json_z(const char *s) { print_json_str(s, strlen(s)); }
+
+static void format_shape(const struct gguf_tensor *t, char *buf, size_t cap) {
+    size_t n = 0;
+    n += (size_t)snprintf(buf + n, cap - n, "[");
+    for (uint32_t d = 0; d < t->n_dims && n < cap; d++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", d ? ", " : "", (long long)t->ne[d]);
+    if (n < cap)
+        snprintf(buf + n, cap - n, "]");
+}
+
+static double bits_per_weight(const struct info *in) {
+    return in->n_params ? (double)in->tensor_bytes * 8.0 / (double)in->n_params : 0.0;
+}
+
+/* ---- text output ---- */
+
+static void print_text(const struct info *in, const struct info_opts *o) {
+    const struct gguf_file *f = in->f;
+    char buf[64];
+    printf("file:          %s (%zu bytes, GGUF v%u, %llu metadata keys, %llu tensors)\n", o->path, f->size,
+           f->version, (unsigned long long)f->n_kv, (unsigned long long)f->n_tensors);
+    printf("architecture:  ");
+    print_plain(in->arch, strlen(in->arch));
+    printf("\nname:          ");
+    if (in->name) {
+        struct gguf_str s = kv_str(in->name);
+        print_plain(s.data, s.len);
+    } else {
+        printf("-");
+    }
+    if (in->has_ft)
+        printf("\nfile type:     %s (%u)\n", file_type_name(in->file_type), in->file_type);
+    else if (f->n_tensors)
+        printf("\nfile type:     not stored (most tensor bytes are %s)\n", rb_type_name(in->main_type));
+    else
+        printf("\nfile type:     -\n");
+    printf("kernels:       %s\n", rb_kernels()->isa);
+    printf("hyperparameters:\n");
+    for (size_t i = 0; i < N_HPARAMS; i++) {
+        if (!in->hparams[i])
+            continue;
+        format_scalar(in->hparams[i], buf, sizeof buf, 0);
+        printf("  %-36s %s\n", hparam_keys[i], buf);
+    }
+    printf("tokenizer:     ");
+    if (in->tok_model) {
+        struct gguf_str s = kv_str(in->tok_model);
+        print_plain(s.data, s.len);
+    } else {
+        printf("-");
+    }
+    if (in->tokens)
+        printf(", %llu tokens", (unsigned long long)in->tokens->arr_len);
+    printf("\nparameters:    %llu\n", (unsigned long long)in->n_params);
+    printf("bits/weight:   %.3f\n", bits_per_weight(in));
+    printf("tensors:\n  %-32s %-8s %-22s %12s\n", "name", "type", "shape", "bytes");
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const struct gguf_tensor *t = &f->tensors[i];
+        char shape[128];
+        format_shape(t, shape, sizeof shape);
+        printf("  ");
+        print_plain(t->name.data, t->name.len);
+        printf("%*s %-8s %-22s %12llu\n", t->name.len < 32 ? (int)(32 - t->name.len) : 0, "",
+               rb_type_name(t->type), shape, (unsigned long long)t->n_bytes);
+    }
+    const struct gguf_layout *l = &in->layout;
+    printf("totals:        header %llu + padding %llu + tensors %llu",
+           (unsigned long long)l->header_bytes, (unsigned long long)l->padding_bytes,
+           (unsigned long long)l->tensor_bytes);
+    if (l->unused_bytes)
+        printf(" + unused %llu", (unsigned long long)l->unused_bytes);
+    uint64_t sum = l->header_bytes + l->padding_bytes + l->tensor_bytes + l->unused_bytes;
+    printf(" = %llu bytes; file size %llu: %s\n", (unsigned long long)sum, (unsigned long long)l->file_bytes,
+           sum == l->file_bytes && l->unused_bytes == 0 ? "ok" : "MISMATCH (bytes not explained by alignment)");
+    if (in->has_kv) {
+        printf("kv cache:      %llu bytes (%s, %ld tokens)\n", (unsigned long long)in->kv_bytes,
+               o->kv_type_name, in->kv_ctx);
+        printf("memory:        %llu bytes (file + kv cache, before scratch)\n",
+               (unsigned long long)(f->size + in->kv_bytes));
+    }
+}
+
+/* ---- JSON output ---- */
+
+static void print_json(const struct info *in, const struct info_opts *o) {
+    const struct gguf_file *f = in->f;
+    char buf[64];
+    printf("{\"file\": ");
+    print_json_z(o->path);
+    printf(", \"size\": %zu, \"version\": %u, \"n_kv\": %llu, \"n_tensors\": %llu, \"kernels\": ", f->size,
+           f->version, (unsigned long long)f->n_kv, (unsigned long long)f->n_tensors);
+    print_json_z(rb_kernels()->isa);
+    printf(", \"architecture\": ");
+    print_json_z(in->arch);
+    printf(", \"name\": ");
+    if (in->name) {
+        struct gguf_str s = kv_str(in->name);
+        print_json_str(s.data, s.len);
+    } else {
+        printf("null");
+    }
+    if (in->has_ft) {
+        printf(", \"file_type\": ");
+        print_json_z(file_type_name(in->file_type));
+        printf(", \"file_type_id\": %u", in->file_type);
+    } else {
+        printf(", \"file_type\": null");
+    }
+    printf(", \"main_tensor_type\": ");
+    if (f->n_tensors)
+        print_json_z(rb_type_name(in->main_type));
+    else
+        printf("null");
+    printf(", \"hyperparameters\": {");
+    int first = 1;
+    for (size_t i = 0; i < N_HPARAMS; i++) {
+        if (!in->hparams[i])
+            continue;
+        format_scalar(in->hparams[i], buf, sizeof buf, 1);
+        printf("%s\"%s\": %s", first ? "" : ", ", hparam_keys[i], buf);
+        first = 0;
+    }
+    printf("}, \"tokenizer\": {\"model\": ");
+    if (in->tok_model) {
+        struct gguf_str s = kv_str(in->tok_model);
+        print_json_str(s.data, s.len);
+    } else {
+        printf("null");
+    }
+    printf(", \"vocab_size\": ");
+    if (in->tokens)
+        printf("%llu", (unsigned long long)in->tokens->arr_len);
+    else
+        printf("null");
+    printf("}, \"n_params\": %llu, \"bits_per_weight\": %.6f, \"tensors\": [",
+           (unsigned long long)in->n_params, bits_per_weight(in));
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const struct gguf_tensor *t = &f->tensors[i];
+        printf("%s{\"name\": ", i ? ", " : "");
+        print_json_str(t->name.data, t->name.len);
+        printf(", \"type\": \"%s\", \"shape\": [", rb_type_name(t->type));
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            printf("%s%lld", d ? ", " : "", (long long)t->ne[d]);
+        printf("], \"offset\": %llu, \"bytes\": %llu}", (unsigned long long)(f->data_offset + t->offset),
+               (unsigned long long)t->n_bytes);
+    }
+    const struct gguf_layout *l = &in->layout;
+    uint64_t sum = l->header_bytes + l->padding_bytes + l->tensor_bytes + l->unused_bytes;
+    printf("], \"totals\": {\"header_bytes\": %llu, \"padding_bytes\": %llu, \"tensor_bytes\": %llu, "
+           "\"unused_bytes\": %llu, \"file_bytes\": %llu, \"ok\": %s}",
+           (unsigned long long)l->header_bytes, (unsigned long long)l->padding_bytes,
+           (unsigned long long)l->tensor_bytes, (unsigned long long)l->unused_bytes,
+           (unsigned long long)l->file_bytes, sum == l->file_bytes && !l->unused_bytes ? "true" : "false");
+    if (in->has_kv)
+        printf(", \"kv_cache\": {\"type\": \"%s\", \"n_ctx\": %ld, \"bytes\": %llu}, \"memory_bytes\": %llu",
+               rb_type_name(o->kv_type), in->kv_ctx, (unsigned long long)in->kv_bytes,
+               (unsigned long long)(f->size + in->kv_bytes));
+    printf("}\n");
+}
+
+int cli_info(int argc, char **argv) {
+    struct info_opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc)
+        return rc == 2 ? 0 : 1;
+    struct gguf_file f;
+    char err[RB_ERR_MAX];
+    if (gguf_open(&f, o.path, err) != 0) {
+        fprintf(stderr, "rbee: error: %s: %s\n", o.path, err);
+        return 1;
+    }
+    struct info in;
+    gather(&in, &f, &o);
+    if (o.json)
+        print_json(&in, &o);
+    else
+        print_text(&in, &o);
+    gguf_close(&f);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "rbee: error: info: cannot write output\n");
+        return 1;
+    }
+    return 0;
+}

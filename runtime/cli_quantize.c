@@ -1,4 +1,118 @@
-/* PLACEHOLDER until its issue lands: replaced by the real command. */
+/* cli_quantize.c - `rbee quantize IN.gguf OUT.gguf TYPE [-t N]`. */
 #include <stdio.h>
-#include "../runtime/cli.h"
-int cli_quantize(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "rbee: error: cli_quantize: not built yet\n"); return 1; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "quantize.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: rbee quantize IN.gguf OUT.gguf TYPE [-t N]\n\n"
+            "Convert a GGUF model's weights to TYPE, one of:\n"
+            "  f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_k_m q5_k_m q6_k\n"
+            "Metadata is copied; norms and other 1-D tensors stay as they are; the _k_m\n"
+            "types give output, some attn_v and ffn_down layers more bits (llama.cpp's\n"
+            "mix). Tensors whose rows do not divide into blocks get a wider type.\n"
+            "OUT is written to a temporary file and renamed when complete.\n\n"
+            "  -t N   threads (default: all online CPUs)\n");
+}
+
+struct ui {
+    int tty;      /* draw a progress bar on stderr */
+    int drawn;    /* a bar is on screen (clear it before other output) */
+};
+
+static void on_note(void *user, const char *line) {
+    struct ui *ui = user;
+    if (ui->drawn) {
+        fprintf(stderr, "\r\033[K");
+        ui->drawn = 0;
+    }
+    fprintf(stderr, "rbee: note: %s\n", line);
+}
+
+static void on_progress(void *user, uint64_t done, uint64_t total, const char *tensor) {
+    struct ui *ui = user;
+    if (!ui->tty) return;
+    const int width = 30;
+    int filled = total ? (int)(done * width / total) : width;
+    fprintf(stderr, "\r\033[K[");
+    for (int i = 0; i < width; i++) fputc(i < filled ? '#' : ' ', stderr);
+    fprintf(stderr, "] %3d%% %.40s", total ? (int)(done * 100 / total) : 100, tensor);
+    fflush(stderr);
+    ui->drawn = 1;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double file_mib(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size / (1024.0 * 1024.0) : 0.0;
+}
+
+int cli_quantize(int argc, char **argv) {
+    const char *pos[3];
+    int n_pos = 0;
+    long n_threads = sysconf(_SC_NPROCESSORS_ONLN);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) {
+            char *end;
+            if (i + 1 >= argc) {
+                fprintf(stderr, "rbee: error: %s: needs a number\n", argv[i]);
+                return 1;
+            }
+            n_threads = strtol(argv[++i], &end, 10);
+            if (*end || n_threads < 1 || n_threads > 64) {
+                fprintf(stderr, "rbee: error: -t %s: expected a thread count from 1 to 64\n", argv[i]);
+                return 1;
+            }
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "rbee: error: quantize: unknown option '%s' (see 'rbee quantize --help')\n", argv[i]);
+            return 1;
+        } else if (n_pos < 3) {
+            pos[n_pos++] = argv[i];
+        } else {
+            fprintf(stderr, "rbee: error: quantize: too many arguments (see 'rbee quantize --help')\n");
+            return 1;
+        }
+    }
+    if (n_pos != 3) {
+        usage(stderr);
+        return 1;
+    }
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > 64) n_threads = 64;
+
+    uint32_t ftype;
+    if (rb_ftype_from_name(pos[2], &ftype) != 0) {
+        fprintf(stderr, "rbee: error: quantize: unknown type '%s' (one of f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_k_m q5_k_m q6_k)\n", pos[2]);
+        return 1;
+    }
+    struct ui ui = { .tty = isatty(2), .drawn = 0 };
+    struct rb_quantize_opts opts = {
+        .ftype = ftype, .n_threads = (int)n_threads,
+        .note = on_note, .progress = on_progress, .user = &ui,
+    };
+    char err[RB_ERR_MAX];
+    double t0 = now_s();
+    int rc = rb_quantize_file(pos[0], pos[1], &opts, err);
+    if (ui.drawn) fprintf(stderr, "\r\033[K");
+    if (rc != 0) {
+        fprintf(stderr, "rbee: error: quantize: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "rbee: wrote %s (%s): %.1f MiB -> %.1f MiB in %.1f s with %ld threads\n",
+            pos[1], rb_ftype_name(ftype), file_mib(pos[0]), file_mib(pos[1]), now_s() - t0, n_threads);
+    return 0;
+}

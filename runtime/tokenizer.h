@@ -21,6 +21,9 @@ int32_t rb_tokenizer_n_vocab(const struct rb_tokenizer *t);
 int32_t rb_tokenizer_bos(const struct rb_tokenizer *t); /* -1 if none */
 int32_t rb_tokenizer_eos(const struct rb_tokenizer *t); /* -1 if none */
 int rb_tokenizer_add_bos(const struct rb_tokenizer *t); /* tokenizer.ggml.add_bos_token, or the model kind's default */
+/* The raw text of token id as the vocabulary stores it (not NUL-terminated;
+ * SPM spaces as U+2581, BPE bytes as GPT-2's mapped characters); NULL if out of range. */
+const char *rb_tokenizer_piece(const struct rb_tokenizer *t, int32_t id, size_t *len);
 
 /* Encode len bytes of UTF-8 text. Writes at most cap ids and returns the
  * total count needed (call again with a bigger buffer if > cap); -1 with err on failure. */
@@ -32,6 +35,10 @@ int64_t rb_tokenize(const struct rb_tokenizer *t, const char *text, size_t len, 
 struct rb_detok { uint8_t pending[8]; int n_pending; int at_start; };
 void rb_detok_init(struct rb_detok *d);
 size_t rb_detok_push(const struct rb_tokenizer *t, struct rb_detok *d, int32_t id, char *out, size_t cap);
+/* An upper bound on the bytes one rb_detok_push writes for this vocabulary
+ * (>= 64; 771 for GPT-2, whose longest piece decodes to 128 bytes); a
+ * smaller cap truncates a piece that does not fit. */
+size_t rb_tokenizer_max_piece(const struct rb_tokenizer *t);
 size_t rb_detok_flush(struct rb_detok *d, char *out, size_t cap); /* whatever is left, invalid bytes as U+FFFD */
 
 #endif

@@ -1,11 +1,169 @@
-/* PLACEHOLDER dispatch (scalar only): replaced by the x86 SIMD issue's cpu.c. */
-#include <string.h>
+/* cpu.c - which kernel table runs: CPU feature detection and RBEE_ISA.
+ *
+ * The table is chosen once, on the first rb_kernels() call, as the best one
+ * the CPU (and the OS, for the YMM/ZMM register state) supports. RBEE_ISA=
+ * scalar|avx2|avx512|neon forces a path. Policy for a forced ISA the CPU lacks
+ * (or an unknown name): rb_kernels() never fails, it ignores such a value and
+ * uses the best table; the CLI calls rb_kernels_select(getenv("RBEE_ISA"),
+ * err) at start, which refuses it with a message, and exits with the error.
+ *
+ * x86-64: avx2 needs AVX2+FMA+F16C; avx512 needs AVX-512 F+BW+VL+DQ+VNNI;
+ * both need the OS to save the registers (XGETBV). aarch64: neon always,
+ * the dotprod table when HWCAP_ASIMDDP is set; both report isa "neon".
+ * This file is the one place with an x86-vs-ARM #if.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "kernels.h"
-const struct rb_kernels *rb_kernels(void) { return &rb_kernels_scalar; }
-int rb_kernels_select(const char *isa, char *err) {
-    if (!strcmp(isa, "scalar")) return 0;
-    snprintf(err, RB_ERR_MAX, "RBEE_ISA=%s: not available", isa);
-    return -1;
+
+/* What this CPU can run, filled once by detect(). */
+struct cpu_isas {
+    const struct rb_kernels *tables[4]; /* usable tables, best last */
+    int n_tables;
+    char names[64];                     /* "scalar avx2 avx512" */
+};
+
+static void add_table(struct cpu_isas *c, const struct rb_kernels *k) {
+    c->tables[c->n_tables++] = k;
+    if (c->names[0]) strcat(c->names, " ");
+    strcat(c->names, k->isa);
 }
-const char *rb_kernels_available(void) { return "scalar"; }
+
+/* ---------------------------------------------------------------- x86-64 */
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+
+/* XCR0: which register state the OS saves on context switch. */
+static uint64_t read_xcr0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+struct x86_features {
+    int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avxvnni;
+};
+
+static struct x86_features x86_detect(void) {
+    struct x86_features f = {0};
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    int fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
+    if (!osxsave || !avx) return f;
+    uint64_t xcr0 = read_xcr0();
+    int ymm_ok = (xcr0 & 0x6) == 0x6;            /* XMM + YMM state */
+    int zmm_ok = ymm_ok && (xcr0 & 0xe0) == 0xe0; /* opmask + ZMM_Hi256 + Hi16_ZMM */
+    if (!ymm_ok) return f;
+    f.fma = fma;
+    f.f16c = f16c;
+    if (__get_cpuid_max(0, NULL) < 7) return f;
+    __cpuid_count(7, 0, a, b, c, d);
+    f.avx2 = (b >> 5) & 1;
+    if (zmm_ok) {
+        f.avx512f = (b >> 16) & 1;
+        f.avx512dq = (b >> 17) & 1;
+        f.avx512bw = (b >> 30) & 1;
+        f.avx512vl = (b >> 31) & 1;
+        f.avx512vnni = (c >> 11) & 1;
+    }
+    __cpuid_count(7, 1, a, b, c, d);
+    f.avxvnni = (a >> 4) & 1;
+    return f;
+}
+
+static void detect(struct cpu_isas *c) {
+    struct x86_features f = x86_detect();
+    add_table(c, &rb_kernels_scalar);
+    if (f.avx2 && f.fma && f.f16c) {
+        add_table(c, &rb_kernels_avx2);
+        if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni)
+            add_table(c, &rb_kernels_avx512);
+    }
+}
+
+/* --------------------------------------------------------------- aarch64 */
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+
+static void detect(struct cpu_isas *c) {
+    add_table(c, &rb_kernels_scalar);
+    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP)
+        add_table(c, &rb_kernels_neon_dotprod);
+    else
+        add_table(c, &rb_kernels_neon);
+}
+
+/* ------------------------------------------------------------ other CPUs */
+#else
+static void detect(struct cpu_isas *c) {
+    add_table(c, &rb_kernels_scalar);
+}
+#endif
+
+/* ------------------------------------------------------------- dispatch */
+
+/* Detected once; after that read-only. The chosen table is the one mutable
+ * global of the library (an atomic pointer so threads may read it freely). */
+static struct cpu_isas cpu;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+static _Atomic(const struct rb_kernels *) chosen;
+
+static void detect_once(void) { detect(&cpu); }
+
+static const struct rb_kernels *best_table(void) {
+    pthread_once(&cpu_once, detect_once);
+    return cpu.tables[cpu.n_tables - 1];
+}
+
+/* The usable table named isa, or NULL. */
+static const struct rb_kernels *find_table(const char *isa) {
+    pthread_once(&cpu_once, detect_once);
+    for (int i = 0; i < cpu.n_tables; i++)
+        if (!strcmp(cpu.tables[i]->isa, isa)) return cpu.tables[i];
+    return NULL;
+}
+
+const struct rb_kernels *rb_kernels(void) {
+    const struct rb_kernels *k = atomic_load(&chosen);
+    if (k) return k;
+    const char *env = getenv("RBEE_ISA");
+    k = env && *env ? find_table(env) : NULL;
+    if (!k) k = best_table(); /* bad RBEE_ISA: the CLI reports it via rb_kernels_select */
+    const struct rb_kernels *expected = NULL;
+    /* If another thread chose first (or rb_kernels_select ran), keep its choice. */
+    if (!atomic_compare_exchange_strong(&chosen, &expected, k)) k = expected;
+    return k;
+}
+
+int rb_kernels_select(const char *isa, char *err) {
+    static const char *known[] = { "scalar", "avx2", "avx512", "neon" };
+    if (!isa || !*isa) {
+        snprintf(err, RB_ERR_MAX, "RBEE_ISA: empty ISA name (this CPU runs: %s)", rb_kernels_available());
+        return -1;
+    }
+    const struct rb_kernels *k = find_table(isa);
+    if (!k) {
+        int is_known = 0;
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            if (!strcmp(known[i], isa)) is_known = 1;
+        snprintf(err, RB_ERR_MAX, "RBEE_ISA=%s: %s (this CPU runs: %s)", isa,
+                 is_known ? "this CPU or build lacks it" : "unknown ISA, expected scalar|avx2|avx512|neon",
+                 rb_kernels_available());
+        return -1;
+    }
+    atomic_store(&chosen, k);
+    return 0;
+}
+
+const char *rb_kernels_available(void) {
+    pthread_once(&cpu_once, detect_once);
+    return cpu.names;
+}

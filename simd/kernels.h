@@ -36,7 +36,8 @@ struct rb_kernels {
     rb_gemm_fn gemm[RB_TYPE_COUNT];                  /* by weight type; NULL = loop vec_dot */
     rb_quantize_row_fn quantize_act[RB_TYPE_COUNT];  /* by activation type (Q8_0, Q8_1, Q8_K, F16, BF16) */
 
-    /* float helpers; n is any length */
+    /* float helpers; n is any length; out may be the same buffer as an input
+     * (the forward pass calls add(x, x, p) and silu_mul(g, g, u)) */
     void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, float eps);
     void (*layernorm)(float *out, const float *x, const float *w, const float *b, int64_t n, float eps);
     void (*softmax)(float *x, int64_t n);                 /* in place, max-subtracted */
@@ -51,6 +52,7 @@ extern const struct rb_kernels rb_kernels_scalar;
 extern const struct rb_kernels rb_kernels_avx2;   /* x86-64 builds only */
 extern const struct rb_kernels rb_kernels_avx512; /* x86-64 builds only */
 extern const struct rb_kernels rb_kernels_neon;   /* aarch64 builds only */
+extern const struct rb_kernels rb_kernels_neon_dotprod; /* aarch64 with dotprod; isa "neon" too */
 
 /* The table in use: chosen on first call from CPU features and RBEE_ISA. */
 const struct rb_kernels *rb_kernels(void);

@@ -71,13 +71,46 @@ if want fuzz && [ -x build-fuzz/fuzz_gguf ]; then
     run "fuzz gguf ${FUZZ_SECONDS:-60}s" fuzz_suite
 fi
 
-if want arm && [ -d build-arm/tests ] && command -v qemu-aarch64 >/dev/null; then
-    for cpu in max cortex-a72; do
-        for t in build-arm/tests/test_*; do
-            [ -x "$t" ] || continue
-            run "arm $cpu $(basename "$t")" qemu-aarch64 -cpu $cpu -L /usr/aarch64-linux-gnu "$t"
-        done
-    done
+# ARM (make cross-arm builds build-arm/): the test binaries under qemu-user.
+# -cpu max has dotprod (the sdot table, like a Pi 5), -cpu cortex-a72 has not
+# (the plain ARMv8.0 table, a Pi 4). Suites whose results go through the
+# kernel table run under both; the rest, plain C either way, run once (under
+# cortex-a72) to keep emulation time down. The runs go ARM_JOBS (2) at a time,
+# then are counted in order (a run over 15 minutes is killed and fails);
+# test_neon prints which table ran. Under emulation the golden tests check
+# only stories260K.
+ARM_PER_CPU="test_kernels test_neon test_golden test_forward test_model test_cli test_attention"
+if want arm && [ -d build-arm/tests ]; then
+    if command -v qemu-aarch64 >/dev/null; then
+        arm_start=$(date +%s)
+        arm_dir=$(mktemp -d)
+        for cpu in max cortex-a72; do
+            for t in build-arm/tests/test_*; do
+                [ -x "$t" ] || continue
+                case " $ARM_PER_CPU " in
+                *" $(basename "$t") "*) ;;
+                *) [ $cpu = cortex-a72 ] || continue ;;
+                esac
+                echo "$cpu $t $arm_dir/$cpu-$(basename "$t")"
+            done
+        done >"$arm_dir/jobs"
+        # each job: CPU BINARY LOGPREFIX -> LOGPREFIX.log and LOGPREFIX.rc
+        # RBEE_GOLDEN_QUICK=0 make test-arm: every golden model (~1.5 min more per CPU)
+        RBEE_GOLDEN_QUICK=${RBEE_GOLDEN_QUICK:-1} xargs -P "${ARM_JOBS:-2}" -L 1 sh -c \
+            'timeout 900 qemu-aarch64 -cpu "$0" -L /usr/aarch64-linux-gnu "$1" >"$2.log" 2>&1; echo $? >"$2.rc"' \
+            <"$arm_dir/jobs"
+        replay() { cat "$1.log"; return "$(cat "$1.rc" 2>/dev/null || echo 1)"; }
+        while read -r cpu t prefix; do
+            run "arm $cpu $(basename "$t")" replay "$prefix"
+            case "$t" in
+            */test_neon) echo "  [arm $cpu] $(grep '^kernel table' "$prefix.log" || echo 'kernel table: ?')" ;;
+            esac
+        done <"$arm_dir/jobs"
+        rm -rf "$arm_dir"
+        echo "  [arm] qemu runs took $(($(date +%s) - arm_start))s"
+    else
+        echo "  [arm] qemu-aarch64 not found, ARM tests not run (.ci/run installs qemu-user)"
+    fi
 fi
 
 echo "$passed passed, $failed failed"

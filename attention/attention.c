@@ -1,0 +1,371 @@
+/* attention.c - causal attention with GQA/MQA over the KV cache.
+ *
+ * Glossary: hd = head_dim, group = query heads per KV head, query = one
+ * (token, query head) pair, n_keys = keys a query sees (pos + t + 1).
+ *
+ * Algorithm: exact two-pass softmax per query, the way the reference runtime
+ * (llama.cpp without flash attention) computes it, so an F16 cache
+ * reproduces its rounding:
+ *   pass 1  s[j] = dot(q, k_j) * 1/sqrt(hd)   q rounded like the cache wants:
+ *           F32 cache: q as is; F16: q rounded to F16; Q8_0/Q4_0: q quantized
+ *           to Q8_0 and dotted with integer sums, block scales in F32 (q
+ *           and the stored keys rotated and replicated per block, see
+ *           kv_rows.h)
+ *   softmax m = max s, e[j] = expf(s[j] - m), sum in double, w = e / sum
+ *           (F32); w rounded to F16 when V is F16 (the reference multiplies
+ *           F16 weights with F16 values)
+ *   pass 2  out = sum_j w[j] * v_j in F32, V rows dequantized on the fly.
+ * Numerically stable (max subtracted). The only per-query state is one score
+ * per key: scratch is O(n_ctx + hd), never n x n. Exact two-pass (rather
+ * than an online running max/sum) is chosen because the F16 rounding of the
+ * normalized weights can only be reproduced once the sum is known.
+ *
+ * Kernels: the q.k dot products go through the kernel table chosen at start
+ * (simd/kernels.h: vec_dot[F32] on float rows; gemm or vec_dot[Q8_0 / Q4_0]
+ * on the cache's blocks against the Q8_0 queries), and F16 rows are widened with its
+ * f16_to_f32, so they run with AVX2/AVX-512/NEON although this file is
+ * compiled for the baseline ISA. An entry the table lacks falls back to the
+ * plain C in kv_rows.h. The weighted sum of V rows is plain C written so
+ * GCC keeps its running sums in vector registers.
+ *
+ * Batching: queries that share a KV head (the group's query heads, and
+ * consecutive tokens of a prompt) are processed together, up to ATT_BATCH at
+ * a time, walking the keys ATT_TILE rows at a time, so each F16 K/V row is
+ * widened (and each quantized V row dequantized) once per batch instead of
+ * once per query, while the tile is still in L1. Every query's arithmetic is
+ * the same whatever batch it lands in, so any split over threads, heads or
+ * tokens gives the same bits (for one kernel table).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "attention.h"
+#include "kv_rows.h"
+#include "../simd/kernels.h"
+
+#define ATT_BATCH 8 /* queries processed together (TinyLlama's group size) */
+#define ATT_TILE 32 /* K/V rows converted at a time (a few KB, stays in L1) */
+
+/* ------------------------------------------------------------ scratch */
+
+/* Per-thread scratch, carved from the caller's float buffer. */
+struct att_scratch {
+    float *scores;    /* [ATT_BATCH][n_ctx]  scores, then weights */
+    float *q;         /* [ATT_BATCH][hd]     query rows as pass 1 uses them (float K) */
+    float *acc;       /* [ATT_BATCH][hd]     output accumulators */
+    float *tile;      /* [ATT_TILE][hd]      K or V rows widened to float */
+    block_q8_0 *q8;   /* [ATT_BATCH][n_blk]  query rows as Q8_0 (quantized K) */
+};
+
+/* Floats needed to hold n bytes. */
+static size_t att_bytes_as_floats(size_t n) { return (n + sizeof(float) - 1) / sizeof(float); }
+
+size_t rb_attention_scratch_floats(const struct rb_kv_cache *kv) {
+    size_t hd = (size_t)kv->head_dim, n_blk = (size_t)kv_blocks(kv->head_dim);
+    return ATT_BATCH * (size_t)kv->n_ctx + 2 * ATT_BATCH * hd + ATT_TILE * hd +
+           att_bytes_as_floats(ATT_BATCH * n_blk * sizeof(block_q8_0));
+}
+
+static struct att_scratch att_carve(const struct rb_kv_cache *kv, float *p) {
+    size_t hd = (size_t)kv->head_dim;
+    struct att_scratch s;
+    s.scores = p;  p += ATT_BATCH * (size_t)kv->n_ctx;
+    s.q = p;       p += ATT_BATCH * hd;
+    s.acc = p;     p += ATT_BATCH * hd;
+    s.tile = p;    p += ATT_TILE * hd;
+    s.q8 = (block_q8_0 *)(void *)p; /* float alignment is enough for its 2-byte fields */
+    return s;
+}
+
+/* ------------------------------------------------------ reading rows */
+
+static int att_is_quant(uint32_t type) { return type == RB_TYPE_Q8_0 || type == RB_TYPE_Q4_0; }
+
+/* n F16 values in the cache -> float. F16 rows are 2-byte aligned (calloc'd,
+ * 2 * hd bytes each), so they are read as uint16_t directly. */
+static void att_f16_to_f32(const struct rb_kernels *kern, const uint8_t *src, float *dst, int n) {
+    const uint16_t *h = (const uint16_t *)(const void *)src;
+    if (kern->f16_to_f32) kern->f16_to_f32(h, dst, n);
+    else kv_f16_row_to_f32(h, dst, n);
+}
+
+/* One quantized row (hd values of padded blocks) -> hd floats. Each block
+ * is decoded whole (fixed-count loops vectorize) into blk_f, then its real
+ * values copied out. */
+static void att_dequant_row(uint32_t type, const uint8_t *src, int hd, float *restrict dst) {
+    for (int b = 0; b < kv_blocks(hd); b++) {
+        int n = hd - b * KV_QK < KV_QK ? hd - b * KV_QK : KV_QK;
+        float blk_f[KV_QK];
+        if (type == RB_TYPE_Q8_0) {
+            block_q8_0 blk;
+            memcpy(&blk, src + (size_t)b * sizeof blk, sizeof blk);
+            float d = kv_f16_to_f32(blk.d);
+            for (int i = 0; i < KV_QK; i++) blk_f[i] = d * (float)blk.qs[i];
+        } else {
+            block_q4_0 blk;
+            memcpy(&blk, src + (size_t)b * sizeof blk, sizeof blk);
+            float d = kv_f16_to_f32(blk.d);
+            for (int i = 0; i < KV_QK / 2; i++) {
+                blk_f[i] = d * (float)((blk.qs[i] & 0x0f) - 8);
+                blk_f[i + KV_QK / 2] = d * (float)((blk.qs[i] >> 4) - 8);
+            }
+        }
+        memcpy(dst + b * KV_QK, blk_f, (size_t)n * sizeof(float));
+    }
+}
+
+/* Plain C fallback: one Q8_0 / Q4_0 row . one Q8_0 row over n_blk blocks,
+ * integer sums per block, scales in F32 (the reference's order). */
+static float att_dot_quant(uint32_t type, const uint8_t *krow, const block_q8_0 *q, int n_blk) {
+    float sum = 0.0f;
+    for (int b = 0; b < n_blk; b++) {
+        int8_t k[KV_QK];
+        float dk;
+        if (type == RB_TYPE_Q8_0) {
+            block_q8_0 blk;
+            memcpy(&blk, krow + (size_t)b * sizeof blk, sizeof blk);
+            dk = kv_f16_to_f32(blk.d);
+            memcpy(k, blk.qs, KV_QK);
+        } else {
+            block_q4_0 blk;
+            memcpy(&blk, krow + (size_t)b * sizeof blk, sizeof blk);
+            dk = kv_f16_to_f32(blk.d);
+            for (int i = 0; i < KV_QK / 2; i++) {
+                k[i] = (int8_t)((blk.qs[i] & 0x0f) - 8);
+                k[i + KV_QK / 2] = (int8_t)((blk.qs[i] >> 4) - 8);
+            }
+        }
+        int32_t sumi = 0;
+        for (int i = 0; i < KV_QK; i++) sumi += (int32_t)k[i] * (int32_t)q[b].qs[i];
+        sum += (float)sumi * (dk * kv_f16_to_f32(q[b].d));
+    }
+    return sum;
+}
+
+/* ------------------------------------------------------- micro-kernels */
+
+/* Scores of one query against rows [0, n) of float rows hd apart. */
+static void att_scores_f32(const struct rb_kernels *kern, const float *q, const float *rows, int n, int hd,
+                           float scale, float *sc) {
+    rb_vec_dot_fn dot = kern->vec_dot[RB_TYPE_F32];
+    for (int j = 0; j < n; j++) {
+        float d;
+        if (dot) dot(hd, &d, rows + (size_t)j * hd, q);
+        else d = kv_dot_f32(rows + (size_t)j * hd, q, hd);
+        sc[j] = d * scale;
+    }
+}
+
+/* Scores of one Q8_0 query against quantized rows [0, n), row_bytes apart. */
+static void att_scores_quant(const struct rb_kernels *kern, uint32_t type, const block_q8_0 *q,
+                             const uint8_t *rows, size_t row_bytes, int n, int hd, float scale, float *sc) {
+    rb_vec_dot_fn dot = kern->vec_dot[type];
+    int n_blk = kv_blocks(hd);
+    for (int j = 0; j < n; j++) {
+        float d;
+        if (dot) dot((int64_t)n_blk * KV_QK, &d, rows + (size_t)j * row_bytes, q);
+        else d = att_dot_quant(type, rows + (size_t)j * row_bytes, q, n_blk);
+        sc[j] = d * scale;
+    }
+}
+
+/* acc[d] += sum over rows j < n of w[j] * tile[j][d], each acc[d] summed in
+ * row order. Sixteen columns at a time, their running sums in named locals
+ * so they stay in registers across all rows (an array here is kept in
+ * memory by GCC at -O2); the leftover columns one at a time, in the same
+ * order, so every element gets the same operations either way. */
+static void att_values_f32(float *restrict acc, const float *restrict w, const float *restrict tile,
+                           int n, int hd) {
+    int d = 0;
+    for (; d + 16 <= hd; d += 16) {
+        float *o = acc + d;
+        float a0 = o[0], a1 = o[1], a2 = o[2], a3 = o[3], a4 = o[4], a5 = o[5], a6 = o[6], a7 = o[7];
+        float b0 = o[8], b1 = o[9], b2 = o[10], b3 = o[11], b4 = o[12], b5 = o[13], b6 = o[14], b7 = o[15];
+        for (int j = 0; j < n; j++) {
+            const float *v = tile + (size_t)j * hd + d;
+            float x = w[j];
+            a0 += x * v[0]; a1 += x * v[1]; a2 += x * v[2];   a3 += x * v[3];
+            a4 += x * v[4]; a5 += x * v[5]; a6 += x * v[6];   a7 += x * v[7];
+            b0 += x * v[8]; b1 += x * v[9]; b2 += x * v[10];  b3 += x * v[11];
+            b4 += x * v[12]; b5 += x * v[13]; b6 += x * v[14]; b7 += x * v[15];
+        }
+        o[0] = a0; o[1] = a1; o[2] = a2;   o[3] = a3;   o[4] = a4;   o[5] = a5;   o[6] = a6;   o[7] = a7;
+        o[8] = b0; o[9] = b1; o[10] = b2; o[11] = b3; o[12] = b4; o[13] = b5; o[14] = b6; o[15] = b7;
+    }
+    for (; d < hd; d++) {
+        float a = acc[d];
+        for (int j = 0; j < n; j++) a += w[j] * tile[(size_t)j * hd + d];
+        acc[d] = a;
+    }
+}
+
+/* ------------------------------------------------------- one batch */
+
+/* Queries sharing one KV head: query i is token tok[i] (its row in q/out)
+ * of query head head[i], seeing keys [0, n_keys[i]). */
+struct att_batch {
+    int n;
+    int tok[ATT_BATCH], head[ATT_BATCH], n_keys[ATT_BATCH];
+};
+
+/* Prepare each query row the way pass 1 needs it. */
+static void att_prepare_queries(const struct rb_kv_cache *kv, const struct att_batch *bt,
+                                const float *q, int q_stride, struct att_scratch *s) {
+    int hd = kv->head_dim, n_blk = kv_blocks(hd);
+    for (int i = 0; i < bt->n; i++) {
+        const float *qrow = q + (size_t)bt->tok[i] * q_stride + (size_t)bt->head[i] * hd;
+        if (att_is_quant(kv->type_k)) {
+            for (int b = 0; b < n_blk; b++) {
+                float block[KV_QK];
+                int m = hd - b * KV_QK < KV_QK ? hd - b * KV_QK : KV_QK;
+                kv_key_block(qrow + b * KV_QK, m, 1, block); /* as the keys were built */
+                block_q8_0 *y = &s->q8[(size_t)i * n_blk + b];
+                y->d = kv_quantize_block_q8_0(block, NULL, y->qs);
+            }
+        } else if (kv->type_k == RB_TYPE_F16) {
+            for (int j = 0; j < hd; j++) s->q[(size_t)i * hd + j] = kv_round_f16(qrow[j]);
+        } else {
+            memcpy(s->q + (size_t)i * hd, qrow, (size_t)hd * sizeof(float));
+        }
+    }
+}
+
+/* Pass 1: scores[i][j] = q_i . k_j * scale for j < n_keys[i]. */
+static void att_scores(const struct rb_kernels *kern, const struct rb_kv_cache *kv, const uint8_t *k_head,
+                       const struct att_batch *bt, int max_keys, float scale, struct att_scratch *s) {
+    int hd = kv->head_dim, n_blk = kv_blocks(hd), n_ctx = kv->n_ctx;
+    for (int j0 = 0; j0 < max_keys; j0 += ATT_TILE) {
+        int j1 = j0 + ATT_TILE < max_keys ? j0 + ATT_TILE : max_keys;
+        const uint8_t *rows = k_head + (size_t)j0 * kv->k_row_bytes;
+        /* float rows: the cache's own (F32; calloc'd, hd * 4 bytes each) or widened F16 */
+        const float *frows = (const float *)(const void *)rows;
+        if (kv->type_k == RB_TYPE_F16) {
+            att_f16_to_f32(kern, rows, s->tile, (j1 - j0) * hd);
+            frows = s->tile;
+        }
+        rb_gemm_fn gemm = att_is_quant(kv->type_k) ? kern->gemm[kv->type_k] : NULL;
+        if (gemm) /* all rows of the tile x all queries in one call: each K block loaded once */
+            gemm((int64_t)n_blk * KV_QK, j1 - j0, bt->n, rows, kv->k_row_bytes, s->q8,
+                 (size_t)n_blk * sizeof(block_q8_0), s->scores + j0, n_ctx);
+        for (int i = 0; i < bt->n; i++) {
+            float *sc = s->scores + (size_t)i * n_ctx + j0;
+            int end = j1 < bt->n_keys[i] ? j1 : bt->n_keys[i];
+            if (end <= j0) continue;
+            if (gemm) /* same bits as vec_dot per row (kernels.h); rows past end are never read */
+                for (int j = 0; j < end - j0; j++) sc[j] *= scale;
+            else if (att_is_quant(kv->type_k))
+                att_scores_quant(kern, kv->type_k, s->q8 + (size_t)i * n_blk, rows, kv->k_row_bytes,
+                                 end - j0, hd, scale, sc);
+            else
+                att_scores_f32(kern, s->q + (size_t)i * hd, frows, end - j0, hd, scale, sc);
+        }
+    }
+}
+
+/* Scores -> softmax weights in place, for n values. */
+static void att_softmax(float *restrict x, int n, int round_to_f16) {
+    /* max in KV_LANES running lanes: vectorizes, and the max is exact in any order */
+    float lane_max[KV_LANES];
+    for (int l = 0; l < KV_LANES; l++) lane_max[l] = -INFINITY;
+    int j8 = 0;
+    for (; j8 + KV_LANES <= n; j8 += KV_LANES)
+        for (int l = 0; l < KV_LANES; l++) lane_max[l] = x[j8 + l] > lane_max[l] ? x[j8 + l] : lane_max[l];
+    float max = -INFINITY;
+    for (int l = 0; l < KV_LANES; l++) max = lane_max[l] > max ? lane_max[l] : max;
+    for (; j8 < n; j8++) max = x[j8] > max ? x[j8] : max;
+    double sum = 0.0;
+    for (int j = 0; j < n; j++) {
+        x[j] = expf(x[j] - max);
+        sum += x[j];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int j = 0; j < n; j++) x[j] *= inv;
+    if (round_to_f16) kv_round_row_f16(x, n);
+}
+
+/* Pass 2: acc_i = sum_j w_ij v_j. */
+static void att_values(const struct rb_kernels *kern, const struct rb_kv_cache *kv, const uint8_t *v_head,
+                       const struct att_batch *bt, int max_keys, struct att_scratch *s) {
+    int hd = kv->head_dim, n_ctx = kv->n_ctx;
+    memset(s->acc, 0, (size_t)bt->n * hd * sizeof(float));
+    for (int j0 = 0; j0 < max_keys; j0 += ATT_TILE) {
+        int j1 = j0 + ATT_TILE < max_keys ? j0 + ATT_TILE : max_keys;
+        const uint8_t *rows = v_head + (size_t)j0 * kv->v_row_bytes;
+        const float *tile = s->tile;
+        if (kv->type_v == RB_TYPE_F32)
+            tile = (const float *)(const void *)rows;
+        else if (kv->type_v == RB_TYPE_F16)
+            att_f16_to_f32(kern, rows, s->tile, (j1 - j0) * hd);
+        else
+            for (int j = j0; j < j1; j++)
+                att_dequant_row(kv->type_v, v_head + (size_t)j * kv->v_row_bytes, hd, s->tile + (size_t)(j - j0) * hd);
+        for (int i = 0; i < bt->n; i++) {
+            const float *w = s->scores + (size_t)i * n_ctx;
+            float *acc = s->acc + (size_t)i * hd;
+            int end = j1 < bt->n_keys[i] ? j1 : bt->n_keys[i];
+            if (end > j0) att_values_f32(acc, w + j0, tile, end - j0, hd);
+        }
+    }
+}
+
+static void att_run_batch(const struct rb_kernels *kern, const struct rb_kv_cache *kv, int layer, int kv_head,
+                          const struct att_batch *bt, const float *q, float *out, int q_stride,
+                          struct att_scratch *s) {
+    size_t head_row0 = ((size_t)layer * kv->n_heads_kv + kv_head) * kv->n_ctx;
+    const uint8_t *k_head = kv->k + head_row0 * kv->k_row_bytes;
+    const uint8_t *v_head = kv->v + head_row0 * kv->v_row_bytes;
+    int hd = kv->head_dim, max_keys = 0;
+    for (int i = 0; i < bt->n; i++) max_keys = bt->n_keys[i] > max_keys ? bt->n_keys[i] : max_keys;
+
+    att_prepare_queries(kv, bt, q, q_stride, s);
+    att_scores(kern, kv, k_head, bt, max_keys, 1.0f / sqrtf((float)hd), s);
+    for (int i = 0; i < bt->n; i++)
+        att_softmax(s->scores + (size_t)i * kv->n_ctx, bt->n_keys[i], kv->type_v == RB_TYPE_F16);
+    att_values(kern, kv, v_head, bt, max_keys, s);
+    for (int i = 0; i < bt->n; i++)
+        memcpy(out + (size_t)bt->tok[i] * q_stride + (size_t)bt->head[i] * hd, s->acc + (size_t)i * hd,
+               (size_t)hd * sizeof(float));
+}
+
+/* ------------------------------------------------------------ entry */
+
+void rb_attention(const struct rb_kv_cache *kv, int layer, int n_heads,
+                  const float *q, float *out, int pos,
+                  int tok_begin, int tok_end, int head_begin, int head_end,
+                  float *scratch) {
+    rb_attention_with(rb_kernels(), kv, layer, n_heads, q, out, pos, tok_begin, tok_end, head_begin, head_end,
+                      scratch);
+}
+
+void rb_attention_with(const struct rb_kernels *kern, const struct rb_kv_cache *kv, int layer, int n_heads,
+                       const float *q, float *out, int pos,
+                       int tok_begin, int tok_end, int head_begin, int head_end,
+                       float *scratch) {
+    if (head_begin >= head_end || tok_begin >= tok_end) return;
+    /* never read past the cache: a range outside it (a caller's bug) computes nothing */
+    if (layer < 0 || layer >= kv->n_layers || n_heads <= 0 || n_heads % kv->n_heads_kv != 0 || head_begin < 0 ||
+        head_end > n_heads || tok_begin < 0 || pos < 0 || pos > kv->n_ctx - tok_end)
+        return;
+    struct att_scratch s = att_carve(kv, scratch);
+    int group = n_heads / kv->n_heads_kv;
+    int q_stride = n_heads * kv->head_dim;
+    /* For each KV head touched, gather its queries (tokens outer, heads
+     * inner) into batches. */
+    for (int kvh = head_begin / group; kvh <= (head_end - 1) / group; kvh++) {
+        int h0 = kvh * group > head_begin ? kvh * group : head_begin;
+        int h1 = (kvh + 1) * group < head_end ? (kvh + 1) * group : head_end;
+        struct att_batch bt = { .n = 0 };
+        for (int t = tok_begin; t < tok_end; t++) {
+            for (int h = h0; h < h1; h++) {
+                bt.tok[bt.n] = t;
+                bt.head[bt.n] = h;
+                bt.n_keys[bt.n] = pos + t + 1;
+                if (++bt.n == ATT_BATCH) {
+                    att_run_batch(kern, kv, layer, kvh, &bt, q, out, q_stride, &s);
+                    bt.n = 0;
+                }
+            }
+        }
+        if (bt.n) att_run_batch(kern, kv, layer, kvh, &bt, q, out, q_stride, &s);
+    }
+}

@@ -1,0 +1,187 @@
+/* kv_cache.c - the KV cache: sizes, allocation, and storing K/V rows as
+ * F32, F16, Q8_0 or Q4_0.
+ *
+ * Layout: k (and v) = [n_layers][n_heads_kv][n_ctx] rows of k_row_bytes
+ * (v_row_bytes), so one KV head's keys for every position are contiguous and
+ * generation streams them. Quantized rows are padded with zeros to whole
+ * 32-value blocks (see kv_rows.h), which lets head_dim 8 use Q8_0/Q4_0;
+ * quantized K blocks are stored rotated and replicated (kv_key_block).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "attention.h"
+#include "kv_rows.h"
+
+/* ------------------------------------------------------------ row sizes */
+
+static int kv_type_ok(uint32_t type) {
+    return type == RB_TYPE_F32 || type == RB_TYPE_F16 || type == RB_TYPE_Q8_0 || type == RB_TYPE_Q4_0;
+}
+
+/* Bytes of one stored row of head_dim values; 0 for a type the cache cannot hold. */
+static size_t kv_row_bytes(uint32_t type, int head_dim) {
+    switch (type) {
+    case RB_TYPE_F32: return (size_t)head_dim * sizeof(float);
+    case RB_TYPE_F16: return (size_t)head_dim * sizeof(rb_f16);
+    case RB_TYPE_Q8_0: return (size_t)kv_blocks(head_dim) * sizeof(block_q8_0);
+    case RB_TYPE_Q4_0: return (size_t)kv_blocks(head_dim) * sizeof(block_q4_0);
+    default: return 0;
+    }
+}
+
+/* rows * row_bytes, or 0 on overflow. */
+static size_t kv_mul(size_t rows, size_t row_bytes) {
+    if (row_bytes && rows > SIZE_MAX / row_bytes) return 0;
+    return rows * row_bytes;
+}
+
+/* Rows of one of k or v: n_layers * n_heads_kv * n_ctx, or 0 on bad input / overflow. */
+static size_t kv_n_rows(int n_layers, int n_ctx, int n_heads_kv) {
+    if (n_layers <= 0 || n_ctx <= 0 || n_heads_kv <= 0) return 0;
+    size_t lh = kv_mul((size_t)n_layers, (size_t)n_heads_kv);
+    return kv_mul(lh, (size_t)n_ctx);
+}
+
+size_t rb_kv_bytes(int n_layers, int n_ctx, int n_heads_kv, int head_dim, uint32_t type_k, uint32_t type_v) {
+    if (head_dim <= 0 || !kv_type_ok(type_k) || !kv_type_ok(type_v)) return 0;
+    size_t rows = kv_n_rows(n_layers, n_ctx, n_heads_kv);
+    size_t kb = kv_mul(rows, kv_row_bytes(type_k, head_dim));
+    size_t vb = kv_mul(rows, kv_row_bytes(type_v, head_dim));
+    if (!kb || !vb || kb > SIZE_MAX - vb) return 0;
+    return kb + vb;
+}
+
+int rb_kv_type_parse(const char *s, uint32_t *type) {
+    static const struct { const char *name; uint32_t type; } names[] = {
+        { "f32", RB_TYPE_F32 }, { "f16", RB_TYPE_F16 }, { "q8_0", RB_TYPE_Q8_0 }, { "q4_0", RB_TYPE_Q4_0 },
+    };
+    if (!s) return -1;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcasecmp(s, names[i].name)) { *type = names[i].type; return 0; }
+    return -1;
+}
+
+/* ------------------------------------------------------ init and free */
+
+int rb_kv_init(struct rb_kv_cache *kv, int n_layers, int n_ctx, int n_heads_kv, int head_dim,
+               uint32_t type_k, uint32_t type_v, char *err) {
+    memset(kv, 0, sizeof *kv);
+    if (n_layers <= 0 || n_ctx <= 0 || n_heads_kv <= 0 || head_dim <= 0) {
+        snprintf(err, RB_ERR_MAX, "kv cache: bad shape (layers %d, ctx %d, kv heads %d, head dim %d)",
+                 n_layers, n_ctx, n_heads_kv, head_dim);
+        return -1;
+    }
+    if (!kv_type_ok(type_k) || !kv_type_ok(type_v)) {
+        snprintf(err, RB_ERR_MAX, "kv cache: type %s/%s not supported (f32, f16, q8_0, q4_0)",
+                 rb_type_name(type_k), rb_type_name(type_v));
+        return -1;
+    }
+    size_t rows = kv_n_rows(n_layers, n_ctx, n_heads_kv);
+    size_t kb = kv_mul(rows, kv_row_bytes(type_k, head_dim));
+    size_t vb = kv_mul(rows, kv_row_bytes(type_v, head_dim));
+    if (!kb || !vb) {
+        snprintf(err, RB_ERR_MAX, "kv cache: size overflows (ctx %d)", n_ctx);
+        return -1;
+    }
+    /* calloc: pages are only touched when a position is first written. */
+    uint8_t *k = calloc(1, kb), *v = calloc(1, vb);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        snprintf(err, RB_ERR_MAX, "kv cache: out of memory (%zu bytes)", kb + vb);
+        return -1;
+    }
+    kv->n_layers = n_layers;
+    kv->n_ctx = n_ctx;
+    kv->n_heads_kv = n_heads_kv;
+    kv->head_dim = head_dim;
+    kv->type_k = type_k;
+    kv->type_v = type_v;
+    kv->k_row_bytes = kv_row_bytes(type_k, head_dim);
+    kv->v_row_bytes = kv_row_bytes(type_v, head_dim);
+    kv->k = k;
+    kv->v = v;
+    return 0;
+}
+
+void rb_kv_free(struct rb_kv_cache *kv) {
+    free(kv->k);
+    free(kv->v);
+    memset(kv, 0, sizeof *kv);
+}
+
+/* ------------------------------------------------------------- storing */
+
+/* One Q4_0 block, as ggml's quantize_row_q4_0_ref: d = (the value of
+ * largest magnitude) / -8, q = min(15, trunc(x / d + 8.5 + off[i])) (off as
+ * for kv_quantize_block_q8_0; NULL is exactly ggml's rule). */
+static void kv_quantize_block_q4_0(const float *x, const float *off, block_q4_0 *y) {
+    float amax = 0.0f, max = 0.0f;
+    for (int i = 0; i < KV_QK; i++)
+        if (amax < fabsf(x[i])) { amax = fabsf(x[i]); max = x[i]; }
+    float d = max / -8.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y->d = kv_f32_to_f16(d);
+    for (int i = 0; i < KV_QK / 2; i++) {
+        float off_lo = off ? off[i] : 0.0f, off_hi = off ? off[i + KV_QK / 2] : 0.0f;
+        /* x * id lies in [-8, 8]; with an offset the sum may reach -0.5: clamp at 0 too */
+        float t_lo = fmaxf(0.0f, x[i] * id + 8.5f + off_lo), t_hi = fmaxf(0.0f, x[i + KV_QK / 2] * id + 8.5f + off_hi);
+        int lo = (int)(int8_t)t_lo, hi = (int)(int8_t)t_hi;
+        lo = lo < 15 ? lo : 15;
+        hi = hi < 15 ? hi : 15;
+        y->qs[i] = (uint8_t)(lo | (hi << 4));
+    }
+}
+
+/* Store head_dim floats x as one row of the given type at dst. is_key:
+ * quantized blocks are built as key blocks (rotated, replicated; kv_rows.h),
+ * else padded with zeros. */
+static void kv_store_row(uint32_t type, int head_dim, const float *x, uint8_t *dst, int is_key) {
+    if (type == RB_TYPE_F32) {
+        memcpy(dst, x, (size_t)head_dim * sizeof(float));
+    } else if (type == RB_TYPE_F16) {
+        for (int i = 0; i < head_dim; i++) {
+            rb_f16 h = kv_f32_to_f16(x[i]);
+            memcpy(dst + 2 * (size_t)i, &h, 2);
+        }
+    } else {
+        for (int b = 0; b < kv_blocks(head_dim); b++) {
+            float block[KV_QK] = {0}, off[KV_QK]; /* zero padding past head_dim */
+            int m = head_dim - b * KV_QK < KV_QK ? head_dim - b * KV_QK : KV_QK;
+            if (is_key) {
+                kv_key_block(x + b * KV_QK, m, 0, block);
+                for (int i = 0; i < KV_QK; i++) off[i] = kv_key_offset(i, m);
+            } else {
+                memcpy(block, x + b * KV_QK, (size_t)m * sizeof(float));
+            }
+            const float *offsets = is_key && kv_copies(m) > 1 ? off : NULL;
+            if (type == RB_TYPE_Q8_0) {
+                block_q8_0 q;
+                q.d = kv_quantize_block_q8_0(block, offsets, q.qs);
+                memcpy(dst + (size_t)b * sizeof q, &q, sizeof q);
+            } else {
+                block_q4_0 q;
+                kv_quantize_block_q4_0(block, offsets, &q);
+                memcpy(dst + (size_t)b * sizeof q, &q, sizeof q);
+            }
+        }
+    }
+}
+
+void rb_kv_store(struct rb_kv_cache *kv, int layer, int pos, int n_tok, const float *k, const float *v) {
+    int hd = kv->head_dim, n_kv = kv->n_heads_kv;
+    /* never write past the cache: a range outside it (a caller's bug) stores nothing */
+    if (layer < 0 || layer >= kv->n_layers || pos < 0 || n_tok < 0 || pos > kv->n_ctx - n_tok) return;
+    for (int t = 0; t < n_tok; t++) {
+        for (int h = 0; h < n_kv; h++) {
+            size_t row = ((size_t)layer * n_kv + h) * kv->n_ctx + (size_t)(pos + t);
+            const float *kx = k + ((size_t)t * n_kv + h) * hd;
+            const float *vx = v + ((size_t)t * n_kv + h) * hd;
+            kv_store_row(kv->type_k, hd, kx, kv->k + row * kv->k_row_bytes, 1);
+            kv_store_row(kv->type_v, hd, vx, kv->v + row * kv->v_row_bytes, 0);
+        }
+    }
+}

@@ -1,0 +1,178 @@
+/* kv_rows.h - private to attention/: how one cache row is stored and read.
+ *
+ * The hot loops of attention convert F16 rows, round floats to F16 and
+ * quantize query rows. They live here as small static inline functions,
+ * written branch-free on plain integers and floats so the compiler can
+ * vectorize them at -O2 with the baseline ISA (attention/ gets no special
+ * flags). They do the same arithmetic as quant/ (rb_f32_to_f16 and the Q8_0 /
+ * Q4_0 reference quantizers; tests/test_attention.c checks they give the same
+ * bytes), so they can be inlined into those loops.
+ *
+ * Row layout in the cache (one row = one token's head_dim values of one KV head):
+ *   F32, F16: head_dim values, no padding.
+ *   Q8_0, Q4_0: whole 32-value blocks, so a head_dim of 8 (stories260K)
+ *   works. V rows are zero padded (the padding quantizes to 0 and is never
+ *   read back); K rows fill the padding with replicas (below). Cost: a row is
+ *   bigger than needed when head_dim is not a multiple of 32 (rb_kv_bytes).
+ */
+#ifndef RB_KV_ROWS_H
+#define RB_KV_ROWS_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../quant/quant.h"
+
+/* Values per quant block of the cache (Q8_0 and Q4_0 both use 32). */
+#define KV_QK 32
+
+static inline uint32_t kv_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float kv_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/* IEEE half -> float, exact for every input (normals, subnormals, inf, NaN).
+ * Shift exponent+mantissa into float position, then multiply by 2^112 to
+ * rebias the exponent; this also normalizes subnormal halves exactly. */
+static inline float kv_f16_to_f32(uint16_t h) {
+    uint32_t em = (uint32_t)(h & 0x7fff) << 13;
+    float mag = kv_bits_f32(em) * 0x1p112f;
+    uint32_t bits = kv_f32_bits(mag);
+    bits |= (em >= (0x7c00u << 13)) ? 0x7f800000u : 0u; /* inf / NaN keep all-ones exponent */
+    return kv_bits_f32(bits | ((uint32_t)(h & 0x8000) << 16));
+}
+
+/* float -> IEEE half, round to nearest even (as F16C / rb_f32_to_f16);
+ * overflow gives inf, NaN gives a quiet NaN. All three cases are computed
+ * and selected so the loop around a call stays branch-free. */
+static inline uint16_t kv_f32_to_f16(float f) {
+    uint32_t u = kv_f32_bits(f);
+    uint32_t sign = u & 0x80000000u;
+    u ^= sign;
+    /* normal half: drop 13 mantissa bits with round-half-even, rebias exponent */
+    uint32_t odd = (u >> 13) & 1u;
+    uint32_t normal = (u + 0xc8000fffu + odd) >> 13; /* 0xc8000000 = (15 - 127) << 23 */
+    /* subnormal half (|f| < 2^-14): an FP add aligns the mantissa and rounds */
+    float sub_f = kv_bits_f32(u) + 0.5f;                /* 0.5f = 2^-1: ulp becomes 2^-24 */
+    uint32_t subnormal = kv_f32_bits(sub_f) - 0x3f000000u;
+    uint32_t big = u > 0x7f800000u ? 0x7e00u : 0x7c00u; /* NaN : inf */
+    uint32_t h = u >= 0x47800000u ? big : (u < 0x38800000u ? subnormal : normal);
+    return (uint16_t)(h | (sign >> 16));
+}
+
+/* Round a float to the nearest F16 value, kept as float. */
+static inline float kv_round_f16(float f) { return kv_f16_to_f32(kv_f32_to_f16(f)); }
+
+/* The loops below walk their rows KV_LANES values at a time with a fixed-count
+ * inner loop, then finish the tail one by one. At -O2, GCC vectorizes only
+ * loops it can replace entirely, so a plain loop of unknown length stays
+ * scalar; the fixed 8-wide body is vectorized (SLP) whatever n is. */
+#define KV_LANES 8
+
+/* n halves -> floats. */
+static inline void kv_f16_row_to_f32(const uint16_t *restrict x, float *restrict y, int n) {
+    int i = 0;
+    for (; i + KV_LANES <= n; i += KV_LANES)
+        for (int l = 0; l < KV_LANES; l++) y[i + l] = kv_f16_to_f32(x[i + l]);
+    for (; i < n; i++) y[i] = kv_f16_to_f32(x[i]);
+}
+
+/* x[i] = nearest F16 value of x[i], in place. */
+static inline void kv_round_row_f16(float *x, int n) {
+    int i = 0;
+    for (; i + KV_LANES <= n; i += KV_LANES)
+        for (int l = 0; l < KV_LANES; l++) x[i + l] = kv_round_f16(x[i + l]);
+    for (; i < n; i++) x[i] = kv_round_f16(x[i]);
+}
+
+/* Dot product of two float rows; eight running sums so it vectorizes without
+ * reassociation flags. */
+static inline float kv_dot_f32(const float *restrict a, const float *restrict b, int n) {
+    float acc[KV_LANES] = {0};
+    int i = 0;
+    for (; i + KV_LANES <= n; i += KV_LANES)
+        for (int l = 0; l < KV_LANES; l++) acc[l] += a[i + l] * b[i + l];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* Number of 32-value blocks for head_dim values (Q8_0 / Q4_0 rows). */
+static inline int kv_blocks(int head_dim) { return (head_dim + KV_QK - 1) / KV_QK; }
+
+/* ---- quantized keys: rotation and replicas ----
+ *
+ * A key row of a quantized K cache is stored block by block, and a query is
+ * prepared the same way before it is quantized to Q8_0, so that the integer
+ * dot product of the two blocks gives back q.k:
+ *
+ *   rotate   the m values of the block (m = 32, or what is left of head_dim
+ *            in the last block) by the orthonormal Walsh-Hadamard matrix
+ *            when m is a power of two. q.k is unchanged, but a few large
+ *            components are spread over the block, so the scale (set by the
+ *            largest value) shrinks and every component rounds finer.
+ *   replicate  a block with m < 32 real values holds R = 32 / m copies of
+ *            them instead of zero padding. Each key copy is rounded with a
+ *            different offset (c + 1/2) / R - 1/2, so the R roundings
+ *            together resolve steps R times finer; the query copies are
+ *            plain and divided by R, so the block still sums to q.k.
+ *
+ * Why: head_dim 8 (stories260K) pads each row to a 32-value block. With
+ * plain zero padding, Q8_0 keys move its logits by up to 0.55 against the
+ * reference; the padding bytes are paid for anyway, and used this way they
+ * bring the error under the 0.3 budget. With m = 32 (head_dim 64, 128)
+ * there is one copy, no offset, and the block is exactly ggml's Q8_0 / Q4_0
+ * of the rotated values. Values are never changed for V rows. */
+
+static inline int kv_is_pow2(int m) { return m > 0 && (m & (m - 1)) == 0; }
+
+/* Copies of an m-value block in 32 slots. */
+static inline int kv_copies(int m) { return KV_QK / m; }
+
+/* x[0..m) <- H x / sqrt(m) for m a power of two (fast Walsh-Hadamard). */
+static inline void kv_rotate(float *x, int m) {
+    for (int h = 1; h < m; h *= 2)
+        for (int i = 0; i < m; i += 2 * h)
+            for (int j = i; j < i + h; j++) {
+                float a = x[j], b = x[j + h];
+                x[j] = a + b;
+                x[j + h] = a - b;
+            }
+    float norm = 1.0f / sqrtf((float)m);
+    for (int i = 0; i < m; i++) x[i] *= norm;
+}
+
+/* blk[32] <- the key or query block built from x[0..m): rotated if m is a
+ * power of two, then copied kv_copies(m) times, zeros after. A query block
+ * is also divided by the number of copies, so the block's dot product with
+ * a key block sums to q.k (its Q8_0 scale absorbs the factor). */
+static inline void kv_key_block(const float *x, int m, int is_query, float *blk) {
+    float r[KV_QK];
+    memcpy(r, x, (size_t)m * sizeof(float));
+    if (kv_is_pow2(m)) kv_rotate(r, m);
+    if (is_query && kv_copies(m) > 1)
+        for (int i = 0; i < m; i++) r[i] /= (float)kv_copies(m);
+    for (int i = 0; i < KV_QK; i++) blk[i] = 0.0f;
+    for (int c = 0; c < kv_copies(m); c++) memcpy(blk + c * m, r, (size_t)m * sizeof(float));
+}
+
+/* Rounding offset of slot i of a key block of m values (0 when one copy). */
+static inline float kv_key_offset(int i, int m) {
+    int copies = kv_copies(m), c = i / m;
+    return c < copies ? ((float)c + 0.5f) / (float)copies - 0.5f : 0.0f;
+}
+
+/* One block of 32 floats -> Q8_0, as ggml's quantize_row_q8_0_ref:
+ * d = max|x| / 127, q = round(x / d + off[i]) half away from zero (off:
+ * the replica offsets of a key block, or NULL for none, which is exactly
+ * ggml's rule). Returns d as the F16 value stored; q written to qs. */
+static inline uint16_t kv_quantize_block_q8_0(const float *x, const float *off, int8_t *qs) {
+    float amax = 0.0f;
+    for (int i = 0; i < KV_QK; i++) amax = fmaxf(amax, fabsf(x[i]));
+    float d = amax / 127.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    /* |x * id| <= 127 and |off| < 1/2, so the result stays in [-127, 127] */
+    for (int i = 0; i < KV_QK; i++) qs[i] = (int8_t)roundf(x[i] * id + (off ? off[i] : 0.0f));
+    return kv_f32_to_f16(d);
+}
+
+#endif

@@ -1,0 +1,40 @@
+/* api.c - the parts of rbee.h that forward to the tokenizer and kernels. */
+#include <stdlib.h>
+
+#include "model.h"
+#include "tokenizer.h"
+#include "../simd/kernels.h"
+
+int32_t rbee_token_bos(const rbee_model *m) { return rb_tokenizer_bos(m->tok); }
+int32_t rbee_token_eos(const rbee_model *m) { return rb_tokenizer_eos(m->tok); }
+int rbee_add_bos(const rbee_model *m) { return rb_tokenizer_add_bos(m->tok); }
+
+int64_t rbee_tokenize(const rbee_model *m, const char *text, size_t len, int add_bos,
+                      int32_t *ids, int64_t cap, char *err) {
+    return rb_tokenize(m->tok, text, len, add_bos, ids, cap, err);
+}
+
+struct rbee_detok {
+    const struct rb_tokenizer *tok;
+    struct rb_detok state;
+};
+
+rbee_detok *rbee_detok_new(const rbee_model *m) {
+    rbee_detok *d = malloc(sizeof *d);
+    if (!d) return NULL;
+    d->tok = m->tok;
+    rb_detok_init(&d->state);
+    return d;
+}
+
+size_t rbee_detok_push(rbee_detok *d, int32_t id, char *out, size_t cap) {
+    return rb_detok_push(d->tok, &d->state, id, out, cap);
+}
+
+size_t rbee_detok_flush(rbee_detok *d, char *out, size_t cap) {
+    return rb_detok_flush(&d->state, out, cap);
+}
+
+void rbee_detok_free(rbee_detok *d) { free(d); }
+
+const char *rbee_isa(void) { return rb_kernels()->isa; }

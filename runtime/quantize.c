@@ -1,0 +1,361 @@
+/* quantize.c - library side of `rbee quantize`: pick each tensor's type
+ * (llama.cpp's mix), convert rows across threads, write a new GGUF.
+ *
+ * Sections: file types, the per-tensor type rules, row conversion (threads),
+ * the model.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quantize.h"
+#include "../quant/quant.h"
+
+/* ------------------------------------------------------------- file types */
+
+static const struct {
+    const char *name;
+    uint32_t ftype;
+    uint32_t base_type;
+} ftypes[] = {
+    { "f16", RB_FTYPE_F16, RB_TYPE_F16 },
+    { "bf16", RB_FTYPE_BF16, RB_TYPE_BF16 },
+    { "q4_0", RB_FTYPE_Q4_0, RB_TYPE_Q4_0 },
+    { "q4_1", RB_FTYPE_Q4_1, RB_TYPE_Q4_1 },
+    { "q5_0", RB_FTYPE_Q5_0, RB_TYPE_Q5_0 },
+    { "q5_1", RB_FTYPE_Q5_1, RB_TYPE_Q5_1 },
+    { "q8_0", RB_FTYPE_Q8_0, RB_TYPE_Q8_0 },
+    { "q4_k_m", RB_FTYPE_Q4_K_M, RB_TYPE_Q4_K },
+    { "q5_k_m", RB_FTYPE_Q5_K_M, RB_TYPE_Q5_K },
+    { "q6_k", RB_FTYPE_Q6_K, RB_TYPE_Q6_K },
+};
+#define N_FTYPES (sizeof ftypes / sizeof ftypes[0])
+
+int rb_ftype_from_name(const char *name, uint32_t *ftype) {
+    char lower[16];
+    size_t n = strlen(name);
+    if (n >= sizeof lower) return -1;
+    for (size_t i = 0; i <= n; i++) lower[i] = (char)tolower((unsigned char)name[i]);
+    for (size_t i = 0; i < N_FTYPES; i++)
+        if (!strcmp(lower, ftypes[i].name)) {
+            *ftype = ftypes[i].ftype;
+            return 0;
+        }
+    return -1;
+}
+
+const char *rb_ftype_name(uint32_t ftype) {
+    for (size_t i = 0; i < N_FTYPES; i++)
+        if (ftypes[i].ftype == ftype) return ftypes[i].name;
+    return NULL;
+}
+
+uint32_t rb_ftype_base_type(uint32_t ftype) {
+    for (size_t i = 0; i < N_FTYPES; i++)
+        if (ftypes[i].ftype == ftype) return ftypes[i].base_type;
+    return RB_TYPE_COUNT;
+}
+
+/* ------------------------------------------------------------- type rules */
+
+/* gguf names are not NUL-terminated; names longer than this never match a rule */
+#define NAME_MAX_LEN 256
+
+static void name_of(const struct gguf_tensor *t, char *buf) {
+    size_t len = t->name.len < NAME_MAX_LEN - 1 ? (size_t)t->name.len : NAME_MAX_LEN - 1;
+    memcpy(buf, t->name.data, len);
+    buf[len] = 0;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* Dimensions that are not 1, like ggml_n_dims: a [256, 1] tensor is 1-D. */
+static int effective_dims(const struct gguf_tensor *t) {
+    int d = 1;
+    for (int i = 1; i < 4; i++)
+        if (t->ne[i] > 1) d = i + 1;
+    return d;
+}
+
+/* The layer number of "blk.N.xxx", or -1. */
+static int layer_of(const char *name) {
+    int layer = -1, used = 0;
+    if (sscanf(name, "blk.%d.%n", &layer, &used) == 1 && used > 0) return layer;
+    return -1;
+}
+
+/* llama.cpp's use_more_bits: the first and last eighth of the layers and
+ * every third one in between get more bits in the _M mixes. */
+static int use_more_bits(int i_layer, int n_layers) {
+    return i_layer < n_layers / 8 || i_layer >= 7 * n_layers / 8 || (i_layer - n_layers / 8) % 3 == 2;
+}
+
+/* Does llama.cpp quantize this tensor at all? 2-D (or more) weights, except
+ * norms, MoE gates and learned position / token-type tables. */
+static int is_quantizable(const struct gguf_tensor *t, const char *name) {
+    return ends_with(name, "weight") && effective_dims(t) >= 2 &&
+           !strstr(name, "_norm.weight") && !strstr(name, "ffn_gate_inp.weight") &&
+           strcmp(name, "position_embd.weight") != 0 && strcmp(name, "token_types.weight") != 0;
+}
+
+static int count_names_containing(const struct gguf_file *f, const char *a, const char *b) {
+    int n = 0;
+    char name[NAME_MAX_LEN];
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        name_of(&f->tensors[i], name);
+        if (strstr(name, a) || (b && strstr(name, b))) n++;
+    }
+    return n;
+}
+
+/* The mix: what llama_tensor_get_type picks for our file types. */
+static uint32_t mix_type(const struct gguf_file *f, const char *name, const struct gguf_tensor *t,
+                         uint32_t ftype, uint32_t type) {
+    int has_output = gguf_find_tensor(f, "output.weight") >= 0;
+    if (!strcmp(name, "output.weight") || (!has_output && !strcmp(name, "token_embd.weight"))) {
+        /* the output matrix (or the tied embedding) is the most sensitive */
+        if (t->ne[0] % QK_K != 0) return RB_TYPE_Q8_0;
+        return type == RB_TYPE_Q8_0 ? type : RB_TYPE_Q6_K;
+    }
+    int layer = layer_of(name);
+    if (strstr(name, "attn_v.weight")) {
+        int n = count_names_containing(f, "attn_v.weight", "attn_qkv.weight");
+        if ((ftype == RB_FTYPE_Q4_K_M || ftype == RB_FTYPE_Q5_K_M) && layer >= 0 && use_more_bits(layer, n))
+            return RB_TYPE_Q6_K;
+    } else if (strstr(name, "ffn_down")) {
+        int n = count_names_containing(f, "ffn_down", NULL);
+        if ((ftype == RB_FTYPE_Q4_K_M || ftype == RB_FTYPE_Q5_K_M) && layer >= 0 && use_more_bits(layer, n))
+            return RB_TYPE_Q6_K;
+    } else if (strstr(name, "attn_qkv.weight")) {
+        if (ftype == RB_FTYPE_Q4_K_M) return RB_TYPE_Q5_K;
+        if (ftype == RB_FTYPE_Q5_K_M) return RB_TYPE_Q6_K;
+    }
+    return type;
+}
+
+/* llama.cpp's fallback for rows that do not divide into blocks, extended
+ * to the 32-blocks (where llama.cpp gives up) with F16. */
+static uint32_t wider_type(uint32_t type) {
+    switch (type) {
+    case RB_TYPE_Q2_K: case RB_TYPE_Q3_K: return RB_TYPE_Q4_0;
+    case RB_TYPE_Q4_K: return RB_TYPE_Q5_0;
+    case RB_TYPE_Q5_K: return RB_TYPE_Q5_1;
+    case RB_TYPE_Q6_K: return RB_TYPE_Q8_0;
+    default: return RB_TYPE_F16;
+    }
+}
+
+uint32_t rb_quantize_tensor_type(const struct gguf_file *f, const struct gguf_tensor *t,
+                                 uint32_t ftype, char *note) {
+    char name[NAME_MAX_LEN];
+    name_of(t, name);
+    if (note) note[0] = 0;
+    uint32_t base = rb_ftype_base_type(ftype);
+    if (base == RB_TYPE_COUNT || !is_quantizable(t, name)) return t->type;
+    if (base == RB_TYPE_F16 || base == RB_TYPE_BF16) return base;
+
+    uint32_t want = mix_type(f, name, t, ftype, base);
+    uint32_t type = want;
+    while (t->ne[0] % rb_traits(type)->block_size != 0) /* ends at F16 (block 1) */
+        type = wider_type(type);
+    if (type != want && note)
+        snprintf(note, RB_ERR_MAX, "%.160s: rows of %lld do not divide into %s blocks of %u: using %s",
+                 name, (long long)t->ne[0], rb_type_name(want), rb_traits(want)->block_size, rb_type_name(type));
+    return type;
+}
+
+/* ------------------------------------------------------------- row conversion */
+
+struct convert_job {
+    const uint8_t *src;
+    uint32_t src_type, dst_type;
+    int64_t ne0;
+    size_t src_row_bytes, dst_row_bytes;
+    uint8_t *dst;
+    int64_t row_begin, row_end;
+    /* result: first row with a NaN/Inf, or -1 */
+    int64_t bad_row, bad_col;
+    int out_of_memory;
+};
+
+static void *convert_rows(void *arg) {
+    struct convert_job *job = arg;
+    const struct rb_type_traits *from = rb_traits(job->src_type), *to = rb_traits(job->dst_type);
+    float *row = malloc((size_t)job->ne0 * sizeof(float));
+    if (!row) {
+        job->out_of_memory = 1;
+        return NULL;
+    }
+    for (int64_t r = job->row_begin; r < job->row_end; r++) {
+        from->to_float(job->src + (size_t)r * job->src_row_bytes, row, job->ne0);
+        for (int64_t c = 0; c < job->ne0; c++)
+            if (!isfinite(row[c])) {
+                job->bad_row = r;
+                job->bad_col = c;
+                free(row);
+                return NULL;
+            }
+        to->from_float(row, job->dst + (size_t)r * job->dst_row_bytes, job->ne0);
+    }
+    free(row);
+    return NULL;
+}
+
+/* Convert all rows of t to dst_type into a malloc'd buffer, rows split over
+ * n_threads (each row is independent, so the bytes do not depend on it). */
+static int convert_tensor(const struct gguf_tensor *t, const char *name, uint32_t dst_type, int n_threads,
+                          uint8_t **out, uint64_t *out_bytes, char *err) {
+    const struct rb_type_traits *from = rb_traits(t->type), *to = rb_traits(dst_type);
+    if (!from || !from->to_float) {
+        snprintf(err, RB_ERR_MAX, "%.160s: cannot convert from %s", name, rb_type_name(t->type));
+        return -1;
+    }
+    if (!to || !to->from_float) {
+        snprintf(err, RB_ERR_MAX, "%.160s: no quantizer for %s", name, rb_type_name(dst_type));
+        return -1;
+    }
+    int64_t ne0 = t->ne[0], rows = t->ne[1] * t->ne[2] * t->ne[3];
+    uint64_t row_bytes = rb_row_bytes(dst_type, ne0);
+    *out_bytes = row_bytes * (uint64_t)rows;
+    *out = malloc(*out_bytes ? (size_t)*out_bytes : 1);
+    if (!*out) {
+        snprintf(err, RB_ERR_MAX, "%.160s: out of memory (%llu bytes)", name, (unsigned long long)*out_bytes);
+        return -1;
+    }
+    if (n_threads > rows) n_threads = rows > 0 ? (int)rows : 1;
+    struct convert_job jobs[64];
+    pthread_t tids[64];
+    if (n_threads > 64) n_threads = 64;
+    for (int k = 0; k < n_threads; k++) {
+        jobs[k] = (struct convert_job){
+            .src = t->data, .src_type = t->type, .dst_type = dst_type, .ne0 = ne0,
+            .src_row_bytes = (size_t)rb_row_bytes(t->type, ne0), .dst_row_bytes = (size_t)row_bytes,
+            .dst = *out, .row_begin = rows * k / n_threads, .row_end = rows * (k + 1) / n_threads,
+            .bad_row = -1, .bad_col = -1,
+        };
+    }
+    int started = 0;
+    for (int k = 1; k < n_threads; k++, started++)
+        if (pthread_create(&tids[k], NULL, convert_rows, &jobs[k]) != 0) break;
+    convert_rows(&jobs[0]);
+    for (int k = 1; k <= started; k++) pthread_join(tids[k], NULL);
+    for (int k = started + 1; k < n_threads; k++) convert_rows(&jobs[k]); /* threads we could not start */
+
+    for (int k = 0; k < n_threads; k++) {
+        if (jobs[k].out_of_memory) {
+            snprintf(err, RB_ERR_MAX, "%.160s: out of memory", name);
+            goto fail;
+        }
+        if (jobs[k].bad_row >= 0) {
+            snprintf(err, RB_ERR_MAX, "%.160s: row %lld column %lld is NaN or Inf: refusing to quantize",
+                     name, (long long)jobs[k].bad_row, (long long)jobs[k].bad_col);
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    free(*out);
+    *out = NULL;
+    return -1;
+}
+
+/* ------------------------------------------------------------- the model */
+
+static int is_replaced_key(const struct gguf_kv *kv) {
+    static const char *const keys[] = { "general.file_type", "general.quantization_version", "general.alignment" };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (kv->key.len == strlen(keys[i]) && !memcmp(kv->key.data, keys[i], kv->key.len)) return 1;
+    return 0;
+}
+
+int rb_quantize_gguf(const struct gguf_file *in, const struct rb_quantize_opts *opts,
+                     struct gguf_writer **out, char *err) {
+    *out = NULL;
+    if (!rb_ftype_name(opts->ftype)) {
+        snprintf(err, RB_ERR_MAX, "file type %u: not one rbee writes", opts->ftype);
+        return -1;
+    }
+    struct gguf_writer *w = gguf_writer_new();
+    if (!w) {
+        snprintf(err, RB_ERR_MAX, "out of memory");
+        return -1;
+    }
+    gguf_writer_set_alignment(w, (uint32_t)in->alignment);
+    for (uint64_t i = 0; i < in->n_kv; i++)
+        if (!is_replaced_key(&in->kv[i]) && gguf_writer_copy_kv(w, &in->kv[i]) != 0) {
+            snprintf(err, RB_ERR_MAX, "cannot copy metadata key %.*s", (int)(in->kv[i].key.len > 160 ? 160 : in->kv[i].key.len), in->kv[i].key.data);
+            goto fail;
+        }
+    if (gguf_writer_add_u32(w, "general.quantization_version", 2) != 0 ||
+        gguf_writer_add_u32(w, "general.file_type", opts->ftype) != 0) {
+        snprintf(err, RB_ERR_MAX, "out of memory");
+        goto fail;
+    }
+
+    uint64_t total = 0, done = 0;
+    for (uint64_t i = 0; i < in->n_tensors; i++) total += in->tensors[i].n_bytes;
+    int n_threads = opts->n_threads > 0 ? opts->n_threads : 1;
+    char name[NAME_MAX_LEN], note[RB_ERR_MAX];
+    for (uint64_t i = 0; i < in->n_tensors; i++) {
+        const struct gguf_tensor *t = &in->tensors[i];
+        size_t len = (size_t)t->name.len;
+        if (len >= NAME_MAX_LEN) {
+            snprintf(err, RB_ERR_MAX, "tensor %llu: name longer than %d bytes", (unsigned long long)i, NAME_MAX_LEN - 1);
+            goto fail;
+        }
+        memcpy(name, t->name.data, len);
+        name[len] = 0;
+        uint32_t type = rb_quantize_tensor_type(in, t, opts->ftype, note);
+        if (note[0] && opts->note) opts->note(opts->user, note);
+        int rc;
+        if (type == t->type) { /* kept as it is: reference the mapping */
+            rc = gguf_writer_add_tensor(w, name, type, t->n_dims, t->ne, t->data, t->n_bytes, 1);
+        } else {
+            uint8_t *data;
+            uint64_t bytes;
+            if (t->type != RB_TYPE_F32 && t->type != RB_TYPE_F16 && t->type != RB_TYPE_BF16 && opts->note) {
+                snprintf(note, RB_ERR_MAX, "%.160s: requantizing from %s to %s adds the errors of both",
+                         name, rb_type_name(t->type), rb_type_name(type));
+                opts->note(opts->user, note);
+            }
+            if (convert_tensor(t, name, type, n_threads, &data, &bytes, err) != 0) goto fail;
+            rc = gguf_writer_add_tensor(w, name, type, t->n_dims, t->ne, data, bytes, 0);
+            free(data);
+        }
+        if (rc != 0) {
+            snprintf(err, RB_ERR_MAX, "%.160s: cannot add tensor (out of memory?)", name);
+            goto fail;
+        }
+        done += t->n_bytes;
+        if (opts->progress) opts->progress(opts->user, done, total, name);
+    }
+    *out = w;
+    return 0;
+fail:
+    gguf_writer_free(w);
+    return -1;
+}
+
+int rb_quantize_file(const char *in_path, const char *out_path, const struct rb_quantize_opts *opts, char *err) {
+    struct gguf_file in;
+    char why[RB_ERR_MAX];
+    if (gguf_open(&in, in_path, why) != 0) {
+        snprintf(err, RB_ERR_MAX, "%.120s: %.120s", in_path, why);
+        return -1;
+    }
+    struct gguf_writer *w;
+    int rc = rb_quantize_gguf(&in, opts, &w, err);
+    if (rc == 0) {
+        rc = gguf_writer_write_file(w, out_path, why);
+        if (rc != 0) snprintf(err, RB_ERR_MAX, "%.120s: %.120s", out_path, why);
+        gguf_writer_free(w);
+    }
+    gguf_close(&in);
+    return rc;
+}

@@ -1,0 +1,519 @@
+/* avx512.c - the AVX-512 kernel table (F+BW+VL+DQ+VNNI; compiled with
+ * -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c).
+ *
+ * Same scheme as avx2.c, twice as wide: a zmm holds two 32-element blocks;
+ * VNNI vpdpbusd sums u8 x s8 products four at a time into int32 lanes. It
+ * wants one unsigned operand, so for signed weights w (Q4_0, Q5_0, Q8_0)
+ * dot(w, y) = dot(y + 128, w) - 128 * sum(w), the correction computed once
+ * per weight group and reused by every token (Q4_0's vec_dot instead uses
+ * the stored nibbles q: dot(q, y) - 8 * sum(y)); both are exact for every
+ * int8 activation including -128. Sixteen blocks' lanes reduce to
+ * one vector of exact per-block sums (reduce16), then the scales enter in the
+ * scalar reference's float order per block. What is left of a row then goes
+ * 8 blocks at a time (256-bit, as avx2.c) and block by block in scalar order:
+ * a row of up to 7 blocks is bit-identical to scalar; longer rows add the
+ * per-block terms in float lanes.
+ *
+ * Activation quantizers, float dots and helpers: the AVX2 versions (avx2.h).
+ * K-quants: per super-block exact int sums, float part in scalar order
+ * (bit-identical to scalar); Q2_K..Q5_K from x86_kquants.h.
+ */
+#include <immintrin.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "scalar.h"
+#include "avx2.h"
+#include "../quant/quant.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+/* Field f of the block of type T at p, as bytes: blocks in a row need not be
+ * aligned for their struct, so kernels never dereference block pointers. */
+#define AT(p, T, f) ((const uint8_t *)(p) + offsetof(T, f))
+
+/* ---------------------------------------------------------------- helpers */
+
+ALWAYS_INLINE int hsum256_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+ALWAYS_INLINE float f16_at(const void *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* P[k] holds block 2k in dwords 0-7 and block 2k+1 in dwords 8-15. Returns
+ * the 16 exact block sums, dword i holding block
+ * { 0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15 }[i]. */
+ALWAYS_INLINE __m512i reduce16(const __m512i P[8]) {
+    __m512i q[4], r[2];
+    #pragma GCC unroll 8
+    for (int k = 0; k < 4; k++)
+        q[k] = _mm512_add_epi32(_mm512_unpacklo_epi32(P[2 * k], P[2 * k + 1]),
+                                _mm512_unpackhi_epi32(P[2 * k], P[2 * k + 1]));
+    #pragma GCC unroll 8
+    for (int k = 0; k < 2; k++)
+        r[k] = _mm512_add_epi32(_mm512_unpacklo_epi64(q[2 * k], q[2 * k + 1]),
+                                _mm512_unpackhi_epi64(q[2 * k], q[2 * k + 1]));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(r[0], r[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i32x4(r[0], r[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* Sixteen F16 fields, one per block at base + stride * k, as floats in
+ * reduce16's block order (a gather of dwords whose low halves are the fields;
+ * every block has at least two more bytes after the field, so no read leaves
+ * the block). */
+ALWAYS_INLINE __m512 load_f16x16(const void *base, size_t stride) {
+    const __m512i order = _mm512_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15);
+    __m512i off = _mm512_mullo_epi32(order, _mm512_set1_epi32((int)stride));
+    __m512i words = _mm512_i32gather_epi32(off, base, 1);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(words));
+}
+
+/* Byte j = 0xFF when bit j of the little-endian u32 at p is set. */
+ALWAYS_INLINE __m256i bits_to_bytes(const uint8_t *p) {
+    uint32_t bits;
+    memcpy(&bits, p, 4);
+    const __m256i pick = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), pick);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+}
+
+/* 16 packed nibbles -> 32 bytes: low nibbles first, then high. */
+ALWAYS_INLINE __m256i unpack_nibbles(const uint8_t *qs) {
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
+}
+
+/* ------------------------------------------- 32-element block formats */
+
+enum fold_kind {
+    FOLD_DXDY_SUMI,    /* acc += (dx * dy) * sumi             (Q4_0, Q5_0, Q8_0) */
+    FOLD_DXDY_SUMI_MS, /* acc += (dx * dy) * sumi + m * s     (Q4_1, Q5_1) */
+};
+
+struct blk32 {
+    size_t xsize, ysize;   /* bytes per weight / activation block */
+    size_t xm_off, ys_off; /* offsets of the weight min m and activation s */
+    int signed_w;          /* weights signed (Q4_0, Q5_0, Q8_0) or unsigned (Q4_1, Q5_1) */
+    enum fold_kind fold;
+};
+
+/* One group of 16 weight blocks, unpacked once for every token it meets. */
+struct wgroup {
+    __m512i w[8];       /* block pairs: signed values, or unsigned quants */
+    __m512i base[8];    /* dpbusd start: -128 * sum(w) per lane for signed w, else 0 */
+    __m512 dx, m;       /* weight scales (and mins), in reduce16's block order */
+};
+
+/* Weight block -> its 32 quants as bytes: signed values for Q4_0/Q5_0/Q8_0,
+ * the unsigned stored quants for Q4_1/Q5_1. */
+ALWAYS_INLINE __m256i blk_unpack(int type, const char *x) {
+    switch (type) {
+    case RB_TYPE_Q4_0: return _mm256_sub_epi8(unpack_nibbles(AT(x, block_q4_0, qs)), _mm256_set1_epi8(8));
+    case RB_TYPE_Q4_1: return unpack_nibbles(AT(x, block_q4_1, qs));
+    case RB_TYPE_Q5_0:
+        return _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles(AT(x, block_q5_0, qs)),
+                                               _mm256_and_si256(bits_to_bytes(AT(x, block_q5_0, qh)), _mm256_set1_epi8(0x10))),
+                               _mm256_set1_epi8(16));
+    case RB_TYPE_Q5_1:
+        return _mm256_or_si256(unpack_nibbles(AT(x, block_q5_1, qs)),
+                               _mm256_and_si256(bits_to_bytes(AT(x, block_q5_1, qh)), _mm256_set1_epi8(0x10)));
+    default: /* Q8_0 */
+        return _mm256_loadu_si256((const __m256i *)AT(x, block_q8_0, qs));
+    }
+}
+
+ALWAYS_INLINE __m512i unpack_pair(int type, const char *x, size_t xsize) {
+    if (type == RB_TYPE_Q4_0 || type == RB_TYPE_Q4_1) {
+        /* [qs0 qs1 qs0 qs1] >> (0 0 4 4) & 15 = [lo0 lo1 hi0 hi1] -> [lo0 hi0 lo1 hi1] */
+        const size_t qo = type == RB_TYPE_Q4_0 ? offsetof(block_q4_0, qs) : offsetof(block_q4_1, qs);
+        __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(x + xsize + qo)),
+                                     _mm_loadu_si128((const __m128i *)(x + qo)));
+        __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
+        z = _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4)), _mm512_set1_epi8(0x0F));
+        if (type == RB_TYPE_Q4_0) z = _mm512_sub_epi8(z, _mm512_set1_epi8(8));
+        return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+    }
+    return _mm512_inserti64x4(_mm512_castsi256_si512(blk_unpack(type, x)), blk_unpack(type, x + xsize), 1);
+}
+
+/* Offset of the int8 quants in the activation block. */
+ALWAYS_INLINE size_t act_qs_off(int type) {
+    return (type == RB_TYPE_Q4_1 || type == RB_TYPE_Q5_1) ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs);
+}
+
+ALWAYS_INLINE void unpack_group(int type, const struct blk32 *f, const char *xb, struct wgroup *g) {
+    #pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        g->w[k] = unpack_pair(type, xb + 2 * k * f->xsize, f->xsize);
+        /* dot(w, y) = dot(y + 128, w) - 128 * sum(w): vpdpbusd wants u8 x s8 */
+        g->base[k] = f->signed_w ? _mm512_sub_epi32(_mm512_setzero_si512(),
+                                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), g->w[k]))
+                                 : _mm512_setzero_si512();
+    }
+    g->dx = load_f16x16(xb, f->xsize);
+    g->m = f->fold == FOLD_DXDY_SUMI_MS ? load_f16x16(xb + f->xm_off, f->xsize) : _mm512_setzero_ps();
+}
+
+/* One block's exact int32 lanes (groups of 8 blocks and single blocks). */
+ALWAYS_INLINE __m256i dot_one_lanes(int type, const struct blk32 *f, __m256i w, const char *yb) {
+    __m256i y = _mm256_loadu_si256((const __m256i *)(yb + act_qs_off(type)));
+    if (f->signed_w) {
+        __m256i c = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), w);
+        __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_xor_si256(y, _mm256_set1_epi8((char)0x80)), w);
+        return _mm256_sub_epi32(s, c);
+    }
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, y);
+}
+
+ALWAYS_INLINE int dot_one(int type, const struct blk32 *f, __m256i w, const char *yb) {
+    return hsum256_epi32(dot_one_lanes(type, f, w, yb));
+}
+
+/* Lane k of the result = sum of the 8 lanes of s[k] (exact, int32). */
+ALWAYS_INLINE __m256i reduce8(const __m256i s[8]) {
+    __m256i h0 = _mm256_hadd_epi32(s[0], s[1]), h1 = _mm256_hadd_epi32(s[2], s[3]);
+    __m256i h2 = _mm256_hadd_epi32(s[4], s[5]), h3 = _mm256_hadd_epi32(s[6], s[7]);
+    __m256i g0 = _mm256_hadd_epi32(h0, h1), g1 = _mm256_hadd_epi32(h2, h3);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20), _mm256_permute2x128_si256(g0, g1, 0x31));
+}
+
+/* Eight F16 fields at base + k * stride as floats (gathered like load_f16x16). */
+ALWAYS_INLINE __m256 load_f16x8(const void *base, size_t stride) {
+    __m256i off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)stride));
+    return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_i32gather_epi32((const int *)base, off, 1)));
+}
+
+/* Eight blocks at once where fewer than 16 remain (e.g. rows of 256):
+ * acc8 lane k += block k's term, in the scalar per-block float order. */
+ALWAYS_INLINE __m256 group8(int type, const struct blk32 *f, const char *xb, const char *yb, __m256 acc8) {
+    __m256i s[8];
+    #pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) s[k] = dot_one_lanes(type, f, blk_unpack(type, xb + k * f->xsize), yb + k * f->ysize);
+    __m256 t = _mm256_mul_ps(_mm256_mul_ps(load_f16x8(xb, f->xsize), load_f16x8(yb, f->ysize)),
+                             _mm256_cvtepi32_ps(reduce8(s)));
+    if (f->fold == FOLD_DXDY_SUMI_MS)
+        t = _mm256_add_ps(t, _mm256_mul_ps(load_f16x8(xb + f->xm_off, f->xsize), load_f16x8(yb + f->ys_off, f->ysize)));
+    return _mm256_add_ps(acc8, t);
+}
+
+ALWAYS_INLINE float hsum256_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* One statement per rounding step: a compiler that contracts a*b + c into an
+ * FMA within one expression (clang's default) would otherwise change bits. */
+ALWAYS_INLINE float fold1(float acc, int sumi, const char *x, const char *y, const struct blk32 *f) {
+    float dxdy = f16_at(x) * f16_at(y);
+    float t = dxdy * (float)sumi;
+    if (f->fold == FOLD_DXDY_SUMI_MS) {
+        float ms = f16_at(x + f->xm_off) * f16_at(y + f->ys_off);
+        t = t + ms;
+    }
+    return acc + t;
+}
+
+#define TOK_TILE 8
+
+/* Activation block pair at yb as the dpbusd operand: y + 128 (u8) against
+ * signed weights, y itself against unsigned ones. */
+ALWAYS_INLINE __m512i load_act_pair(int type, const struct blk32 *f, const char *yb) {
+    const size_t qo = act_qs_off(type);
+    __m512i y = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(yb + qo))),
+                                   _mm256_loadu_si256((const __m256i *)(yb + f->ysize + qo)), 1);
+    return f->signed_w ? _mm512_xor_si512(y, _mm512_set1_epi8((char)0x80)) : y;
+}
+
+/* Exact int32 lanes of dot(weight pair k, activation pair y). */
+ALWAYS_INLINE __m512i dot_pair(const struct blk32 *f, const struct wgroup *g, int k, __m512i y) {
+    if (f->signed_w) return _mm512_dpbusd_epi32(g->base[k], y, g->w[k]);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), g->w[k], y);
+}
+
+/* acc += (dx * dy) * sumi [+ m * s], per block, as scalar orders it. */
+ALWAYS_INLINE __m512 fold16(__m512 acc, __m512i sumi, const struct wgroup *g, __m512 dy, __m512 ys,
+                            const struct blk32 *f) {
+    __m512 t = _mm512_mul_ps(_mm512_mul_ps(g->dx, dy), _mm512_cvtepi32_ps(sumi));
+    if (f->fold == FOLD_DXDY_SUMI_MS) t = _mm512_add_ps(t, _mm512_mul_ps(g->m, ys));
+    return _mm512_add_ps(acc, t);
+}
+
+/* The one driver behind vec_dot and gemm of every 32-element format: each
+ * 16-block group of a row is unpacked once for a tile of up to 8 tokens.
+ * Every output gets exactly the operations vec_dot (one row, one token)
+ * performs, so the same bits. (Pairing two rows per activation load was
+ * measured slower: 36 zmm of live state spill.) */
+ALWAYS_INLINE void gemm_blk32(int type, const struct blk32 *f, int64_t n, int64_t n_rows, int64_t n_tok,
+                              const void *w, size_t w_row_bytes, const void *act, size_t act_row_bytes,
+                              float *out, int64_t out_stride) {
+    const int64_t nb = n / 32;
+    for (int64_t r = 0; r < n_rows; r++) {
+        const char *xr = (const char *)w + r * w_row_bytes;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_TILE) {
+            const int nt = n_tok - t0 < TOK_TILE ? (int)(n_tok - t0) : TOK_TILE;
+            const char *yr[TOK_TILE];
+            __m512 acc[TOK_TILE];
+            __m256 acc8[TOK_TILE];
+            float tail[TOK_TILE];
+            for (int t = 0; t < nt; t++) {
+                yr[t] = (const char *)act + (t0 + t) * act_row_bytes;
+                acc[t] = _mm512_setzero_ps();
+                acc8[t] = _mm256_setzero_ps();
+                tail[t] = 0.0f;
+            }
+            int64_t ib = 0;
+            for (; ib + 16 <= nb; ib += 16) {
+                struct wgroup g;
+                unpack_group(type, f, xr + ib * f->xsize, &g);
+                for (int t = 0; t < nt; t++) {
+                    const char *yb = yr[t] + ib * f->ysize;
+                    __m512 dy = load_f16x16(yb, f->ysize);
+                    __m512 ys = f->fold == FOLD_DXDY_SUMI_MS ? load_f16x16(yb + f->ys_off, f->ysize) : _mm512_setzero_ps();
+                    __m512i s[8];
+                    #pragma GCC unroll 8
+                    for (int k = 0; k < 8; k++) s[k] = dot_pair(f, &g, k, load_act_pair(type, f, yb + 2 * k * f->ysize));
+                    acc[t] = fold16(acc[t], reduce16(s), &g, dy, ys, f);
+                }
+            }
+            for (; ib + 8 <= nb; ib += 8)
+                for (int t = 0; t < nt; t++)
+                    acc8[t] = group8(type, f, xr + ib * f->xsize, yr[t] + ib * f->ysize, acc8[t]);
+            for (; ib < nb; ib++) {
+                const char *xb = xr + ib * f->xsize;
+                __m256i wv = blk_unpack(type, xb);
+                for (int t = 0; t < nt; t++) {
+                    const char *yb = yr[t] + ib * f->ysize;
+                    tail[t] = fold1(tail[t], dot_one(type, f, wv, yb), xb, yb, f);
+                }
+            }
+            for (int t = 0; t < nt; t++)
+                out[(t0 + t) * out_stride + r] = (_mm512_reduce_add_ps(acc[t]) + hsum256_ps(acc8[t])) + tail[t];
+        }
+    }
+}
+
+static const struct blk32 fmt_q4_0 = { sizeof(block_q4_0), sizeof(block_q8_0), 0, 0, 1, FOLD_DXDY_SUMI };
+static const struct blk32 fmt_q5_0 = { sizeof(block_q5_0), sizeof(block_q8_0), 0, 0, 1, FOLD_DXDY_SUMI };
+static const struct blk32 fmt_q8_0 = { sizeof(block_q8_0), sizeof(block_q8_0), 0, 0, 1, FOLD_DXDY_SUMI };
+static const struct blk32 fmt_q4_1 = { sizeof(block_q4_1), sizeof(block_q8_1), 2, 2, 0, FOLD_DXDY_SUMI_MS };
+static const struct blk32 fmt_q5_1 = { sizeof(block_q5_1), sizeof(block_q8_1), 2, 2, 0, FOLD_DXDY_SUMI_MS };
+
+#define DEFINE_BLK32(name, TYPE, fmt) \
+    static void gemm_##name(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t wrb, \
+                            const void *act, size_t arb, float *out, int64_t os) { \
+        gemm_blk32(TYPE, &fmt, n, n_rows, n_tok, w, wrb, act, arb, out, os); \
+    } \
+    static void vec_dot_##name(int64_t n, float *s, const void *x, const void *y) { \
+        gemm_blk32(TYPE, &fmt, n, 1, 1, x, 0, y, 0, s, 1); \
+    }
+
+static void gemm_q4_0(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t wrb,
+                      const void *act, size_t arb, float *out, int64_t os) {
+    gemm_blk32(RB_TYPE_Q4_0, &fmt_q4_0, n, n_rows, n_tok, w, wrb, act, arb, out, os);
+}
+
+/* Q4_0 vec_dot, the generation hot path: one token, so no weight-side
+ * correction to reuse; unsigned nibbles against y and 8 * sum(y) subtracted
+ * is cheaper here. Same exact sums and same float steps as gemm_blk32. */
+static void vec_dot_q4_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const char *x = vx, *y = vy;
+    const size_t xs = sizeof(block_q4_0), ys = sizeof(block_q8_0);
+    const int64_t nb = n / 32;
+    __m512 acc = _mm512_setzero_ps();
+    float tail = 0.0f;
+    int64_t ib = 0;
+    for (; ib + 16 <= nb; ib += 16) {
+        const char *xb = x + ib * xs, *yb = y + ib * ys;
+        __m512i sums[8];
+        #pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            const char *xk = xb + 2 * k * xs + offsetof(block_q4_0, qs), *yk = yb + 2 * k * ys + offsetof(block_q8_0, qs);
+            /* [qs0 qs1 qs0 qs1] >> (0 0 4 4) & 15 = [lo0 lo1 hi0 hi1] -> [lo0 hi0 lo1 hi1] */
+            __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(xk + xs)), _mm_loadu_si128((const __m128i *)xk));
+            __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
+            q = _mm512_and_si512(_mm512_srlv_epi64(q, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4)), _mm512_set1_epi8(0x0F));
+            q = _mm512_shuffle_i64x2(q, q, _MM_SHUFFLE(3, 1, 2, 0));
+            __m512i yv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)yk)),
+                                            _mm256_loadu_si256((const __m256i *)(yk + ys)), 1);
+            sums[k] = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, yv),
+                                       _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), yv));
+        }
+        __m512 t = _mm512_mul_ps(_mm512_mul_ps(load_f16x16(xb, xs), load_f16x16(yb, ys)), _mm512_cvtepi32_ps(reduce16(sums)));
+        acc = _mm512_add_ps(acc, t);
+    }
+    __m256 acc8 = _mm256_setzero_ps();
+    for (; ib + 8 <= nb; ib += 8) acc8 = group8(RB_TYPE_Q4_0, &fmt_q4_0, x + ib * xs, y + ib * ys, acc8);
+    for (; ib < nb; ib++) {
+        const char *xb = x + ib * xs, *yb = y + ib * ys;
+        tail = fold1(tail, dot_one(RB_TYPE_Q4_0, &fmt_q4_0, blk_unpack(RB_TYPE_Q4_0, xb), yb), xb, yb, &fmt_q4_0);
+    }
+    *s = (_mm512_reduce_add_ps(acc) + hsum256_ps(acc8)) + tail;
+}
+DEFINE_BLK32(q4_1, RB_TYPE_Q4_1, fmt_q4_1)
+DEFINE_BLK32(q5_0, RB_TYPE_Q5_0, fmt_q5_0)
+DEFINE_BLK32(q5_1, RB_TYPE_Q5_1, fmt_q5_1)
+DEFINE_BLK32(q8_0, RB_TYPE_Q8_0, fmt_q8_0)
+
+/* ------------------------------------------------------------- K-quants */
+
+/* Q2_K..Q5_K: the 256-bit code of x86_kquants.h, compiled here with 32
+ * registers. Q6_K: the same scheme (exact super-block int sums, float part in
+ * scalar order, so bit-identical to scalar at every length) with 64 quants
+ * per 512-bit register (19 vs 16 GB/s in cache; for Q4_K/Q5_K this 512-bit
+ * form measured slower, 13 vs 16). */
+
+#include "x86_kquants.h"
+
+#define DEFINE_KQUANT(name, TYPE) \
+    static void gemm_##name(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t wrb, \
+                            const void *act, size_t arb, float *out, int64_t os) { \
+        gemm_kquant(TYPE, n, n_rows, n_tok, w, wrb, act, arb, out, os); \
+    } \
+    static void vec_dot_##name(int64_t n, float *s, const void *x, const void *y) { \
+        gemm_kquant(TYPE, n, 1, 1, x, 0, y, 0, s, 1); \
+    }
+
+DEFINE_KQUANT(q2_K, RB_TYPE_Q2_K)
+DEFINE_KQUANT(q3_K, RB_TYPE_Q3_K)
+DEFINE_KQUANT(q4_K, RB_TYPE_Q4_K)
+DEFINE_KQUANT(q5_K, RB_TYPE_Q5_K)
+
+struct kblock512 {
+    __m512i q[4];       /* unsigned stored quants, elements 64c..64c+63 */
+    __m512i scale16[4]; /* int16 scale of each maddubs lane of q[c] */
+    float d;
+};
+
+/* [v v] >> (lo lo lo lo hi hi hi hi) per 64-bit lane, masked. */
+ALWAYS_INLINE __m512i split_shift(__m256i v, int lo, int hi, int mask) {
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
+    __m512i sh = _mm512_setr_epi64(lo, lo, lo, lo, hi, hi, hi, hi);
+    return _mm512_and_si512(_mm512_srlv_epi64(z, sh), _mm512_set1_epi8((char)mask));
+}
+
+/* element 128h + 32s + l: nibble of ql[64h + 32(s&1) + l] (high if s >= 2),
+ * bits 2s..2s+1 of qh[32h + l]; value = that - 32. */
+ALWAYS_INLINE void unpack512_q6_K(const char *b, struct kblock512 *k) {
+    #pragma GCC unroll 4
+    for (int h = 0; h < 2; h++) {
+        __m512i ql = _mm512_loadu_si512((const void *)(AT(b, block_q6_K, ql) + 64 * h));
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(AT(b, block_q6_K, qh) + 32 * h));
+        __m512i lo = _mm512_and_si512(ql, _mm512_set1_epi8(0x0F));
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(ql, 4), _mm512_set1_epi8(0x0F));
+        k->q[2 * h] = _mm512_or_si512(lo, _mm512_slli_epi16(split_shift(qh, 0, 2, 3), 4));
+        k->q[2 * h + 1] = _mm512_or_si512(hi, _mm512_slli_epi16(split_shift(qh, 4, 6, 3), 4));
+    }
+    __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)AT(b, block_q6_K, scales))));
+    #pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) /* lanes 8i..8i+7 (16 quants) take scale 4c + i */
+        k->scale16[c] = _mm512_permutexvar_epi16(
+            _mm512_add_epi16(_mm512_set1_epi16((short)(4 * c)),
+                             _mm512_setr_epi64(0, 0, 0x0001000100010001LL, 0x0001000100010001LL,
+                                               0x0002000200020002LL, 0x0002000200020002LL,
+                                               0x0003000300030003LL, 0x0003000300030003LL)), s16);
+    k->d = f16_at(AT(b, block_q6_K, d));
+}
+
+/* sum of scale * (q - 32) * y over the super-block, exact (stored q <= 63). */
+ALWAYS_INLINE int kblock512_sumi(const struct kblock512 *k, const char *y) {
+    __m512i acc = _mm512_setzero_si512();
+    #pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        __m512i yv = _mm512_loadu_si512((const void *)(AT(y, block_q8_K, qs) + 64 * c));
+        __m512i p = _mm512_maddubs_epi16(k->q[c], yv);
+        p = _mm512_sub_epi16(p, _mm512_maddubs_epi16(_mm512_set1_epi8(32), yv));
+        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p, k->scale16[c]));
+    }
+    return _mm512_reduce_add_epi32(acc);
+}
+
+static void gemm_q6_K(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t w_row_bytes,
+                      const void *act, size_t act_row_bytes, float *out, int64_t out_stride) {
+    const int64_t nb = n / QK_K;
+    const size_t xsize = sizeof(block_q6_K);
+    for (int64_t r = 0; r < n_rows; r++) {
+        const char *xr = (const char *)w + r * w_row_bytes;
+        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_TILE) {
+            const int nt = n_tok - t0 < TOK_TILE ? (int)(n_tok - t0) : TOK_TILE;
+            float sumf[TOK_TILE];
+            for (int t = 0; t < nt; t++) sumf[t] = 0.0f;
+            for (int64_t i = 0; i < nb; i++) {
+                struct kblock512 k;
+                unpack512_q6_K(xr + i * xsize, &k);
+                for (int t = 0; t < nt; t++) {
+                    const char *y = (const char *)act + (t0 + t) * act_row_bytes + i * sizeof(block_q8_K);
+                    int sumi = kblock512_sumi(&k, y);
+                    float yd;
+                    memcpy(&yd, AT(y, block_q8_K, d), sizeof yd);
+                    float term = (k.d * yd) * (float)sumi; /* scalar's order; own statement: */
+                    sumf[t] += term;                       /* no FMA contraction */
+                }
+            }
+            for (int t = 0; t < nt; t++) out[(t0 + t) * out_stride + r] = sumf[t];
+        }
+    }
+}
+
+static void vec_dot_q6_K(int64_t n, float *s, const void *x, const void *y) {
+    gemm_q6_K(n, 1, 1, x, 0, y, 0, s, 1);
+}
+
+/* ------------------------------------------------------------------ table */
+
+const struct rb_kernels rb_kernels_avx512 = {
+    .isa = "avx512",
+    .vec_dot = {
+        [RB_TYPE_F32] = rb_avx2_vec_dot_f32,
+        [RB_TYPE_F16] = rb_avx2_vec_dot_f16,
+        [RB_TYPE_BF16] = rb_avx2_vec_dot_bf16,
+        [RB_TYPE_Q4_0] = vec_dot_q4_0,
+        [RB_TYPE_Q4_1] = vec_dot_q4_1,
+        [RB_TYPE_Q5_0] = vec_dot_q5_0,
+        [RB_TYPE_Q5_1] = vec_dot_q5_1,
+        [RB_TYPE_Q8_0] = vec_dot_q8_0,
+        [RB_TYPE_Q2_K] = vec_dot_q2_K,
+        [RB_TYPE_Q3_K] = vec_dot_q3_K,
+        [RB_TYPE_Q4_K] = vec_dot_q4_K,
+        [RB_TYPE_Q5_K] = vec_dot_q5_K,
+        [RB_TYPE_Q6_K] = vec_dot_q6_K,
+    },
+    .gemm = {
+        [RB_TYPE_Q4_0] = gemm_q4_0,
+        [RB_TYPE_Q4_1] = gemm_q4_1,
+        [RB_TYPE_Q5_0] = gemm_q5_0,
+        [RB_TYPE_Q5_1] = gemm_q5_1,
+        [RB_TYPE_Q8_0] = gemm_q8_0,
+        [RB_TYPE_Q2_K] = gemm_q2_K,
+        [RB_TYPE_Q3_K] = gemm_q3_K,
+        [RB_TYPE_Q4_K] = gemm_q4_K,
+        [RB_TYPE_Q5_K] = gemm_q5_K,
+        [RB_TYPE_Q6_K] = gemm_q6_K,
+    },
+    .quantize_act = {
+        [RB_TYPE_Q8_0] = rb_avx2_quantize_q8_0,
+        [RB_TYPE_Q8_1] = rb_avx2_quantize_q8_1,
+        [RB_TYPE_Q8_K] = rb_avx2_quantize_q8_K,
+        [RB_TYPE_F16] = rb_avx2_quantize_f16,
+        [RB_TYPE_BF16] = rb_scalar_quantize_bf16,
+    },
+    .rmsnorm = rb_avx2_rmsnorm,
+    .layernorm = rb_avx2_layernorm,
+    .softmax = rb_avx2_softmax,
+    .silu_mul = rb_avx2_silu_mul,
+    .gelu = rb_avx2_gelu,
+    .add = rb_avx2_add,
+    .f16_to_f32 = rb_avx2_f16_to_f32,
+    .f32_to_f16 = rb_avx2_f32_to_f16,
+};

@@ -1,0 +1,664 @@
+/* test_bench.c - `rbee bench` output formats, the bandwidth measurement,
+ * model facts (bytes read per token) and the synthetic model generator. */
+#include "test.h"
+
+#include <stdint.h>
+#include <unistd.h>
+
+#include "../bench/facts.h"
+#include "../bench/membw.h"
+#include "../bench/report.h"
+#include "../bench/synth.h"
+#include "../attention/attention.h"
+#include "../gguf/gguf.h"
+#include "../quant/quant.h"
+
+/* ---- a strict little JSON parser (RFC 8259) ----
+ * It validates any document; for an array of flat objects it also records
+ * each object's fields so the tests can look at the values. */
+
+#define J_MAX_OBJS 16
+#define J_MAX_FIELDS 32
+
+enum j_kind { J_STR, J_NUM, J_BOOL, J_NULL, J_NESTED };
+struct j_field { char key[32]; enum j_kind kind; char str[128]; double num; };
+struct j_obj { int n; struct j_field f[J_MAX_FIELDS]; };
+struct j_doc { int n_objs; struct j_obj objs[J_MAX_OBJS]; int top_is_array; };
+
+struct j_parser { const char *p, *end; int depth; struct j_doc *doc; };
+
+static void j_ws(struct j_parser *j) {
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+}
+
+static int j_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+/* a string; its unescaped bytes (ASCII escapes only) go to out if given */
+static int j_string(struct j_parser *j, char *out, size_t cap) {
+    size_t n = 0;
+    if (j->p >= j->end || *j->p != '"') return -1;
+    j->p++;
+    while (j->p < j->end && *j->p != '"') {
+        unsigned char c = (unsigned char)*j->p++;
+        if (c < 0x20) return -1; /* raw control characters are not allowed */
+        if (c == '\\') {
+            if (j->p >= j->end) return -1;
+            char e = *j->p++;
+            switch (e) {
+            case '"': case '\\': case '/': c = (unsigned char)e; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            case 'u':
+                if (j->end - j->p < 4) return -1;
+                for (int i = 0; i < 4; i++) if (!j_hex(j->p[i])) return -1;
+                c = (unsigned char)strtol((char[]){ j->p[2], j->p[3], 0 }, NULL, 16);
+                j->p += 4;
+                break;
+            default: return -1;
+            }
+        }
+        if (out && n + 1 < cap) out[n++] = (char)c;
+    }
+    if (j->p >= j->end) return -1;
+    j->p++;
+    if (out) out[n] = 0;
+    return 0;
+}
+
+static int j_number(struct j_parser *j, double *v) {
+    const char *s = j->p;
+    if (j->p < j->end && *j->p == '-') j->p++;
+    if (j->p >= j->end) return -1;
+    if (*j->p == '0') j->p++;
+    else if (*j->p >= '1' && *j->p <= '9') while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+    else return -1;
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        if (j->p >= j->end || *j->p < '0' || *j->p > '9') return -1;
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-')) j->p++;
+        if (j->p >= j->end || *j->p < '0' || *j->p > '9') return -1;
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+    }
+    char buf[64];
+    size_t n = (size_t)(j->p - s);
+    if (n >= sizeof buf) return -1;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    *v = strtod(buf, NULL);
+    return 0;
+}
+
+static int j_literal(struct j_parser *j, const char *lit) {
+    size_t n = strlen(lit);
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n)) return -1;
+    j->p += n;
+    return 0;
+}
+
+static int j_value(struct j_parser *j, struct j_field *rec);
+
+static int j_object(struct j_parser *j, struct j_obj *rec) {
+    j->p++; /* '{' */
+    j_ws(j);
+    if (j->p < j->end && *j->p == '}') { j->p++; return 0; }
+    for (;;) {
+        struct j_field tmp, *f = rec && rec->n < J_MAX_FIELDS ? &rec->f[rec->n] : &tmp;
+        j_ws(j);
+        if (j_string(j, f->key, sizeof f->key) != 0) return -1;
+        for (int i = 0; rec && i < rec->n; i++)
+            if (!strcmp(rec->f[i].key, f->key)) return -1; /* duplicate keys: reject */
+        j_ws(j);
+        if (j->p >= j->end || *j->p++ != ':') return -1;
+        j_ws(j);
+        if (j_value(j, f) != 0) return -1;
+        if (rec && f != &tmp) rec->n++;
+        j_ws(j);
+        if (j->p >= j->end) return -1;
+        if (*j->p == ',') { j->p++; continue; }
+        if (*j->p == '}') { j->p++; return 0; }
+        return -1;
+    }
+}
+
+static int j_array(struct j_parser *j, int top) {
+    j->p++; /* '[' */
+    j_ws(j);
+    if (j->p < j->end && *j->p == ']') { j->p++; return 0; }
+    for (;;) {
+        j_ws(j);
+        if (top && j->p < j->end && *j->p == '{' && j->doc->n_objs < J_MAX_OBJS) {
+            if (++j->depth > 64) return -1;
+            struct j_obj *o = &j->doc->objs[j->doc->n_objs++];
+            o->n = 0;
+            if (j_object(j, o) != 0) return -1;
+            j->depth--;
+        } else if (j_value(j, NULL) != 0) {
+            return -1;
+        }
+        j_ws(j);
+        if (j->p >= j->end) return -1;
+        if (*j->p == ',') { j->p++; continue; }
+        if (*j->p == ']') { j->p++; return 0; }
+        return -1;
+    }
+}
+
+static int j_value(struct j_parser *j, struct j_field *rec) {
+    struct j_field tmp;
+    if (!rec) rec = &tmp;
+    if (j->p >= j->end) return -1;
+    if (++j->depth > 64) return -1;
+    int rc;
+    switch (*j->p) {
+    case '{': rec->kind = J_NESTED; rc = j_object(j, NULL); break;
+    case '[': rec->kind = J_NESTED; rc = j_array(j, 0); break;
+    case '"': rec->kind = J_STR; rc = j_string(j, rec->str, sizeof rec->str); break;
+    case 't': rec->kind = J_BOOL; rec->num = 1; rc = j_literal(j, "true"); break;
+    case 'f': rec->kind = J_BOOL; rec->num = 0; rc = j_literal(j, "false"); break;
+    case 'n': rec->kind = J_NULL; rc = j_literal(j, "null"); break;
+    default: rec->kind = J_NUM; rc = j_number(j, &rec->num); break;
+    }
+    j->depth--;
+    return rc;
+}
+
+/* 0 if text is one valid JSON document (filling doc for a top-level array). */
+static int j_parse(const char *text, size_t len, struct j_doc *doc) {
+    struct j_parser j = { text, text + len, 0, doc };
+    memset(doc, 0, sizeof *doc);
+    j_ws(&j);
+    if (j.p < j.end && *j.p == '[') {
+        doc->top_is_array = 1;
+        if (j_array(&j, 1) != 0) return -1;
+    } else if (j_value(&j, NULL) != 0) {
+        return -1;
+    }
+    j_ws(&j);
+    return j.p == j.end ? 0 : -1;
+}
+
+static const struct j_field *j_get(const struct j_obj *o, const char *key) {
+    for (int i = 0; i < o->n; i++)
+        if (!strcmp(o->f[i].key, key)) return &o->f[i];
+    return NULL;
+}
+
+TEST(json_parser_rejects_bad_documents) {
+    struct j_doc d;
+    CHECK(j_parse("[{\"a\": 1, \"b\": \"x\\\"y\"}]", 23, &d) == 0);
+    CHECK_EQ_INT(d.n_objs, 1);
+    CHECK_STR(j_get(&d.objs[0], "b")->str, "x\"y");
+    const char *bad[] = { "[", "[1,]", "{\"a\" 1}", "[01]", "[1.]", "[nan]", "[\"a\nb\"]", "[1] x",
+                          "[{\"a\":1,\"a\":2}]", "[\"\\x\"]", "[-]", "" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_MSG(j_parse(bad[i], strlen(bad[i]), &d) != 0, "accepted bad JSON: %s", bad[i]);
+}
+
+/* ---- report formats ---- */
+
+static void sample_rows(struct rb_bench_row rows[3]) {
+    memset(rows, 0, 3 * sizeof rows[0]);
+    for (int i = 0; i < 3; i++) {
+        snprintf(rows[i].model, sizeof rows[i].model, i == 2 ? "we\"ird,name\\.gguf" : "tinyllama-1.1b-q4_0.gguf");
+        rows[i].size_bytes = 636u << 20;
+        rows[i].n_params = 1100048384ull;
+        snprintf(rows[i].type, sizeof rows[i].type, "Q4_0");
+        snprintf(rows[i].kv_type, sizeof rows[i].kv_type, "f16");
+        snprintf(rows[i].isa, sizeof rows[i].isa, "avx512");
+        rows[i].threads = 2;
+        rows[i].reps = 3;
+    }
+    snprintf(rows[0].test, sizeof rows[0].test, "pp128");
+    rows[0].avg_ts = 250.5; rows[0].stddev_ts = 3.25;
+    snprintf(rows[1].test, sizeof rows[1].test, "tg64");
+    rows[1].is_tg = 1; rows[1].avg_ts = 40.0; rows[1].stddev_ts = 0.5;
+    rows[1].n_ctx_mid = 48; rows[1].bytes_per_token = 6.0e8; rows[1].bw_gbs = 30.0; rows[1].bw_frac = 0.8;
+    snprintf(rows[2].test, sizeof rows[2].test, "tg64");
+    rows[2].is_tg = 1; rows[2].avg_ts = 12.5; rows[2].stddev_ts = 0.0;
+    rows[2].n_ctx_mid = 48; rows[2].bytes_per_token = 1.2e9; rows[2].bw_gbs = 30.0; rows[2].bw_frac = 0.5;
+}
+
+/* run a report function into a string */
+#define CAPTURE(buf, len, call) do { \
+        FILE *out_ = open_memstream(&(buf), &(len)); \
+        CHECK(out_ != NULL); \
+        if (out_) { FILE *out = out_; call; fclose(out_); } \
+    } while (0)
+
+TEST(json_report_parses_and_has_fields) {
+    struct rb_bench_row rows[3];
+    sample_rows(rows);
+    char *buf = NULL;
+    size_t len = 0;
+    CAPTURE(buf, len, rb_report_json(out, rows, 3));
+    struct j_doc d;
+    CHECK_MSG(j_parse(buf, len, &d) == 0, "JSON does not parse:\n%s", buf);
+    CHECK(d.top_is_array);
+    CHECK_EQ_INT(d.n_objs, 3);
+    const char *must[] = { "model", "size_bytes", "type", "isa", "threads", "test", "avg_ts", "stddev_ts" };
+    for (int i = 0; i < d.n_objs && i < 3; i++) {
+        for (size_t k = 0; k < sizeof must / sizeof must[0]; k++)
+            CHECK_MSG(j_get(&d.objs[i], must[k]) != NULL, "row %d lacks %s", i, must[k]);
+        const struct j_field *f = j_get(&d.objs[i], "bw_frac"), *g = j_get(&d.objs[i], "bw_gbs");
+        CHECK_MSG(rows[i].is_tg ? f && g && f->kind == J_NUM && g->kind == J_NUM : !f && !g,
+                  "row %d: bw fields must be on tg rows only", i);
+    }
+    if (d.n_objs == 3) {
+        CHECK_STR(j_get(&d.objs[0], "test")->str, "pp128");
+        CHECK_NEAR(j_get(&d.objs[0], "avg_ts")->num, 250.5, 1e-9);
+        CHECK_NEAR(j_get(&d.objs[0], "stddev_ts")->num, 3.25, 1e-9);
+        CHECK_NEAR(j_get(&d.objs[0], "size_bytes")->num, 636.0 * 1048576.0, 0.5);
+        CHECK(j_get(&d.objs[0], "threads")->kind == J_NUM && j_get(&d.objs[0], "threads")->num == 2);
+        CHECK_NEAR(j_get(&d.objs[1], "bw_frac")->num, 0.8, 1e-9);
+        CHECK_NEAR(j_get(&d.objs[1], "bw_gbs")->num, 30.0, 1e-9);
+        CHECK_STR(j_get(&d.objs[2], "model")->str, "we\"ird,name\\.gguf");
+    }
+    free(buf);
+
+    /* no rows: still a valid (empty) array */
+    buf = NULL;
+    CAPTURE(buf, len, rb_report_json(out, rows, 0));
+    CHECK(j_parse(buf, len, &d) == 0 && d.top_is_array && d.n_objs == 0);
+    free(buf);
+}
+
+/* split one CSV record (RFC 4180 quoting); returns the field count */
+static int csv_fields(const char *line, char fields[][128], int max) {
+    int n = 0;
+    const char *p = line;
+    for (;;) {
+        char tmp[128];
+        char *f = n < max ? fields[n] : tmp;
+        size_t k = 0;
+        if (*p == '"') {
+            p++;
+            while (*p && !(*p == '"' && p[1] != '"')) {
+                if (*p == '"') p++;
+                if (k + 1 < 128) f[k++] = *p;
+                p++;
+            }
+            if (*p != '"') return -1;
+            p++;
+        } else {
+            while (*p && *p != ',') { if (k + 1 < 128) f[k++] = *p; p++; }
+        }
+        f[k] = 0;
+        n++;
+        if (*p == ',') { p++; continue; }
+        return *p == 0 ? n : -1;
+    }
+}
+
+TEST(csv_report_has_header_and_columns) {
+    struct rb_bench_row rows[3];
+    sample_rows(rows);
+    char *buf = NULL;
+    size_t len = 0;
+    CAPTURE(buf, len, rb_report_csv(out, rows, 3));
+    CHECK(buf && len > 0 && buf[len - 1] == '\n');
+    char fields[32][128];
+    int line_no = 0, col_model = -1, col_test = -1, col_avg = -1, col_bw = -1;
+    for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        int n = csv_fields(line, fields, 32);
+        CHECK_MSG(n == RB_REPORT_CSV_COLUMNS, "line %d has %d columns, want %d: %s", line_no, n,
+                  RB_REPORT_CSV_COLUMNS, line);
+        if (line_no == 0) {
+            for (int i = 0; i < n && i < 32; i++) {
+                if (!strcmp(fields[i], "model")) col_model = i;
+                if (!strcmp(fields[i], "test")) col_test = i;
+                if (!strcmp(fields[i], "avg_ts")) col_avg = i;
+                if (!strcmp(fields[i], "bw_frac")) col_bw = i;
+            }
+            CHECK(col_model >= 0 && col_test >= 0 && col_avg >= 0 && col_bw >= 0);
+        } else if (n == RB_REPORT_CSV_COLUMNS && col_model >= 0 && col_test >= 0 && col_avg >= 0 && col_bw >= 0) {
+            const struct rb_bench_row *r = &rows[line_no - 1];
+            CHECK_STR(fields[col_model], r->model);
+            CHECK_STR(fields[col_test], r->test);
+            CHECK_NEAR(strtod(fields[col_avg], NULL), r->avg_ts, 1e-6 * r->avg_ts);
+            if (r->is_tg) CHECK_NEAR(strtod(fields[col_bw], NULL), r->bw_frac, 1e-6);
+            else CHECK_STR(fields[col_bw], "");
+        }
+        line_no++;
+    }
+    CHECK_EQ_INT(line_no, 4);
+    free(buf);
+}
+
+TEST(markdown_report_has_columns) {
+    struct rb_bench_row rows[3];
+    sample_rows(rows);
+    struct rb_bench_header h = { .cpu = "Test CPU", .isa = "avx512", .load = "1.50 0.75 0.25", .n_bw = 1, .bw_threads = { 2 },
+                                 .bw_gbs = { 30.0 }, .bw_buf_mib = 1024, .bw_runs = 8 };
+    char *buf = NULL;
+    size_t len = 0;
+    CAPTURE(buf, len, rb_report_md(out, &h, rows, 3));
+    CHECK_CONTAINS(buf, "30.0 GB/s with 2 threads");
+    CHECK_CONTAINS(buf, "1024 MiB buffer, best of 8");
+    CHECK(buf && !strstr(buf, "disturbed")); /* every bw% is below 100% */
+    CHECK_CONTAINS(buf, "Test CPU");
+    CHECK_CONTAINS(buf, "load average at start: 1.50 0.75 0.25");
+    char *table = buf ? strstr(buf, "| model") : NULL;
+    CHECK(table != NULL);
+    if (table) {
+        const char *cols[] = { "model", "size", "params", "type", "isa", "threads", "test", "t/s", "bw%" };
+        char *nl = strchr(table, '\n');
+        CHECK(nl != NULL);
+        if (nl) *nl = 0;
+        for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+            char cell[32];
+            snprintf(cell, sizeof cell, "| %s |", cols[i]);
+            CHECK_MSG(strstr(table, cell) != NULL, "no column %s in: %s", cols[i], table);
+        }
+        int bars = 0;
+        for (char *p = table; *p; p++) bars += *p == '|';
+        /* separator and each row have the same number of cells */
+        int rows_seen = 0;
+        for (char *line = nl ? nl + 1 : NULL, *end; line && *line; line = end ? end + 1 : NULL) {
+            end = strchr(line, '\n');
+            if (end) *end = 0;
+            int b = 0;
+            for (char *p = line; *p; p++) b += *p == '|';
+            CHECK_MSG(b == bars, "row has %d bars, header %d: %s", b, bars, line);
+            if (rows_seen == 1) { CHECK_CONTAINS(line, "250.50 ± 3.25"); CHECK_CONTAINS(line, "| - |"); }
+            if (rows_seen == 2) CHECK_CONTAINS(line, "| 80.0% |");
+            if (rows_seen == 3) CHECK_CONTAINS(line, "we\"ird,name");
+            rows_seen++;
+        }
+        CHECK_EQ_INT(rows_seen, 4); /* separator + 3 rows */
+    }
+    free(buf);
+    /* a bw% over 100% can only come from a disturbed bandwidth measurement: say so */
+    rows[2].bw_frac = 1.3;
+    buf = NULL;
+    CAPTURE(buf, len, rb_report_md(out, &h, rows, 3));
+    CHECK_CONTAINS(buf, "measurement was disturbed");
+    CHECK_CONTAINS(buf, "| 130.0% |");
+    free(buf);
+}
+
+TEST(formatting_helpers) {
+    char b[32];
+    rb_fmt_params(b, sizeof b, 1100048384ull);
+    CHECK_STR(b, "1.10 B");
+    rb_fmt_params(b, sizeof b, 124439808ull);
+    CHECK_STR(b, "124.44 M");
+    rb_fmt_bytes(b, sizeof b, 636ull << 20);
+    CHECK_STR(b, "636.00 MiB");
+    rb_fmt_bytes(b, sizeof b, 3ull << 30);
+    CHECK_STR(b, "3.00 GiB");
+}
+
+/* ---- bandwidth ---- */
+
+TEST(bandwidth_is_plausible) {
+    struct rb_membw m;
+    char err[RB_ERR_MAX];
+    CHECK(rb_membw_init(&m, 48u << 20, err) == 0);
+    if (!m.buf) return;
+    double one = rb_membw_measure(&m, 1, 2);
+    double two = rb_membw_measure(&m, 2, 2);
+    /* anything from a Raspberry Pi under ASan (~0.1 GB/s) to a big server */
+    CHECK_MSG(one > 1e8 && one < 2e12, "1 thread: %g B/s", one);
+    CHECK_MSG(two > 1e8 && two < 2e12, "2 threads: %g B/s", two);
+    rb_membw_free(&m);
+    CHECK(m.buf == NULL);
+}
+
+/* ---- per-tensor types (llama.cpp's mixes) ---- */
+
+TEST(tensor_types_follow_llama_cpp_mixes) {
+    const struct rb_synth_ftype *q4km = rb_synth_ftype_find("q4_k_m"), *q40 = rb_synth_ftype_find("q4_0"),
+                                *q80 = rb_synth_ftype_find("q8_0"), *f16 = rb_synth_ftype_find("f16");
+    CHECK(q4km && q40 && q80 && f16 && !rb_synth_ftype_find("q4_k_x"));
+    if (!q4km || !q40 || !q80 || !f16) return;
+    CHECK_EQ_INT(q4km->file_type, 15);
+    CHECK_EQ_INT(q40->file_type, 2);
+    CHECK_EQ_INT(q80->file_type, 7);
+    /* 22 layers: layers 0, 1, 4, 7, 10, 13, 16, 19, 20, 21 get Q6_K attn_v / ffn_down */
+    const int more[22] = { 1, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1 };
+    for (int i = 0; i < 22; i++) {
+        uint32_t want = more[i] ? RB_TYPE_Q6_K : RB_TYPE_Q4_K;
+        CHECK_EQ_INT(rb_synth_tensor_type(q4km, "blk.x.attn_v.weight", 2, 2048, i, 22), want);
+        CHECK_EQ_INT(rb_synth_tensor_type(q4km, "blk.x.ffn_down.weight", 2, 5632, i, 22), want);
+        CHECK_EQ_INT(rb_synth_tensor_type(q4km, "blk.x.attn_q.weight", 2, 2048, i, 22), RB_TYPE_Q4_K);
+    }
+    /* 4 layers (llama-mini-q4_k_m.gguf): layers 2 and 3 */
+    CHECK_EQ_INT(rb_synth_tensor_type(q4km, "blk.1.attn_v.weight", 2, 256, 1, 4), RB_TYPE_Q4_K);
+    CHECK_EQ_INT(rb_synth_tensor_type(q4km, "blk.2.attn_v.weight", 2, 256, 2, 4), RB_TYPE_Q6_K);
+    CHECK_EQ_INT(rb_synth_tensor_type(q4km, "token_embd.weight", 2, 2048, -1, 22), RB_TYPE_Q4_K);
+    CHECK_EQ_INT(rb_synth_tensor_type(q4km, "output.weight", 2, 2048, -1, 22), RB_TYPE_Q6_K);
+    CHECK_EQ_INT(rb_synth_tensor_type(q40, "output.weight", 2, 2048, -1, 22), RB_TYPE_Q6_K);
+    CHECK_EQ_INT(rb_synth_tensor_type(q40, "blk.3.attn_v.weight", 2, 2048, 3, 22), RB_TYPE_Q4_0);
+    CHECK_EQ_INT(rb_synth_tensor_type(q80, "output.weight", 2, 2048, -1, 22), RB_TYPE_Q8_0);
+    CHECK_EQ_INT(rb_synth_tensor_type(f16, "output.weight", 2, 2048, -1, 22), RB_TYPE_F16);
+    CHECK_EQ_INT(rb_synth_tensor_type(q40, "blk.0.attn_norm.weight", 1, 2048, 0, 22), RB_TYPE_F32);
+    /* rows a block does not divide fall back as llama.cpp does */
+    CHECK_EQ_INT(rb_synth_tensor_type(q4km, "blk.0.attn_q.weight", 2, 96, 2, 4), RB_TYPE_Q5_0);
+    CHECK_EQ_INT(rb_synth_tensor_type(q4km, "output.weight", 2, 96, -1, 4), RB_TYPE_Q8_0);
+    CHECK_EQ_INT(rb_synth_tensor_type(q40, "blk.0.attn_q.weight", 2, 40, 0, 4), RB_TYPE_F16);
+    CHECK_EQ_INT(rb_synth_tensor_type(q4km, "blk.0.attn_qkv.weight", 2, 768, 5, 12), RB_TYPE_Q5_K);
+    CHECK(rb_synth_shape_find("tinyllama-1.1b") && rb_synth_shape_find("gpt2-124m") && !rb_synth_shape_find("x"));
+}
+
+/* ---- synth: files with the requested layout ---- */
+
+static char tmp_dir[256];
+
+static const char *tmp_path(char *buf, size_t cap, const char *name) {
+    snprintf(buf, cap, "%s/%s", tmp_dir, name);
+    return buf;
+}
+
+/* small llama with the real 32000-token vocab, rows that fit K-quant blocks */
+static const struct rb_synth_shape tiny_llama = { "tiny-llama", "llama", 256, 4, 8, 2, 512, 32000, 128 };
+static const struct rb_synth_shape tiny_gpt2 = { "tiny-gpt2", "gpt2", 64, 2, 4, 4, 256, 50257, 64 };
+
+static uint32_t want_u32(const struct gguf_file *f, const char *key) {
+    char e[RB_ERR_MAX];
+    uint32_t v = 0xFFFFFFFFu;
+    if (gguf_get_u32(f, key, &v, e) != 0) printf("  %s: %s\n", key, e);
+    return v;
+}
+
+/* mean and standard deviation of a whole tensor, dequantized */
+static void tensor_stats(const struct gguf_tensor *t, double *mean, double *std) {
+    const struct rb_type_traits *tr = rb_traits(t->type);
+    int64_t n = t->ne[0], rows = t->n_dims >= 2 ? t->ne[1] : 1;
+    if (rows > 2000) rows = 2000; /* plenty for the statistics */
+    uint64_t row_bytes = rb_row_bytes(t->type, n);
+    float *x = malloc((size_t)n * sizeof *x);
+    double s = 0, ss = 0;
+    for (int64_t r = 0; x && tr && tr->to_float && r < rows; r++) {
+        tr->to_float((const uint8_t *)t->data + (uint64_t)r * row_bytes, x, n);
+        for (int64_t i = 0; i < n; i++) { s += x[i]; ss += (double)x[i] * x[i]; }
+    }
+    double cnt = (double)n * (double)rows;
+    *mean = s / cnt;
+    *std = sqrt(ss / cnt - *mean * *mean);
+    free(x);
+}
+
+TEST(synth_llama_layout_types_and_values) {
+    char path[512], vocab[512], err[RB_ERR_MAX] = "";
+    struct rb_synth_opts o = { .shape = &tiny_llama, .ftype = rb_synth_ftype_find("q4_k_m"), .seed = 42,
+                               .vocab_path = test_path(vocab, sizeof vocab, "reference/tokenizer/ggml-vocab-llama-spm.gguf"),
+                               .n_threads = 2, .pool_floats = 1 << 16 };
+    int rc = rb_synth_write(&o, tmp_path(path, sizeof path, "llama.gguf"), err);
+    CHECK_MSG(rc == 0, "synth: %s", err);
+    if (rc != 0) return;
+    struct gguf_file f;
+    CHECK_MSG(gguf_open(&f, path, err) == 0, "open: %s", err);
+    if (!f.map) return;
+    CHECK_EQ_INT(f.n_tensors, 3 + 4 * 9);
+    CHECK_EQ_INT(want_u32(&f, "llama.block_count"), 4);
+    CHECK_EQ_INT(want_u32(&f, "llama.embedding_length"), 256);
+    CHECK_EQ_INT(want_u32(&f, "llama.attention.head_count"), 8);
+    CHECK_EQ_INT(want_u32(&f, "llama.attention.head_count_kv"), 2);
+    CHECK_EQ_INT(want_u32(&f, "llama.feed_forward_length"), 512);
+    CHECK_EQ_INT(want_u32(&f, "llama.context_length"), 128);
+    CHECK_EQ_INT(want_u32(&f, "llama.rope.dimension_count"), 32);
+    CHECK_EQ_INT(want_u32(&f, "general.file_type"), 15);
+    CHECK_EQ_INT(want_u32(&f, "tokenizer.ggml.bos_token_id"), 1);
+    int64_t tok = gguf_find_key(&f, "tokenizer.ggml.tokens");
+    CHECK(tok >= 0 && f.kv[tok].arr_len == 32000);
+    CHECK(gguf_find_key(&f, "tokenizer.ggml.scores") >= 0);
+
+    struct { const char *name; uint32_t type; int64_t ne0, ne1; } want[] = {
+        { "token_embd.weight", RB_TYPE_Q4_K, 256, 32000 },
+        { "output.weight", RB_TYPE_Q6_K, 256, 32000 },
+        { "output_norm.weight", RB_TYPE_F32, 256, 1 },
+        { "blk.0.attn_q.weight", RB_TYPE_Q4_K, 256, 256 },
+        { "blk.0.attn_k.weight", RB_TYPE_Q4_K, 256, 64 },
+        { "blk.1.attn_v.weight", RB_TYPE_Q4_K, 256, 64 },
+        { "blk.2.attn_v.weight", RB_TYPE_Q6_K, 256, 64 },
+        { "blk.3.ffn_down.weight", RB_TYPE_Q6_K, 512, 256 },
+        { "blk.0.ffn_down.weight", RB_TYPE_Q4_K, 512, 256 },
+        { "blk.3.ffn_gate.weight", RB_TYPE_Q4_K, 256, 512 },
+        { "blk.3.ffn_up.weight", RB_TYPE_Q4_K, 256, 512 },
+        { "blk.3.ffn_norm.weight", RB_TYPE_F32, 256, 1 },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const struct gguf_tensor *t = gguf_get_tensor(&f, want[i].name);
+        CHECK_MSG(t != NULL, "missing %s", want[i].name);
+        if (!t) continue;
+        CHECK_MSG(t->type == want[i].type && t->ne[0] == want[i].ne0 && t->ne[1] == want[i].ne1,
+                  "%s: type %u [%lld, %lld], want %u [%lld, %lld]", want[i].name, t->type, (long long)t->ne[0],
+                  (long long)t->ne[1], want[i].type, (long long)want[i].ne0, (long long)want[i].ne1);
+    }
+    double mean, std;
+    const struct gguf_tensor *t = gguf_get_tensor(&f, "blk.1.attn_q.weight");
+    if (t) {
+        tensor_stats(t, &mean, &std);
+        CHECK_MSG(fabs(mean) < 0.003 && std > 0.015 && std < 0.025, "attn_q mean %g std %g", mean, std);
+    }
+    t = gguf_get_tensor(&f, "output.weight");
+    if (t) {
+        tensor_stats(t, &mean, &std);
+        CHECK_MSG(fabs(mean) < 0.003 && std > 0.015 && std < 0.025, "output mean %g std %g", mean, std);
+    }
+    t = gguf_get_tensor(&f, "blk.2.attn_norm.weight");
+    if (t) {
+        tensor_stats(t, &mean, &std);
+        CHECK_MSG(fabs(mean - 1.0) < 0.01 && std > 0.01 && std < 0.03, "norm mean %g std %g", mean, std);
+    }
+
+    /* facts: bytes per token = everything but token_embd, plus one of its rows */
+    struct rb_model_facts m;
+    CHECK_MSG(rb_model_facts(&f, &m, err) == 0, "facts: %s", err);
+    const struct gguf_tensor *emb = gguf_get_tensor(&f, "token_embd.weight");
+    uint64_t total = 0, params = 0;
+    for (uint64_t i = 0; i < f.n_tensors; i++) {
+        total += f.tensors[i].n_bytes;
+        params += (uint64_t)(f.tensors[i].ne[0] * f.tensors[i].ne[1]);
+    }
+    CHECK_EQ_INT(m.weight_bytes, total);
+    CHECK_EQ_INT(m.n_params, params);
+    if (emb) CHECK_EQ_INT(m.weight_bytes_per_token, total - emb->n_bytes + emb->n_bytes / 32000);
+    CHECK_STR(m.type_label, "Q4_K_M");
+    CHECK_EQ_INT(m.n_layers, 4);
+    CHECK_EQ_INT(m.n_heads_kv, 2);
+    CHECK_EQ_INT(m.head_dim, 32);
+    /* KV read at context 100, F16: 4 layers x 100 positions x 2 heads x 32 x (K + V) x 2 bytes */
+    CHECK_NEAR(rb_bytes_per_token(&m, 100, RB_TYPE_F16, RB_TYPE_F16) - (double)m.weight_bytes_per_token,
+               (double)rb_kv_bytes(4, 100, 2, 32, RB_TYPE_F16, RB_TYPE_F16), 0.5);
+    CHECK_NEAR((double)rb_kv_bytes(4, 100, 2, 32, RB_TYPE_F16, RB_TYPE_F16), 4.0 * 100 * 2 * 32 * 2 * 2, 4096);
+    gguf_close(&f);
+    unlink(path);
+}
+
+static int files_equal(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int eq = fa && fb;
+    while (eq) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        if (ca != cb) eq = 0;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return eq;
+}
+
+TEST(synth_gpt2_is_deterministic_per_seed) {
+    char p1[512], p2[512], p3[512], vocab[512], err[RB_ERR_MAX] = "";
+    struct rb_synth_opts o = { .shape = &tiny_gpt2, .ftype = rb_synth_ftype_find("q8_0"), .seed = 7,
+                               .vocab_path = test_path(vocab, sizeof vocab, "reference/tokenizer/ggml-vocab-gpt-2.gguf"),
+                               .n_threads = 1, .pool_floats = 1 << 16 };
+    int rc = rb_synth_write(&o, tmp_path(p1, sizeof p1, "g1.gguf"), err);
+    CHECK_MSG(rc == 0, "synth: %s", err);
+    o.n_threads = 3;
+    rc |= rb_synth_write(&o, tmp_path(p2, sizeof p2, "g2.gguf"), err);
+    o.seed = 8;
+    rc |= rb_synth_write(&o, tmp_path(p3, sizeof p3, "g3.gguf"), err);
+    CHECK_MSG(rc == 0, "synth: %s", err);
+    if (rc != 0) return;
+    CHECK_MSG(files_equal(p1, p2), "same seed, different thread counts: files differ");
+    CHECK_MSG(!files_equal(p1, p3), "different seeds: files are equal");
+    struct gguf_file f;
+    CHECK_MSG(gguf_open(&f, p1, err) == 0, "open: %s", err);
+    if (f.map) {
+        CHECK_EQ_INT(f.n_tensors, 5 + 2 * 12);
+        CHECK_EQ_INT(want_u32(&f, "gpt2.block_count"), 2);
+        CHECK_EQ_INT(want_u32(&f, "general.file_type"), 7);
+        const struct gguf_tensor *t = gguf_get_tensor(&f, "blk.1.attn_qkv.weight");
+        CHECK(t && t->type == RB_TYPE_Q8_0 && t->ne[0] == 64 && t->ne[1] == 192);
+        t = gguf_get_tensor(&f, "blk.1.attn_qkv.bias");
+        CHECK(t && t->type == RB_TYPE_F32 && t->n_dims == 1 && t->ne[0] == 192);
+        t = gguf_get_tensor(&f, "position_embd.weight");
+        CHECK(t && t->type == RB_TYPE_F16 && t->ne[0] == 64 && t->ne[1] == 64);
+        t = gguf_get_tensor(&f, "blk.0.ffn_down.weight");
+        CHECK(t && t->type == RB_TYPE_Q8_0 && t->ne[0] == 256 && t->ne[1] == 64);
+        t = gguf_get_tensor(&f, "output.weight");
+        CHECK(t && t->type == RB_TYPE_Q8_0 && t->ne[1] == 50257);
+        int64_t merges = gguf_find_key(&f, "tokenizer.ggml.merges");
+        CHECK(merges >= 0 && f.kv[merges].arr_len == 50000);
+        struct rb_model_facts m;
+        CHECK(rb_model_facts(&f, &m, err) == 0);
+        CHECK_STR(m.type_label, "Q8_0");
+        gguf_close(&f);
+    }
+    unlink(p1);
+    unlink(p2);
+    unlink(p3);
+}
+
+TEST(synth_errors_are_clear) {
+    char path[512], vocab[512], err[RB_ERR_MAX] = "";
+    struct rb_synth_opts o = { .shape = &tiny_llama, .ftype = rb_synth_ftype_find("q4_0"), .seed = 1,
+                               .vocab_path = "/nonexistent/vocab.gguf", .n_threads = 1 };
+    CHECK(rb_synth_write(&o, tmp_path(path, sizeof path, "bad.gguf"), err) == -1);
+    CHECK_CONTAINS(err, "/nonexistent/vocab.gguf");
+    CHECK(access(path, F_OK) != 0);
+    /* a gpt2 vocab does not fit a llama shape */
+    o.vocab_path = test_path(vocab, sizeof vocab, "reference/tokenizer/ggml-vocab-gpt-2.gguf");
+    err[0] = 0;
+    CHECK(rb_synth_write(&o, path, err) == -1);
+    CHECK_CONTAINS(err, "needs 'llama'");
+    CHECK(access(path, F_OK) != 0);
+}
+
+int main(void) {
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/rbee-test-bench-XXXXXX");
+    if (!mkdtemp(tmp_dir)) { printf("cannot make a temp dir\n"); return 1; }
+    RUN(json_parser_rejects_bad_documents);
+    RUN(json_report_parses_and_has_fields);
+    RUN(csv_report_has_header_and_columns);
+    RUN(markdown_report_has_columns);
+    RUN(formatting_helpers);
+    RUN(bandwidth_is_plausible);
+    RUN(tensor_types_follow_llama_cpp_mixes);
+    RUN(synth_llama_layout_types_and_values);
+    RUN(synth_gpt2_is_deterministic_per_seed);
+    RUN(synth_errors_are_clear);
+    rmdir(tmp_dir);
+    return test_summary();
+}

@@ -1,0 +1,272 @@
+/* test_golden.c - our logits against the reference runtime's
+ * (every .ref file in ../shared/reference, rules in its README): prompt tokens exact;
+ * every listed logit within TOL (0.05 float models, 0.3 quantized); top-1
+ * agrees unless the reference had a near tie (gap <= 2 TOL); the greedy
+ * continuation matches until the end or a reference near tie.
+ * Runs the same code as `rbee logits` (rb_logits_report) and parses its
+ * text with the parser used for the .ref files.
+ * RBEE_GOLDEN_QUICK=1: only the stories260K files (qemu). */
+#define _GNU_SOURCE /* open_memstream */
+#include "test.h"
+#include "../runtime/context.h"
+#include "../runtime/logits_report.h"
+#include "../runtime/model.h"
+#include "../runtime/rbee.h"
+
+#define MAX_POS 128   /* prompt positions or greedy steps per block */
+#define MAX_TOP 64    /* logits listed per line (ours: OUR_TOP) */
+#define OUR_TOP 64
+#define MAX_BLOCKS 8
+
+struct top_line { int n; int id[MAX_TOP]; double logit[MAX_TOP]; };
+
+struct block {
+    char prompt[512];
+    int n_tokens, n_top, n_gtop, n_greedy;
+    int tokens[MAX_POS], greedy[MAX_POS];
+    struct top_line top[MAX_POS], gtop[MAX_POS];
+};
+
+/* ---- parsing (.ref files and our output alike) ---- */
+
+static int parse_ids(const char *s, int *out, int cap) {
+    int n = 0;
+    char *end;
+    for (;;) {
+        long v = strtol(s, &end, 10);
+        if (end == s || n == cap) return n;
+        out[n++] = (int)v;
+        s = end;
+    }
+}
+
+static void parse_top(const char *s, struct top_line *t) {
+    t->n = 0;
+    while (*s && t->n < MAX_TOP) {
+        char *end;
+        long id = strtol(s, &end, 10);
+        if (end == s || *end != ':') return;
+        t->id[t->n] = (int)id;
+        t->logit[t->n] = strtod(end + 1, &end);
+        t->n++;
+        s = end;
+    }
+}
+
+/* Parse every block of text; returns the block count. */
+static int parse_blocks(char *text, struct block *b, int cap) {
+    int n = -1;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        int idx;
+        char *colon = strchr(line, ':');
+        if (!strncmp(line, "prompt: ", 8)) {
+            if (++n == cap) return n;
+            memset(&b[n], 0, sizeof b[n]);
+            snprintf(b[n].prompt, sizeof b[n].prompt, "%s", line + 8);
+        } else if (n < 0 || !colon) {
+            continue;
+        } else if (!strncmp(line, "tokens:", 7)) {
+            b[n].n_tokens = parse_ids(line + 7, b[n].tokens, MAX_POS);
+        } else if (!strncmp(line, "greedy:", 7)) {
+            b[n].n_greedy = parse_ids(line + 7, b[n].greedy, MAX_POS);
+        } else if (sscanf(line, "top %d:", &idx) == 1 && idx >= 0 && idx < MAX_POS) {
+            parse_top(colon + 1, &b[n].top[idx]);
+            if (idx + 1 > b[n].n_top) b[n].n_top = idx + 1;
+        } else if (sscanf(line, "gtop %d:", &idx) == 1 && idx >= 0 && idx < MAX_POS) {
+            parse_top(colon + 1, &b[n].gtop[idx]);
+            if (idx + 1 > b[n].n_gtop) b[n].n_gtop = idx + 1;
+        }
+    }
+    return n + 1;
+}
+
+static char *read_all(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)size + 1);
+    if (buf && fread(buf, 1, (size_t)size, f) != (size_t)size) { free(buf); buf = NULL; }
+    if (buf) buf[size] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* ---- comparison ---- */
+
+/* Every id the reference lists must be in ours, its logit within tol; top-1
+ * must agree unless the reference's top two are within 2 tol. */
+static int compare_line(const char *what, int i, const struct top_line *ref,
+                        const struct top_line *ours, double tol, double *max_diff) {
+    int ok = 1;
+    for (int r = 0; r < ref->n; r++) {
+        int found = -1;
+        for (int o = 0; o < ours->n; o++) if (ours->id[o] == ref->id[r]) { found = o; break; }
+        if (found < 0) {
+            TEST_FAIL_AT("%s %d: id %d (ref %.6f) is not in our top %d", what, i, ref->id[r],
+                         ref->logit[r], ours->n);
+            return 0;
+        }
+        double d = fabs(ours->logit[found] - ref->logit[r]);
+        if (d > *max_diff) *max_diff = d;
+        if (!(d <= tol)) { /* NaN fails too */
+            TEST_FAIL_AT("%s %d: id %d logit %.6f, reference %.6f (tol %.2f)", what, i,
+                         ref->id[r], ours->logit[found], ref->logit[r], tol);
+            ok = 0;
+        }
+    }
+    int near_tie = ref->n >= 2 && ref->logit[0] - ref->logit[1] <= 2 * tol;
+    if (ref->n && ours->n && ours->id[0] != ref->id[0] && !near_tie) {
+        TEST_FAIL_AT("%s %d: top-1 is %d, reference %d (gap %.3f)", what, i, ours->id[0],
+                     ref->id[0], ref->logit[0] - ref->logit[1]);
+        ok = 0;
+    }
+    return ok;
+}
+
+static void compare_block(const char *model, const struct block *ref, const struct block *ours,
+                          double tol) {
+    double max_diff = 0;
+    CHECK_EQ_INT(ours->n_tokens, ref->n_tokens);
+    for (int i = 0; i < ref->n_tokens && i < ours->n_tokens; i++)
+        if (ours->tokens[i] != ref->tokens[i]) {
+            TEST_FAIL_AT("%s '%s': token %d is %d, reference %d", model, ref->prompt, i,
+                         ours->tokens[i], ref->tokens[i]);
+            return;
+        }
+    for (int i = 0; i < ref->n_top; i++)
+        if (!compare_line("top", i, &ref->top[i], &ours->top[i], tol, &max_diff)) return;
+    int steps = 0, parted = 0;
+    for (int g = 0; g < ref->n_greedy; g++) {
+        if (!compare_line("gtop", g, &ref->gtop[g], &ours->gtop[g], tol, &max_diff)) return;
+        steps++;
+        if (ours->greedy[g] != ref->greedy[g]) {
+            const struct top_line *t = &ref->gtop[g];
+            if (t->n >= 2 && t->logit[0] - t->logit[1] <= 2 * tol) { parted = 1; break; }
+            TEST_FAIL_AT("%s: greedy %d is %d, reference %d", model, g, ours->greedy[g], ref->greedy[g]);
+            return;
+        }
+    }
+    printf("  %-24s %-12.12s... max |diff| %.4f (tol %.2f), greedy %d/%d%s\n", model, ref->prompt,
+           max_diff, tol, steps, ref->n_greedy, parted ? " (parted at a near tie)" : "");
+}
+
+static int all_float(const struct rbee_model *m) {
+    for (uint64_t i = 0; i < m->file.n_tensors; i++) {
+        uint32_t t = m->file.tensors[i].type;
+        if (t != RB_TYPE_F32 && t != RB_TYPE_F16) return 0;
+    }
+    return 1;
+}
+
+/* Returns 1 if compared, 0 if skipped. */
+static int golden_file(const char *name, int n_threads) {
+    char path[512], ref_path[512], model_rel[256], err[RBEE_ERR_MAX];
+    snprintf(model_rel, sizeof model_rel, "models/%s.gguf", name);
+    test_path(path, sizeof path, model_rel);
+    snprintf(model_rel, sizeof model_rel, "reference/%s.ref", name);
+    test_path(ref_path, sizeof ref_path, model_rel);
+
+    rbee_model *m;
+    if (rbee_model_load(&m, path, err)) {
+        if (strstr(err, "'gpt2' is not supported")) {
+            printf("  %-24s skipped (gpt2 not built)\n", name);
+            return 0;
+        }
+        TEST_FAIL_AT("%s: %s", path, err);
+        return 1;
+    }
+    char *ref_text = read_all(ref_path);
+    static struct block ref[MAX_BLOCKS], ours[MAX_BLOCKS];
+    int n_ref = ref_text ? parse_blocks(ref_text, ref, MAX_BLOCKS) : 0;
+    CHECK_MSG(n_ref > 0, "%s: no blocks", ref_path);
+    double tol = all_float(m) ? 0.05 : 0.3;
+    for (int b = 0; b < n_ref; b++) {
+        struct rbee_context_params cp = rbee_context_default_params();
+        cp.n_threads = n_threads;
+        rbee_context *c;
+        if (rbee_context_new(&c, m, &cp, err)) { TEST_FAIL_AT("%s", err); break; }
+        char *text = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&text, &len);
+        int rc = rb_logits_report(m, c, ref[b].prompt, ref[b].n_greedy, OUR_TOP, out, err);
+        fclose(out);
+        CHECK_MSG(rc == 0, "%s: %s", name, err);
+        if (rc == 0 && parse_blocks(text, &ours[b], 1) == 1)
+            compare_block(name, &ref[b], &ours[b], tol);
+        free(text);
+        rbee_context_free(c);
+    }
+    free(ref_text);
+    rbee_model_free(m);
+    return 1;
+}
+
+static const char *const stories[] = { "stories260K", "stories260K-q8_0", "stories260K-q4_0" };
+static const char *const minis[] = { "llama-mini-f16", "llama-mini-q8_0", "llama-mini-q4_0",
+                                     "llama-mini-q4_k_m", "llama-mini-q6_k",
+                                     "gpt2-mini-f16", "gpt2-mini-q8_0" };
+
+static int quick(void) {
+    const char *q = getenv("RBEE_GOLDEN_QUICK");
+    return q && !strcmp(q, "1");
+}
+
+TEST(golden_stories) {
+    for (size_t i = 0; i < sizeof stories / sizeof stories[0]; i++) golden_file(stories[i], 1);
+}
+
+TEST(golden_mini) {
+    if (quick()) { printf("  skipped (RBEE_GOLDEN_QUICK=1)\n"); return; }
+    for (size_t i = 0; i < sizeof minis / sizeof minis[0]; i++) golden_file(minis[i], 2);
+}
+
+/* The same tokens with 1 and 2 threads must give the same bits. */
+static void parity(const char *name) {
+    char path[512], rel[256], err[RBEE_ERR_MAX];
+    snprintf(rel, sizeof rel, "models/%s.gguf", name);
+    test_path(path, sizeof path, rel);
+    rbee_model *m;
+    if (rbee_model_load(&m, path, err)) { TEST_FAIL_AT("%s: %s", path, err); return; }
+    int32_t prompt[] = { 1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315 };
+    int n_prompt = 12, n_vocab = m->hp.n_vocab;
+    float *logits[2];
+    for (int run = 0; run < 2; run++) {
+        struct rbee_context_params cp = rbee_context_default_params();
+        cp.n_threads = run + 1;
+        cp.n_ctx = 64;
+        rbee_context *c;
+        logits[run] = malloc((size_t)(n_prompt + 4) * n_vocab * sizeof(float));
+        if (rbee_context_new(&c, m, &cp, err)) { TEST_FAIL_AT("%s", err); rbee_model_free(m); return; }
+        c->pool_min_work = 0; /* every job through the pool, however small */
+        CHECK(rbee_eval(c, prompt, n_prompt, 1, err) == 0);
+        memcpy(logits[run], rbee_get_logits(c, 0), (size_t)n_prompt * n_vocab * sizeof(float));
+        for (int s = 0; s < 4; s++) { /* generation steps */
+            int32_t id = prompt[s + 1];
+            CHECK(rbee_eval(c, &id, 1, 0, err) == 0);
+            memcpy(logits[run] + (size_t)(n_prompt + s) * n_vocab, rbee_get_logits(c, -1),
+                   (size_t)n_vocab * sizeof(float));
+        }
+        rbee_context_free(c);
+    }
+    CHECK_MSG(!memcmp(logits[0], logits[1], (size_t)(n_prompt + 4) * n_vocab * sizeof(float)),
+              "%s: logits differ between -t 1 and -t 2", name);
+    free(logits[0]);
+    free(logits[1]);
+    rbee_model_free(m);
+}
+
+TEST(threads_bit_identical) {
+    parity("stories260K");
+    parity("stories260K-q4_0");
+    if (!quick()) parity("llama-mini-q4_k_m");
+}
+
+int main(void) {
+    printf("isa %s\n", rbee_isa());
+    RUN(golden_stories);
+    RUN(golden_mini);
+    RUN(threads_bit_identical);
+    return test_summary();
+}
