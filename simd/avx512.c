@@ -25,6 +25,7 @@
 #include "kernels.h"
 #include "scalar.h"
 #include "avx2.h"
+#include "avx512.h"
 #include "../quant/quant.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -304,9 +305,7 @@ ALWAYS_INLINE void gemm_blk32(int type, const struct blk32 *f, int64_t n, int64_
     }
 }
 
-static const struct blk32 fmt_q4_0 = { sizeof(block_q4_0), sizeof(block_q8_0), 0, 0, 1, FOLD_DXDY_SUMI };
 static const struct blk32 fmt_q5_0 = { sizeof(block_q5_0), sizeof(block_q8_0), 0, 0, 1, FOLD_DXDY_SUMI };
-static const struct blk32 fmt_q8_0 = { sizeof(block_q8_0), sizeof(block_q8_0), 0, 0, 1, FOLD_DXDY_SUMI };
 static const struct blk32 fmt_q4_1 = { sizeof(block_q4_1), sizeof(block_q8_1), 2, 2, 0, FOLD_DXDY_SUMI_MS };
 static const struct blk32 fmt_q5_1 = { sizeof(block_q5_1), sizeof(block_q8_1), 2, 2, 0, FOLD_DXDY_SUMI_MS };
 
@@ -319,52 +318,9 @@ static const struct blk32 fmt_q5_1 = { sizeof(block_q5_1), sizeof(block_q8_1), 2
         gemm_blk32(TYPE, &fmt, n, 1, 1, x, 0, y, 0, s, 1); \
     }
 
-static void gemm_q4_0(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t wrb,
-                      const void *act, size_t arb, float *out, int64_t os) {
-    gemm_blk32(RB_TYPE_Q4_0, &fmt_q4_0, n, n_rows, n_tok, w, wrb, act, arb, out, os);
-}
-
-/* Q4_0 vec_dot, the generation hot path: one token, so no weight-side
- * correction to reuse; unsigned nibbles against y and 8 * sum(y) subtracted
- * is cheaper here. Same exact sums and same float steps as gemm_blk32. */
-static void vec_dot_q4_0(int64_t n, float *s, const void *vx, const void *vy) {
-    const char *x = vx, *y = vy;
-    const size_t xs = sizeof(block_q4_0), ys = sizeof(block_q8_0);
-    const int64_t nb = n / 32;
-    __m512 acc = _mm512_setzero_ps();
-    float tail = 0.0f;
-    int64_t ib = 0;
-    for (; ib + 16 <= nb; ib += 16) {
-        const char *xb = x + ib * xs, *yb = y + ib * ys;
-        __m512i sums[8];
-        #pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) {
-            const char *xk = xb + 2 * k * xs + offsetof(block_q4_0, qs), *yk = yb + 2 * k * ys + offsetof(block_q8_0, qs);
-            /* [qs0 qs1 qs0 qs1] >> (0 0 4 4) & 15 = [lo0 lo1 hi0 hi1] -> [lo0 hi0 lo1 hi1] */
-            __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(xk + xs)), _mm_loadu_si128((const __m128i *)xk));
-            __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
-            q = _mm512_and_si512(_mm512_srlv_epi64(q, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4)), _mm512_set1_epi8(0x0F));
-            q = _mm512_shuffle_i64x2(q, q, _MM_SHUFFLE(3, 1, 2, 0));
-            __m512i yv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)yk)),
-                                            _mm256_loadu_si256((const __m256i *)(yk + ys)), 1);
-            sums[k] = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q, yv),
-                                       _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), yv));
-        }
-        __m512 t = _mm512_mul_ps(_mm512_mul_ps(load_f16x16(xb, xs), load_f16x16(yb, ys)), _mm512_cvtepi32_ps(reduce16(sums)));
-        acc = _mm512_add_ps(acc, t);
-    }
-    __m256 acc8 = _mm256_setzero_ps();
-    for (; ib + 8 <= nb; ib += 8) acc8 = group8(RB_TYPE_Q4_0, &fmt_q4_0, x + ib * xs, y + ib * ys, acc8);
-    for (; ib < nb; ib++) {
-        const char *xb = x + ib * xs, *yb = y + ib * ys;
-        tail = fold1(tail, dot_one(RB_TYPE_Q4_0, &fmt_q4_0, blk_unpack(RB_TYPE_Q4_0, xb), yb), xb, yb, &fmt_q4_0);
-    }
-    *s = (_mm512_reduce_add_ps(acc) + hsum256_ps(acc8)) + tail;
-}
 DEFINE_BLK32(q4_1, RB_TYPE_Q4_1, fmt_q4_1)
 DEFINE_BLK32(q5_0, RB_TYPE_Q5_0, fmt_q5_0)
 DEFINE_BLK32(q5_1, RB_TYPE_Q5_1, fmt_q5_1)
-DEFINE_BLK32(q8_0, RB_TYPE_Q8_0, fmt_q8_0)
 
 /* ------------------------------------------------------------- K-quants */
 
@@ -478,11 +434,11 @@ const struct rb_kernels rb_kernels_avx512 = {
         [RB_TYPE_F32] = rb_avx2_vec_dot_f32,
         [RB_TYPE_F16] = rb_avx2_vec_dot_f16,
         [RB_TYPE_BF16] = rb_avx2_vec_dot_bf16,
-        [RB_TYPE_Q4_0] = vec_dot_q4_0,
+        [RB_TYPE_Q4_0] = rb_avx512_vec_dot_q4_0,
         [RB_TYPE_Q4_1] = vec_dot_q4_1,
         [RB_TYPE_Q5_0] = vec_dot_q5_0,
         [RB_TYPE_Q5_1] = vec_dot_q5_1,
-        [RB_TYPE_Q8_0] = vec_dot_q8_0,
+        [RB_TYPE_Q8_0] = rb_avx512_vec_dot_q8_0,
         [RB_TYPE_Q2_K] = vec_dot_q2_K,
         [RB_TYPE_Q3_K] = vec_dot_q3_K,
         [RB_TYPE_Q4_K] = vec_dot_q4_K,
@@ -490,11 +446,11 @@ const struct rb_kernels rb_kernels_avx512 = {
         [RB_TYPE_Q6_K] = vec_dot_q6_K,
     },
     .gemm = {
-        [RB_TYPE_Q4_0] = gemm_q4_0,
+        [RB_TYPE_Q4_0] = rb_avx512_gemm_q4_0,
         [RB_TYPE_Q4_1] = gemm_q4_1,
         [RB_TYPE_Q5_0] = gemm_q5_0,
         [RB_TYPE_Q5_1] = gemm_q5_1,
-        [RB_TYPE_Q8_0] = gemm_q8_0,
+        [RB_TYPE_Q8_0] = rb_avx512_gemm_q8_0,
         [RB_TYPE_Q2_K] = gemm_q2_K,
         [RB_TYPE_Q3_K] = gemm_q3_K,
         [RB_TYPE_Q4_K] = gemm_q4_K,
