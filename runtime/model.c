@@ -16,6 +16,7 @@
 /* The architectures rbee can run. A new one adds its rb_arch here. */
 static const struct rb_arch *const archs[] = {
     &rb_arch_llama,
+    &rb_arch_gpt2,
 };
 
 /* ---- metadata helpers ---- */
@@ -126,8 +127,11 @@ static const struct gguf_tensor *find_tensor(const struct rbee_model *m, const c
     return t;
 }
 
-int rb_bind_weight(struct rbee_model *m, const char *name, int64_t n_in, int64_t n_out,
-                   int required, struct rb_weight *w, char *err) {
+/* Shared by weights (need_dot: multiplied by activations, so the type needs
+ * kernels and rows must split into activation blocks) and tables (only
+ * dequantized row by row). */
+static int bind_rows(struct rbee_model *m, const char *name, int64_t n_in, int64_t n_out,
+                     int required, int need_dot, struct rb_weight *w, char *err) {
     memset(w, 0, sizeof *w);
     const struct gguf_tensor *t = find_tensor(m, name, required, err);
     if (!t) return required ? -1 : 0;
@@ -138,10 +142,10 @@ int rb_bind_weight(struct rbee_model *m, const char *name, int64_t n_in, int64_t
                  name, got, (long long)n_in, (long long)n_out);
         return -1;
     }
-    if (check_type(t, name, 1, err) || check_scales(t, name, err)) return -1;
+    if (check_type(t, name, need_dot, err) || check_scales(t, name, err)) return -1;
     uint64_t row = rb_row_bytes(t->type, n_in);
     const struct rb_type_traits *act = rb_traits(rb_traits(t->type)->vec_dot_type);
-    if (row == 0 || !act || act->block_size == 0 || n_in % act->block_size) {
+    if (row == 0 || (need_dot && (!act || act->block_size == 0 || n_in % act->block_size))) {
         snprintf(err, RB_ERR_MAX, "tensor '%s': rows of %lld do not split into %s blocks",
                  name, (long long)n_in, rb_type_name(t->type));
         return -1;
@@ -152,6 +156,16 @@ int rb_bind_weight(struct rbee_model *m, const char *name, int64_t n_in, int64_t
     w->n_out = n_out;
     w->row_bytes = (size_t)row;
     return 0;
+}
+
+int rb_bind_weight(struct rbee_model *m, const char *name, int64_t n_in, int64_t n_out,
+                   int required, struct rb_weight *w, char *err) {
+    return bind_rows(m, name, n_in, n_out, required, 1, w, err);
+}
+
+int rb_bind_table(struct rbee_model *m, const char *name, int64_t n_in, int64_t n_out,
+                  int required, struct rb_weight *w, char *err) {
+    return bind_rows(m, name, n_in, n_out, required, 0, w, err);
 }
 
 static int own(struct rbee_model *m, float *v) {

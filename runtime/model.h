@@ -87,9 +87,13 @@ struct rbee_model {
 
 /* Bind "name" as a weight of n_out rows of n_in, or a vector of n floats.
  * required = 0: a missing tensor leaves *w zeroed / *v NULL and returns 0.
- * Errors name the tensor and print expected and actual shape or type. */
+ * Errors name the tensor and print expected and actual shape or type.
+ * rb_bind_table: a weight only ever read a row at a time with
+ * rb_weight_row_f32 (position_embd), so any type that dequantizes will do. */
 int rb_bind_weight(struct rbee_model *m, const char *name, int64_t n_in, int64_t n_out,
                    int required, struct rb_weight *w, char *err);
+int rb_bind_table(struct rbee_model *m, const char *name, int64_t n_in, int64_t n_out,
+                  int required, struct rb_weight *w, char *err);
 int rb_bind_vector(struct rbee_model *m, const char *name, int64_t n, int required,
                    float **v, char *err);
 
@@ -103,5 +107,6 @@ int rb_hp_f32(const struct rbee_model *m, const char *suffix, int required, floa
 void rb_weight_row_f32(const struct rb_weight *w, int64_t row, float *out);
 
 extern const struct rb_arch rb_arch_llama; /* arch_llama.c */
+extern const struct rb_arch rb_arch_gpt2;  /* arch_gpt2.c */
 
 #endif

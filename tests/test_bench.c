@@ -12,6 +12,7 @@
 #include "../attention/attention.h"
 #include "../gguf/gguf.h"
 #include "../quant/quant.h"
+#include "../runtime/rbee.h"
 
 /* ---- a strict little JSON parser (RFC 8259) ----
  * It validates any document; for an array of flat objects it also records
@@ -625,6 +626,23 @@ TEST(synth_gpt2_is_deterministic_per_seed) {
         CHECK(rb_model_facts(&f, &m, err) == 0);
         CHECK_STR(m.type_label, "Q8_0");
         gguf_close(&f);
+    }
+    /* what synth writes, rbee runs (as `rbee bench --synthetic gpt2-124m:...` does) */
+    rbee_model *model;
+    if (rbee_model_load(&model, p1, err) == 0) {
+        struct rbee_context_params cp = rbee_context_default_params();
+        rbee_context *c = NULL;
+        CHECK_MSG(rbee_context_new(&c, model, &cp, err) == 0, "context: %s", err);
+        int32_t toks[4] = { 15496, 13, 50256, 7 };
+        if (c) CHECK(rbee_n_ctx(c) == 64 && rbee_eval(c, toks, 4, 0, err) == 0);
+        const float *l = c ? rbee_get_logits(c, -1) : NULL;
+        int finite = l != NULL;
+        for (int v = 0; finite && v < 50257; v++) finite = isfinite(l[v]);
+        CHECK(finite && l[0] != l[1]);
+        rbee_context_free(c);
+        rbee_model_free(model);
+    } else {
+        TEST_FAIL_AT("synthetic gpt2 does not load: %s", err);
     }
     unlink(p1);
     unlink(p2);

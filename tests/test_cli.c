@@ -121,6 +121,22 @@ TEST(seed_reproduces_and_file_prompt) {
     EXPECT_ERROR("No such file", "run", "-m", model, "-f", "/nonexistent/prompt.txt");
 }
 
+/* gpt2-mini: prompt ids and greedy ids as in reference/gpt2-mini-f16.ref,
+ * the greedy ids as text, and a context past the position table refused. */
+TEST(gpt2_run_and_logits) {
+    char gpt2[512];
+    test_path(gpt2, sizeof gpt2, "models/gpt2-mini-f16.gguf");
+    const char *a[] = { "logits", "-m", gpt2, "-p", "Once upon a time", "-n", "4", "--top", "2", NULL };
+    CHECK_EQ_INT(capture(cli_logits, a), 0);
+    CHECK(!strncmp(out_buf, "prompt: Once upon a time\ntokens: 7454 2402 257 640\ntop 0: 30729:3.06", 68));
+    CHECK_CONTAINS(out_buf, "\ngreedy: 5234 14124 6889 9545\n");
+    const char *r[] = { "run", "-m", gpt2, "-p", "Once upon a time", "-n", "4", "--temp", "0", NULL };
+    CHECK_EQ_INT(capture(cli_run, r), 0);
+    CHECK_STR(out_buf, "Once upon a time Atlizards Makeieties"); /* 5234 14124 6889 9545 */
+    EXPECT_ERROR("context size 300 is more than the 256 positions the model has learned",
+                 "run", "-m", gpt2, "-p", "hi", "-c", "300");
+}
+
 int main(void) {
     test_path(model, sizeof model, "models/stories260K.gguf");
     RUN(bad_input_is_one_error_line);
@@ -129,5 +145,6 @@ int main(void) {
     RUN(greedy_story_is_reference_text);
     RUN(logits_and_tokenize_format);
     RUN(seed_reproduces_and_file_prompt);
+    RUN(gpt2_run_and_logits);
     return test_summary();
 }

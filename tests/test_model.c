@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "gpt2_build.h"
 #include "../gguf/gguf.h"
 #include "../quant/quant.h"
 #include "../runtime/context.h"
@@ -334,6 +335,98 @@ TEST(dump_hook_names_activations) {
     rbee_model_free(m);
 }
 
+/* ---- gpt2 (tests/gpt2_build.h) ---- */
+
+static const char *tmp_gpt2(enum g2_defect d) {
+    static char path[128];
+    snprintf(path, sizeof path, "%s/g%d.gguf", dir, (int)d);
+    g2_write(path, d);
+    return path;
+}
+
+static void expect_gpt2_refused(enum g2_defect d, const char *needle) {
+    char err[RBEE_ERR_MAX] = "";
+    rbee_model *m = NULL;
+    int rc = rbee_model_load(&m, tmp_gpt2(d), err);
+    CHECK_MSG(rc == -1 && m == NULL, "gpt2 defect %d loaded", (int)d);
+    CHECK_CONTAINS(err, needle);
+    rbee_model_free(m);
+}
+
+TEST(gpt2_refuses_bad_tensors) {
+    expect_gpt2_refused(G2_NO_POS, "missing tensor 'position_embd.weight'");
+    expect_gpt2_refused(G2_POS_ROWS, "tensor 'position_embd.weight' has shape [64, 8], expected [64, 16]");
+    expect_gpt2_refused(G2_NO_QKV_BIAS, "missing tensor 'blk.1.attn_qkv.bias'");
+    expect_gpt2_refused(G2_QKV_ROWS, "tensor 'blk.0.attn_qkv.weight' has shape [64, 128], expected [64, 192]");
+    expect_gpt2_refused(G2_UP_BIAS_LEN, "tensor 'blk.0.ffn_up.bias' has shape [64], expected [128]");
+    expect_gpt2_refused(G2_NO_OUT_NORM_B, "missing tensor 'output_norm.bias'");
+    expect_gpt2_refused(G2_NO_EPS, "missing hyperparameter 'gpt2.attention.layer_norm_epsilon'");
+}
+
+TEST(gpt2_binds_every_tensor) {
+    char err[RBEE_ERR_MAX] = "";
+    rbee_model *m;
+    if (rbee_model_load(&m, tmp_gpt2(G2_OK), err)) { TEST_FAIL_AT("%s", err); return; }
+    struct rbee_model_info in;
+    rbee_model_get_info(m, &in);
+    CHECK_STR(in.arch, "gpt2");
+    CHECK_EQ_INT(in.n_ctx_train, G2_CTX);
+    CHECK_EQ_INT(in.n_heads_kv, G2_HEADS);
+    CHECK_EQ_INT(in.head_dim, G2_HD);
+    CHECK_NEAR(m->hp.norm_eps, 1e-5, 1e-12);
+    CHECK(m->arch->norm == RB_NORM_LAYER && m->arch->pos == RB_POS_LEARNED && m->arch->fused_qkv &&
+          m->arch->ffn == RB_FFN_GELU);
+    CHECK(m->pos_embd.data && m->pos_embd.n_in == G2_E && m->pos_embd.n_out == G2_CTX);
+    for (int il = 0; il < G2_LAYERS; il++) {
+        const struct rb_layer *l = &m->layers[il];
+        CHECK(l->attn_norm && l->attn_norm_b && l->bqkv && l->bo && l->ffn_norm && l->ffn_norm_b &&
+              l->b_up && l->b_down);
+        CHECK(l->wqkv.data && l->wqkv.n_out == 3 * G2_E && !l->wq.data && !l->w_gate.data);
+    }
+    CHECK(m->out_norm && m->out_norm_b);
+    CHECK(m->output.data && m->output.data != m->tok_embd.data);
+    int32_t ids[8];
+    /* words " the", " he": merged to "Ġthe"; "Ġ" (byte 0x20) and "he" */
+    CHECK_EQ_INT(rbee_tokenize(m, " the he", 7, 0, ids, 8, err), 3);
+    CHECK(ids[0] == 258 && ids[1] == 0x20 && ids[2] == 256);
+    rbee_model_free(m);
+
+    if (rbee_model_load(&m, tmp_gpt2(G2_TIED), err)) { TEST_FAIL_AT("%s", err); return; }
+    CHECK(m->output.data == m->tok_embd.data);
+    rbee_model_free(m);
+    /* the position table is only dequantized row by row: any such type loads */
+    if (rbee_model_load(&m, tmp_gpt2(G2_POS_Q4_0), err)) { TEST_FAIL_AT("%s", err); return; }
+    CHECK_EQ_INT(m->pos_embd.type, RB_TYPE_Q4_0);
+    rbee_model_free(m);
+}
+
+/* Learned positions end at the table: a longer context is refused when
+ * the context is made, and a full context takes no more tokens. */
+TEST(gpt2_context_bounded_by_position_table) {
+    char err[RBEE_ERR_MAX] = "";
+    rbee_model *m;
+    if (rbee_model_load(&m, tmp_gpt2(G2_OK), err)) { TEST_FAIL_AT("%s", err); return; }
+    struct rbee_context_params cp = rbee_context_default_params();
+    rbee_context *c = NULL;
+    cp.n_ctx = G2_CTX + 1;
+    CHECK(rbee_context_new(&c, m, &cp, err) == -1 && c == NULL);
+    CHECK_CONTAINS(err, "context size 17 is more than the 16 positions the model has learned");
+    cp.n_ctx = 0; /* default: the trained context */
+    if (rbee_context_new(&c, m, &cp, err)) { TEST_FAIL_AT("%s", err); rbee_model_free(m); return; }
+    CHECK_EQ_INT(rbee_n_ctx(c), G2_CTX);
+    int32_t toks[G2_CTX + 1];
+    for (int i = 0; i <= G2_CTX; i++) toks[i] = (i * 37 + 5) % G2_VOCAB;
+    CHECK(rbee_eval(c, toks, G2_CTX, 0, err) == 0);
+    const float *l = rbee_get_logits(c, -1);
+    int finite = l != NULL;
+    for (int v = 0; finite && v < G2_VOCAB; v++) finite = isfinite(l[v]);
+    CHECK(finite);
+    CHECK(rbee_eval(c, &toks[G2_CTX], 1, 0, err) == -1);
+    CHECK_CONTAINS(err, "do not fit the context of 16");
+    rbee_context_free(c);
+    rbee_model_free(m);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/rbee_test_model_XXXXXX");
     if (!mkdtemp(dir)) { printf("mkdtemp failed\n"); return 1; }
@@ -345,9 +438,17 @@ int main(void) {
     RUN(real_model_hparams);
     RUN(long_batch_equals_chunks);
     RUN(dump_hook_names_activations);
+    RUN(gpt2_refuses_bad_tensors);
+    RUN(gpt2_binds_every_tensor);
+    RUN(gpt2_context_bounded_by_position_table);
     for (int d = OK; d <= NAN_SCALE; d++) {
         char p[128];
         snprintf(p, sizeof p, "%s/m%d.gguf", dir, d);
+        unlink(p);
+    }
+    for (int d = G2_OK; d < G2_N_DEFECTS; d++) {
+        char p[128];
+        snprintf(p, sizeof p, "%s/g%d.gguf", dir, d);
         unlink(p);
     }
     rmdir(dir);
