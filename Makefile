@@ -41,6 +41,7 @@ endif
 ISA_FLAGS_avx2        = -mavx2 -mfma -mf16c
 ISA_FLAGS_avx512      = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 ISA_FLAGS_avx512_q32  = $(ISA_FLAGS_avx512)
+ISA_FLAGS_avx512_kq   = $(ISA_FLAGS_avx512)
 ISA_FLAGS_neon        = -march=armv8-a
 ISA_FLAGS_neon_dotprod = -march=armv8.2-a+dotprod
 

@@ -343,88 +343,7 @@ DEFINE_BLK32(q5_1, RB_TYPE_Q5_1, fmt_q5_1)
 
 DEFINE_KQUANT(q2_K, RB_TYPE_Q2_K)
 DEFINE_KQUANT(q3_K, RB_TYPE_Q3_K)
-DEFINE_KQUANT(q4_K, RB_TYPE_Q4_K)
 DEFINE_KQUANT(q5_K, RB_TYPE_Q5_K)
-
-struct kblock512 {
-    __m512i q[4];       /* unsigned stored quants, elements 64c..64c+63 */
-    __m512i scale16[4]; /* int16 scale of each maddubs lane of q[c] */
-    float d;
-};
-
-/* [v v] >> (lo lo lo lo hi hi hi hi) per 64-bit lane, masked. */
-ALWAYS_INLINE __m512i split_shift(__m256i v, int lo, int hi, int mask) {
-    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
-    __m512i sh = _mm512_setr_epi64(lo, lo, lo, lo, hi, hi, hi, hi);
-    return _mm512_and_si512(_mm512_srlv_epi64(z, sh), _mm512_set1_epi8((char)mask));
-}
-
-/* element 128h + 32s + l: nibble of ql[64h + 32(s&1) + l] (high if s >= 2),
- * bits 2s..2s+1 of qh[32h + l]; value = that - 32. */
-ALWAYS_INLINE void unpack512_q6_K(const char *b, struct kblock512 *k) {
-    #pragma GCC unroll 4
-    for (int h = 0; h < 2; h++) {
-        __m512i ql = _mm512_loadu_si512((const void *)(AT(b, block_q6_K, ql) + 64 * h));
-        __m256i qh = _mm256_loadu_si256((const __m256i *)(AT(b, block_q6_K, qh) + 32 * h));
-        __m512i lo = _mm512_and_si512(ql, _mm512_set1_epi8(0x0F));
-        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(ql, 4), _mm512_set1_epi8(0x0F));
-        k->q[2 * h] = _mm512_or_si512(lo, _mm512_slli_epi16(split_shift(qh, 0, 2, 3), 4));
-        k->q[2 * h + 1] = _mm512_or_si512(hi, _mm512_slli_epi16(split_shift(qh, 4, 6, 3), 4));
-    }
-    __m512i s16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)AT(b, block_q6_K, scales))));
-    #pragma GCC unroll 4
-    for (int c = 0; c < 4; c++) /* lanes 8i..8i+7 (16 quants) take scale 4c + i */
-        k->scale16[c] = _mm512_permutexvar_epi16(
-            _mm512_add_epi16(_mm512_set1_epi16((short)(4 * c)),
-                             _mm512_setr_epi64(0, 0, 0x0001000100010001LL, 0x0001000100010001LL,
-                                               0x0002000200020002LL, 0x0002000200020002LL,
-                                               0x0003000300030003LL, 0x0003000300030003LL)), s16);
-    k->d = f16_at(AT(b, block_q6_K, d));
-}
-
-/* sum of scale * (q - 32) * y over the super-block, exact (stored q <= 63). */
-ALWAYS_INLINE int kblock512_sumi(const struct kblock512 *k, const char *y) {
-    __m512i acc = _mm512_setzero_si512();
-    #pragma GCC unroll 4
-    for (int c = 0; c < 4; c++) {
-        __m512i yv = _mm512_loadu_si512((const void *)(AT(y, block_q8_K, qs) + 64 * c));
-        __m512i p = _mm512_maddubs_epi16(k->q[c], yv);
-        p = _mm512_sub_epi16(p, _mm512_maddubs_epi16(_mm512_set1_epi8(32), yv));
-        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p, k->scale16[c]));
-    }
-    return _mm512_reduce_add_epi32(acc);
-}
-
-static void gemm_q6_K(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t w_row_bytes,
-                      const void *act, size_t act_row_bytes, float *out, int64_t out_stride) {
-    const int64_t nb = n / QK_K;
-    const size_t xsize = sizeof(block_q6_K);
-    for (int64_t r = 0; r < n_rows; r++) {
-        const char *xr = (const char *)w + r * w_row_bytes;
-        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_TILE) {
-            const int nt = n_tok - t0 < TOK_TILE ? (int)(n_tok - t0) : TOK_TILE;
-            float sumf[TOK_TILE];
-            for (int t = 0; t < nt; t++) sumf[t] = 0.0f;
-            for (int64_t i = 0; i < nb; i++) {
-                struct kblock512 k;
-                unpack512_q6_K(xr + i * xsize, &k);
-                for (int t = 0; t < nt; t++) {
-                    const char *y = (const char *)act + (t0 + t) * act_row_bytes + i * sizeof(block_q8_K);
-                    int sumi = kblock512_sumi(&k, y);
-                    float yd;
-                    memcpy(&yd, AT(y, block_q8_K, d), sizeof yd);
-                    float term = (k.d * yd) * (float)sumi; /* scalar's order; own statement: */
-                    sumf[t] += term;                       /* no FMA contraction */
-                }
-            }
-            for (int t = 0; t < nt; t++) out[(t0 + t) * out_stride + r] = sumf[t];
-        }
-    }
-}
-
-static void vec_dot_q6_K(int64_t n, float *s, const void *x, const void *y) {
-    gemm_q6_K(n, 1, 1, x, 0, y, 0, s, 1);
-}
 
 /* ------------------------------------------------------------------ table */
 
@@ -441,9 +360,9 @@ const struct rb_kernels rb_kernels_avx512 = {
         [RB_TYPE_Q8_0] = rb_avx512_vec_dot_q8_0,
         [RB_TYPE_Q2_K] = vec_dot_q2_K,
         [RB_TYPE_Q3_K] = vec_dot_q3_K,
-        [RB_TYPE_Q4_K] = vec_dot_q4_K,
+        [RB_TYPE_Q4_K] = rb_avx512_vec_dot_q4_K,
         [RB_TYPE_Q5_K] = vec_dot_q5_K,
-        [RB_TYPE_Q6_K] = vec_dot_q6_K,
+        [RB_TYPE_Q6_K] = rb_avx512_vec_dot_q6_K,
     },
     .gemm = {
         [RB_TYPE_Q4_0] = rb_avx512_gemm_q4_0,
@@ -453,9 +372,9 @@ const struct rb_kernels rb_kernels_avx512 = {
         [RB_TYPE_Q8_0] = rb_avx512_gemm_q8_0,
         [RB_TYPE_Q2_K] = gemm_q2_K,
         [RB_TYPE_Q3_K] = gemm_q3_K,
-        [RB_TYPE_Q4_K] = gemm_q4_K,
+        [RB_TYPE_Q4_K] = rb_avx512_gemm_q4_K,
         [RB_TYPE_Q5_K] = gemm_q5_K,
-        [RB_TYPE_Q6_K] = gemm_q6_K,
+        [RB_TYPE_Q6_K] = rb_avx512_gemm_q6_K,
     },
     .quantize_act = {
         [RB_TYPE_Q8_0] = rb_avx2_quantize_q8_0,

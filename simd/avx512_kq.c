@@ -1,0 +1,281 @@
+/* avx512_kq.c - AVX-512 VNNI matmul for Q4_K and Q6_K weights against Q8_K
+ * activations (the bulk of a Q4_K_M file, and the output matrix of most
+ * Q4_0 files). Compiled with avx512.c's flags.
+ *
+ * One super-block of 256 weights is unpacked once into four zmm of 64
+ * unsigned quants in element order, plus a zmm of int16 sub-block scales for
+ * each; then it meets up to 8 tokens. Per token:
+ *   vpmaddubsw  quant (u8) x activation (s8), pairs -> int16 (|.| <= 2*63*128)
+ *   vpdpwssd    int16 pairs x their sub-block scale -> int32 lanes
+ * Every int32 lane is exact. The part that does not depend on the quants
+ * (Q4_K's mins, Q6_K's offset of 32) is one vpmaddwd of the activation's
+ * bsums (sums of 16) with per-16 factors, also exact. Four super-blocks'
+ * lanes then reduce to one exact sum each, and the float part is the scalar
+ * reference's, rounding for rounding, per super-block; the block terms are
+ * added in 4 float lanes (lane i: super-blocks 4j + i), summed at the end.
+ * So one super-block gives scalar's bits, and every output sees the same
+ * operations whatever the tile (gemm and vec_dot give the same bits).
+ */
+#include <immintrin.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "avx512.h"
+#include "../quant/quant.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 8")
+#define TOK_MAX 8
+
+static inline float f16_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* A super-block ready for the tokens: q[c] holds elements 64c .. 64c+63. */
+struct ksuper {
+    __m512i q[4];
+    __m512i scale[4];   /* int16 per maddubs pair of q[c] */
+    __m512i minf;       /* int16 factor per bsum (low 16 words), negative form below */
+    float d, dmin;
+};
+
+/* Words w of a zmm: word w of result = s16[w / 16 + 2c]: sub-blocks of 32. */
+ALWAYS_INLINE __m512i spread32(__m512i s16, int c) {
+    __m512i idx = _mm512_add_epi16(_mm512_set1_epi16((short)(2 * c)),
+                                   _mm512_set_epi64(0x0001000100010001LL, 0x0001000100010001LL,
+                                                    0x0001000100010001LL, 0x0001000100010001LL, 0, 0, 0, 0));
+    return _mm512_permutexvar_epi16(idx, s16);
+}
+
+/* Word w of result = s16[w / 8 + 4c]: sub-blocks of 16. */
+ALWAYS_INLINE __m512i spread16(__m512i s16, int c) {
+    __m512i idx = _mm512_add_epi16(_mm512_set1_epi16((short)(4 * c)),
+                                   _mm512_set_epi64(0x0003000300030003LL, 0x0003000300030003LL,
+                                                    0x0002000200020002LL, 0x0002000200020002LL,
+                                                    0x0001000100010001LL, 0x0001000100010001LL, 0, 0));
+    return _mm512_permutexvar_epi16(idx, s16);
+}
+
+/* Q4_K's 12 scale bytes -> bytes 0-7 the eight 6-bit scales, 8-15 the mins
+ * (the layout the scalar reference decodes one by one). */
+ALWAYS_INLINE __m128i q4k_scales_mins(const uint8_t *q) {
+    const uint32_t six = 0x3f3f3f3f, low4 = 0x0f0f0f0f, top2 = 0x03030303;
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    u[3] = ((u[2] >> 4) & low4) | (((u[1] >> 6) & top2) << 4); /* mins 4-7 */
+    uint32_t mins_0_3 = u[1] & six;
+    u[1] = (u[2] & low4) | (((u[0] >> 6) & top2) << 4);       /* scales 4-7 */
+    u[2] = mins_0_3;
+    u[0] &= six;                                               /* scales 0-3 */
+    return _mm_loadu_si128((const __m128i *)u);
+}
+
+/* Q4_K: qs[32g + l] holds element 64g + l (low nibble) and 64g + 32 + l
+ * (high nibble), so one 64-byte load's nibbles are sub-blocks (0, 2) and
+ * (1, 3) of two 64-element runs; 128-bit lane shuffles put them in order. */
+ALWAYS_INLINE void unpack_q4_K(const uint8_t *b, struct ksuper *k) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const uint8_t *qs = b + offsetof(block_q4_K, qs);
+    UNROLL for (int h = 0; h < 2; h++) {
+        __m512i v = _mm512_loadu_si512(qs + 64 * h);
+        __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        k->q[2 * h] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));     /* elements 128h + 0..63 */
+        k->q[2 * h + 1] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(3, 2, 3, 2)); /* 128h + 64..127 */
+    }
+    __m128i sm = q4k_scales_mins(b + offsetof(block_q4_K, scales));
+    __m512i s16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(sm)); /* words 0-7 scales, 8-15 mins */
+    UNROLL for (int c = 0; c < 4; c++) k->scale[c] = spread32(s16, c);
+    /* bsum j (16 elements) takes the min of sub-block j / 2: words 8 + j / 2 */
+    k->minf = _mm512_permutexvar_epi16(_mm512_setr_epi32(0x00080008, 0x00090009, 0x000a000a, 0x000b000b,
+                                                         0x000c000c, 0x000d000d, 0x000e000e, 0x000f000f,
+                                                         0, 0, 0, 0, 0, 0, 0, 0), s16);
+    k->d = f16_at(b + offsetof(block_q4_K, d));
+    k->dmin = f16_at(b + offsetof(block_q4_K, dmin));
+}
+
+/* Q6_K: element 128h + 32s + l is the low (s < 2) or high nibble of
+ * ql[64h + 32(s & 1) + l] with bits 2s..2s+1 of qh[32h + l] above it; value
+ * q - 32, so the offset goes with the bsums: factor -32 * scale. */
+ALWAYS_INLINE void unpack_q6_K(const uint8_t *b, struct ksuper *k) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
+    UNROLL for (int h = 0; h < 2; h++) {
+        __m512i ql = _mm512_loadu_si512(b + offsetof(block_q6_K, ql) + 64 * h);
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(b + offsetof(block_q6_K, qh) + 32 * h));
+        __m512i qh2 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+        __m512i hi_lo = _mm512_slli_epi16(_mm512_and_si512(qh2, m2), 4);                      /* s = 0, 1 */
+        __m512i hi_hi = _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh2, 4), m2), 4); /* s = 2, 3 */
+        k->q[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), hi_lo);
+        k->q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hi_hi);
+    }
+    __m512i s16 = _mm512_cvtepi8_epi16(_mm256_castsi128_si256(
+        _mm_loadu_si128((const __m128i *)(b + offsetof(block_q6_K, scales)))));
+    UNROLL for (int c = 0; c < 4; c++) k->scale[c] = spread16(s16, c);
+    k->minf = _mm512_slli_epi16(s16, 5); /* 32 * scale per bsum (sums go negative below) */
+    k->d = f16_at(b + offsetof(block_q6_K, d));
+    k->dmin = k->d;
+}
+
+/* Exact int32 sums of one super-block against one token: sum(scale * q * y)
+ * in 16 lanes, sum(minf * bsum) in 8. */
+ALWAYS_INLINE void ksuper_sums(const struct ksuper *k, const uint8_t *y, __m512i *sum, __m256i *mins) {
+    const uint8_t *qs = y + offsetof(block_q8_K, qs);
+    __m512i s = _mm512_setzero_si512();
+    UNROLL for (int c = 0; c < 4; c++)
+        s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(k->q[c], _mm512_loadu_si512(qs + 64 * c)), k->scale[c]);
+    *sum = s;
+    *mins = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(y + offsetof(block_q8_K, bsums))),
+                              _mm512_castsi512_si256(k->minf));
+}
+
+static inline float q8k_d(const uint8_t *y) {
+    float d;
+    memcpy(&d, y + offsetof(block_q8_K, d), sizeof d);
+    return d;
+}
+
+/* Lane i = the sum of all lanes of v[i] (exact). */
+ALWAYS_INLINE __m128i reduce4_512(const __m512i v[4]) {
+    __m512i a = _mm512_add_epi32(_mm512_unpacklo_epi32(v[0], v[1]), _mm512_unpackhi_epi32(v[0], v[1]));
+    __m512i b = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2], v[3]), _mm512_unpackhi_epi32(v[2], v[3]));
+    __m512i c = _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+    __m256i d = _mm256_add_epi32(_mm512_castsi512_si256(c), _mm512_extracti64x4_epi64(c, 1));
+    return _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+}
+
+ALWAYS_INLINE __m128i reduce4_256(const __m256i v[4]) {
+    __m256i a = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+    __m256i b = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+    __m256i c = _mm256_add_epi32(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
+    return _mm_add_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+}
+
+/* The float part for four super-blocks (a quad) against one token, from
+ * their exact sums: acc lane i += block i's term, rounded as the scalar
+ * reference rounds it. */
+ALWAYS_INLINE __m128 kquad_float(int type, const __m512i sum[4], const __m256i mins[4], __m128 d, __m128 dmin,
+                                 const uint8_t *y, __m128 acc) {
+    __m128i s = reduce4_512(sum), m = reduce4_256(mins);
+    __m128 dy = _mm_setr_ps(q8k_d(y), q8k_d(y + sizeof(block_q8_K)), q8k_d(y + 2 * sizeof(block_q8_K)),
+                            q8k_d(y + 3 * sizeof(block_q8_K)));
+    if (type == RB_TYPE_Q6_K) /* scalar: (d * dy) * (sumi - 32 * sum(scale * bsum)) */
+        return _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(d, dy), _mm_cvtepi32_ps(_mm_sub_epi32(s, m))));
+    /* scalar: d dy * sumi - dmin dy * summins */
+    __m128 t = _mm_mul_ps(_mm_mul_ps(d, dy), _mm_cvtepi32_ps(s));
+    __m128 u = _mm_mul_ps(_mm_mul_ps(dmin, dy), _mm_cvtepi32_ps(m));
+    return _mm_add_ps(acc, _mm_sub_ps(t, u));
+}
+
+ALWAYS_INLINE void unpack_k(int type, const uint8_t *b, struct ksuper *k) {
+    if (type == RB_TYPE_Q4_K) unpack_q4_K(b, k);
+    else unpack_q6_K(b, k);
+}
+
+/* F16 field at offset off of four consecutive super-blocks, as floats. */
+ALWAYS_INLINE __m128 quad_f16(const uint8_t *x, size_t xsize, size_t off) {
+    uint16_t h[4];
+    UNROLL for (int i = 0; i < 4; i++) memcpy(&h[i], x + i * xsize + off, 2);
+    return _mm_cvtph_ps(_mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], 0, 0, 0, 0));
+}
+
+/* acc[t] += one full quad of super-blocks at x against T tokens. One token:
+ * each super-block is used as soon as it is unpacked; more: the quad is
+ * unpacked once (to the stack) and meets every token. */
+ALWAYS_INLINE void quad_pass(int type, int T, const uint8_t *x, const uint8_t *act, size_t act_row_bytes,
+                             __m128 acc[TOK_MAX]) {
+    const size_t xsize = type == RB_TYPE_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+    __m128 d, dmin;
+    if (type == RB_TYPE_Q4_K) {
+        d = quad_f16(x, xsize, offsetof(block_q4_K, d));
+        dmin = quad_f16(x, xsize, offsetof(block_q4_K, dmin));
+    } else {
+        d = dmin = quad_f16(x, xsize, offsetof(block_q6_K, d));
+    }
+    __m512i sum[4];
+    __m256i mins[4];
+    if (T == 1) {
+        UNROLL for (int i = 0; i < 4; i++) {
+            struct ksuper k;
+            unpack_k(type, x + i * xsize, &k);
+            ksuper_sums(&k, act + i * sizeof(block_q8_K), &sum[i], &mins[i]);
+        }
+        acc[0] = kquad_float(type, sum, mins, d, dmin, act, acc[0]);
+        return;
+    }
+    struct ksuper k[4];
+    UNROLL for (int i = 0; i < 4; i++) unpack_k(type, x + i * xsize, &k[i]);
+    UNROLL for (int t = 0; t < T; t++) {
+        const uint8_t *y = act + (size_t)t * act_row_bytes;
+        UNROLL for (int i = 0; i < 4; i++) ksuper_sums(&k[i], y + i * sizeof(block_q8_K), &sum[i], &mins[i]);
+        acc[t] = kquad_float(type, sum, mins, d, dmin, y, acc[t]);
+    }
+}
+
+/* Every row against T tokens, one row at a time (several row streams at
+ * once read DRAM worse). Each output's lane i sums the terms of
+ * super-blocks 4j + i; the lanes are added in one fixed order at the end.
+ * A row's last quad may be partial: it goes through zero-padded copies
+ * (a zero super-block adds a zero term). */
+ALWAYS_INLINE void rows_pass(int type, int T, int64_t nb, int64_t n_rows, const uint8_t *w, size_t w_row_bytes,
+                             const uint8_t *act, size_t act_row_bytes, float *out, int64_t out_stride) {
+    const size_t xsize = type == RB_TYPE_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+    const int64_t n_full = nb / 4 * 4, n_tail = nb - n_full;
+    uint8_t wpad[4 * sizeof(block_q6_K)], ypad[TOK_MAX][4 * sizeof(block_q8_K)];
+    if (n_tail) {
+        memset(ypad, 0, sizeof ypad);
+        for (int t = 0; t < T; t++)
+            memcpy(ypad[t], act + (size_t)t * act_row_bytes + (size_t)n_full * sizeof(block_q8_K),
+                   (size_t)n_tail * sizeof(block_q8_K));
+    }
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *x = w + (size_t)r * w_row_bytes;
+        __m128 acc[TOK_MAX];
+        UNROLL for (int t = 0; t < T; t++) acc[t] = _mm_setzero_ps();
+        for (int64_t i0 = 0; i0 < n_full; i0 += 4)
+            quad_pass(type, T, x + (size_t)i0 * xsize, act + (size_t)i0 * sizeof(block_q8_K), act_row_bytes, acc);
+        if (n_tail) {
+            memset(wpad, 0, sizeof wpad);
+            memcpy(wpad, x + (size_t)n_full * xsize, (size_t)n_tail * xsize);
+            quad_pass(type, T, wpad, ypad[0], sizeof ypad[0], acc);
+        }
+        UNROLL for (int t = 0; t < T; t++) {
+            __m128 v = acc[t];
+            v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+            v = _mm_add_ss(v, _mm_movehdup_ps(v));
+            out[t * out_stride + r] = _mm_cvtss_f32(v);
+        }
+    }
+}
+
+ALWAYS_INLINE void gemm_k(int type, int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t w_row_bytes,
+                          const void *act, size_t act_row_bytes, float *out, int64_t out_stride) {
+    const int64_t nb = n / QK_K;
+    for (int64_t t0 = 0; t0 < n_tok;) {
+        int64_t left = n_tok - t0;
+        const uint8_t *a = (const uint8_t *)act + (size_t)t0 * act_row_bytes;
+        float *o = out + t0 * out_stride;
+        if (left >= 8) { rows_pass(type, 8, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride); t0 += 8; }
+        else if (left >= 4) { rows_pass(type, 4, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride); t0 += 4; }
+        else if (left >= 2) { rows_pass(type, 2, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride); t0 += 2; }
+        else { rows_pass(type, 1, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride); t0 += 1; }
+    }
+}
+
+void rb_avx512_gemm_q4_K(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t w_row_bytes,
+                         const void *act, size_t act_row_bytes, float *out, int64_t out_stride) {
+    gemm_k(RB_TYPE_Q4_K, n, n_rows, n_tok, w, w_row_bytes, act, act_row_bytes, out, out_stride);
+}
+
+void rb_avx512_gemm_q6_K(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t w_row_bytes,
+                         const void *act, size_t act_row_bytes, float *out, int64_t out_stride) {
+    gemm_k(RB_TYPE_Q6_K, n, n_rows, n_tok, w, w_row_bytes, act, act_row_bytes, out, out_stride);
+}
+
+void rb_avx512_vec_dot_q4_K(int64_t n, float *s, const void *x, const void *y) {
+    rb_avx512_gemm_q4_K(n, 1, 1, x, 0, y, 0, s, 1);
+}
+
+void rb_avx512_vec_dot_q6_K(int64_t n, float *s, const void *x, const void *y) {
+    rb_avx512_gemm_q6_K(n, 1, 1, x, 0, y, 0, s, 1);
+}
