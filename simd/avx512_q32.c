@@ -14,7 +14,8 @@
  * 4j + l holds part of block j's exact sum. vpdpbusd multiplies u8 by s8, so
  * the weight quants enter unsigned (Q4_0's stored nibble q = w + 8; Q8_0's
  * w ^ 0x80 = w + 128) and the activation side subtracts off * sum(y) through
- * `corr`, which starts the accumulator: every int32 lane is exact.
+ * `corr` (added to the block sums of a hex, or starting a lone quad's
+ * accumulator): every int32 lane is exact.
  *
  * Float part: the int32 lanes of four quads (a hex of 16 blocks) reduce to
  * one exact sum per block, which meets dx * dy in its lane; one float
@@ -69,6 +70,14 @@ ALWAYS_INLINE __m512i insert_lane(__m512i v, const uint8_t *p, int j) {
     }
 }
 
+/* s[q]: int32 lanes of quad q (lane 4j + l: part of block 4q + j). Returns
+ * the 16 exact block sums, lane 4j + q holding block 4q + j (hex order). */
+ALWAYS_INLINE __m512i reduce_quads(const __m512i s[4]) {
+    __m512i a01 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[0], s[1]), _mm512_unpackhi_epi32(s[0], s[1]));
+    __m512i a23 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[2], s[3]), _mm512_unpackhi_epi32(s[2], s[3]));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(a01, a23), _mm512_unpackhi_epi64(a01, a23));
+}
+
 /* ------------------------------------------------------- activations */
 
 static float f16_at(const uint8_t *p) {
@@ -79,9 +88,9 @@ static float f16_at(const uint8_t *p) {
 
 /* Blocks b0 .. b0+nb-1 of one Q8_0 row -> ceil(nb / 4) prepared groups;
  * blocks past nb are zero (so they add nothing). Where four groups make a
- * full hex of 16 blocks, the first one's d holds the hex's 16 scales in hex
- * order (lane 4j + q: block 4q + j, see reduce_quads) and the other three
- * d fields are unused. */
+ * full hex of 16 blocks, the first one's d and corr hold the hex's 16 scales
+ * and corrections in hex order (lane 4j + q: block 4q + j, see
+ * reduce_quads), and the other three d and corr fields are unused. */
 static void prepare_row(const struct q32_fmt *f, const uint8_t *y, int64_t b0, int64_t nb,
                         struct prep_group *g) {
     const __m512i ones = _mm512_set1_epi8(1);
@@ -106,6 +115,12 @@ static void prepare_row(const struct q32_fmt *f, const uint8_t *y, int64_t b0, i
             for (int j = 0; j < 4; j++) g[gi & ~3].d[4 * j + (gi & 3)] = d[j];
         else
             for (int l = 0; l < 16; l++) g[gi].d[l] = d[l / 4];
+    }
+    /* a hex's correction goes in once, after its lanes are reduced */
+    for (int64_t h = 0; h < n_hex; h++) {
+        __m512i c[4];
+        for (int k = 0; k < 4; k++) c[k] = _mm512_loadu_si512(g[4 * h + k].corr);
+        _mm512_storeu_si512(g[4 * h].corr, reduce_quads(c));
     }
 }
 
@@ -219,14 +234,6 @@ ALWAYS_INLINE void load_hex(const struct q32_fmt *f, const uint8_t *x, struct wq
 
 /* ---------------------------------------------------------------- tile */
 
-/* s[q]: int32 lanes of quad q (lane 4j + l: part of block 4q + j). Returns
- * the 16 exact block sums, lane 4j + q holding block 4q + j (hex order). */
-ALWAYS_INLINE __m512i reduce_quads(const __m512i s[4]) {
-    __m512i a01 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[0], s[1]), _mm512_unpackhi_epi32(s[0], s[1]));
-    __m512i a23 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[2], s[3]), _mm512_unpackhi_epi32(s[2], s[3]));
-    return _mm512_add_epi32(_mm512_unpacklo_epi64(a01, a23), _mm512_unpackhi_epi64(a01, a23));
-}
-
 /* acc[t] for one weight row x (from block b0 of its row) against T
  * prepared tokens yp[t]: full hexes of 16 blocks first (exact block sums,
  * acc += (dx * dy) * sum per block lane), then the quads left, likewise. */
@@ -243,11 +250,12 @@ ALWAYS_INLINE void tile(const struct q32_fmt *f, int T, const uint8_t *x, int64_
             const struct prep_group *p = yp[t] + 4 * h;
             __m512i s[4];
             UNROLL for (int k = 0; k < 4; k++) {
-                s[k] = _mm512_dpbusd_epi32(_mm512_loadu_si512(p[k].corr), q[k].lo, _mm512_loadu_si512(p[k].lo));
+                s[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[k].lo, _mm512_loadu_si512(p[k].lo));
                 s[k] = _mm512_dpbusd_epi32(s[k], q[k].hi, _mm512_loadu_si512(p[k].hi));
             }
+            __m512i sum = _mm512_add_epi32(reduce_quads(s), _mm512_loadu_si512(p[0].corr));
             __m512 dxdy = _mm512_mul_ps(dx, _mm512_loadu_ps(p[0].d));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(reduce_quads(s)), dxdy, acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), dxdy, acc[t]);
         }
     }
     for (int64_t g = 4 * n_hex; g < n_groups; g++) {
