@@ -27,7 +27,7 @@
  *
  * Tiles: one weight row against T tokens (8 in prompt processing) shares
  * each unpacked hex. Rows are long (thousands of elements), so a chunk of
- * KCHUNK blocks of T tokens is prepared at a time, on the stack (64 KiB).
+ * KCHUNK blocks of T tokens is prepared at a time, on the stack (128 KiB).
  */
 #include <immintrin.h>
 #include <stddef.h>
@@ -39,7 +39,7 @@
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 8")
 
-#define KCHUNK 128   /* blocks per prepared chunk: 4096 elements */
+#define KCHUNK 256   /* blocks per prepared chunk: 8192 elements */
 #define TOK_MAX 8    /* tokens per prepared chunk */
 
 struct prep_group {
