@@ -26,6 +26,7 @@
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 8")
 #define TOK_MAX 8
+#define PREFETCH 2048 /* bytes ahead of the weights being read (generation) */
 
 static inline float f16_at(const uint8_t *p) {
     uint16_t h;
@@ -69,7 +70,9 @@ ALWAYS_INLINE __m128i q4k_scales_mins(const uint8_t *q) {
     u[1] = (u[2] & low4) | (((u[0] >> 6) & top2) << 4);       /* scales 4-7 */
     u[2] = mins_0_3;
     u[0] &= six;                                               /* scales 0-3 */
-    return _mm_loadu_si128((const __m128i *)u);
+    /* from registers: a 16-byte load of four fresh 4-byte stores would wait
+     * for store forwarding to fail */
+    return _mm_setr_epi32((int)u[0], (int)u[1], (int)u[2], (int)u[3]);
 }
 
 /* Q4_K: qs[32g + l] holds element 64g + l (low nibble) and 64g + 32 + l
@@ -195,6 +198,8 @@ ALWAYS_INLINE void quad_pass(int type, int T, const uint8_t *x, const uint8_t *a
     __m512i sum[4];
     __m256i mins[4];
     if (T == 1) {
+        /* generation streams weights from DRAM: ask ahead */
+        for (size_t l = 0; l < 4 * xsize; l += 64) _mm_prefetch((const char *)x + PREFETCH + l, _MM_HINT_T0);
         UNROLL for (int i = 0; i < 4; i++) {
             struct ksuper k;
             unpack_k(type, x + i * xsize, &k);
