@@ -1,22 +1,24 @@
 /* avx512.c - the AVX-512 kernel table (F+BW+VL+DQ+VNNI; compiled with
  * -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c).
  *
- * Same scheme as avx2.c, twice as wide: a zmm holds two 32-element blocks;
- * VNNI vpdpbusd sums u8 x s8 products four at a time into int32 lanes. It
- * wants one unsigned operand, so for signed weights w (Q4_0, Q5_0, Q8_0)
- * dot(w, y) = dot(y + 128, w) - 128 * sum(w), the correction computed once
- * per weight group and reused by every token (Q4_0's vec_dot instead uses
- * the stored nibbles q: dot(q, y) - 8 * sum(y)); both are exact for every
- * int8 activation including -128. Sixteen blocks' lanes reduce to
- * one vector of exact per-block sums (reduce16), then the scales enter in the
- * scalar reference's float order per block. What is left of a row then goes
- * 8 blocks at a time (256-bit, as avx2.c) and block by block in scalar order:
+ * Q4_0, Q8_0 (avx512_q32.c) and Q4_K, Q6_K (avx512_kq.c), the types of the
+ * files people run, have kernels of their own. The rest live here:
+ *
+ * Q4_1, Q5_0, Q5_1: the scheme of avx2.c, twice as wide: a zmm holds two
+ * 32-element blocks; VNNI vpdpbusd sums u8 x s8 products four at a time
+ * into int32 lanes. It wants one unsigned operand, so for signed weights w
+ * (Q5_0) dot(w, y) = dot(y + 128, w) - 128 * sum(w), the correction computed
+ * once per weight group and reused by every token; exact for every int8
+ * activation including -128. Sixteen blocks' lanes reduce to one vector of
+ * exact per-block sums (reduce16), then the scales enter in the scalar
+ * reference's float order per block. What is left of a row then goes 8
+ * blocks at a time (256-bit, as avx2.c) and block by block in scalar order:
  * a row of up to 7 blocks is bit-identical to scalar; longer rows add the
  * per-block terms in float lanes.
  *
  * Activation quantizers, float dots and helpers: the AVX2 versions (avx2.h).
- * K-quants: per super-block exact int sums, float part in scalar order
- * (bit-identical to scalar); Q2_K..Q5_K from x86_kquants.h.
+ * Q2_K, Q3_K, Q5_K: x86_kquants.h (per super-block exact int sums, float part
+ * in scalar order).
  */
 #include <immintrin.h>
 #include <stddef.h>
@@ -324,11 +326,8 @@ DEFINE_BLK32(q5_1, RB_TYPE_Q5_1, fmt_q5_1)
 
 /* ------------------------------------------------------------- K-quants */
 
-/* Q2_K..Q5_K: the 256-bit code of x86_kquants.h, compiled here with 32
- * registers. Q6_K: the same scheme (exact super-block int sums, float part in
- * scalar order, so bit-identical to scalar at every length) with 64 quants
- * per 512-bit register (19 vs 16 GB/s in cache; for Q4_K/Q5_K this 512-bit
- * form measured slower, 13 vs 16). */
+/* Q2_K, Q3_K, Q5_K: the 256-bit code of x86_kquants.h, compiled here with
+ * 32 registers. */
 
 #include "x86_kquants.h"
 
