@@ -9,11 +9,14 @@
  *    none when stderr is a file, one note per fallback, a summary line;
  *    bad arguments, an unreadable input and OUT == IN give one
  *    "rbee: error:" line, exit status 1, and leave no file behind.
+ *  - Atomic output: a write failing half way leaves the old OUT intact.
  */
 #define _XOPEN_SOURCE 700 /* posix_openpt, grantpt, unlockpt, ptsname */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -281,12 +284,46 @@ TEST(cli_errors) {
     unlink(copy);
 }
 
+/* A write that fails half way (here: the file size limit) leaves neither a
+ * partial OUT nor a temp file, and an OUT that was there stays as it was. */
+TEST(failed_write_keeps_old_output) {
+    char in[512], dst[128], err[RB_ERR_MAX] = "";
+    test_path(in, sizeof in, "models/stories260K.gguf");
+    snprintf(dst, sizeof dst, "%s/keep.gguf", dir);
+    FILE *fp = fopen(dst, "wb");
+    if (!fp) { TEST_FAIL_AT("cannot create %s", dst); return; }
+    fputs("the previous model", fp);
+    fclose(fp);
+    struct rlimit old;
+    getrlimit(RLIMIT_FSIZE, &old);
+    struct rlimit small = { 200000, old.rlim_max };
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN); /* EFBIG instead of a signal */
+    setrlimit(RLIMIT_FSIZE, &small);
+    struct rb_quantize_opts opts = { .ftype = RB_FTYPE_F16, .n_threads = 2 }; /* ~600 KB */
+    int rc = rb_quantize_file(in, dst, &opts, err);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, old_handler);
+    CHECK_EQ_INT(rc, -1);
+    CHECK_CONTAINS(err, "write failed: File too large");
+    char back[64] = "";
+    fp = fopen(dst, "rb");
+    if (fp) {
+        size_t n = fread(back, 1, sizeof back - 1, fp);
+        back[n] = 0;
+        fclose(fp);
+    }
+    CHECK_STR(back, "the previous model");
+    CHECK_EQ_INT(n_files(dir), 1);
+    unlink(dst);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/rbee_test_quantize_XXXXXX");
     if (!mkdtemp(dir)) { printf("mkdtemp failed\n"); return 1; }
     RUN(quantized_llama_mini_loads_and_generates);
     RUN(cli_progress_bar_and_notes);
     RUN(cli_errors);
+    RUN(failed_write_keeps_old_output);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) printf("cannot remove %s\n", dir);
