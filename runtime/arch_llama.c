@@ -15,7 +15,13 @@ static int llama_read_hparams(struct rbee_model *m, char *err) {
         rb_hp_u32(m, "feed_forward_length", 1, 0, &hp->n_ff, err) ||
         rb_hp_u32(m, "attention.head_count", 1, 0, &hp->n_heads, err))
         return -1;
-    if (hp->n_heads <= 0 || hp->n_embd <= 0 || hp->n_embd % hp->n_heads) {
+    /* zero before the division below, so the message names the real fault */
+    if (hp->n_embd <= 0 || hp->n_heads <= 0) {
+        snprintf(err, RB_ERR_MAX, "hyperparameter '%s.%s' is 0", m->arch->name,
+                 hp->n_embd <= 0 ? "embedding_length" : "attention.head_count");
+        return -1;
+    }
+    if (hp->n_embd % hp->n_heads) {
         snprintf(err, RB_ERR_MAX, "head_count %d does not divide embedding_length %d",
                  hp->n_heads, hp->n_embd);
         return -1;

@@ -89,6 +89,8 @@ int cli_quantize(int argc, char **argv) {
     }
     if (n_pos != 3) {
         usage(stderr);
+        fprintf(stderr, "\nrbee: error: quantize: expected IN.gguf OUT.gguf TYPE, got %d argument%s\n", n_pos,
+                n_pos == 1 ? "" : "s");
         return 1;
     }
     if (n_threads < 1) n_threads = 1;

@@ -142,11 +142,10 @@ static int read_prompt(struct opts *o) {
 }
 
 static int open_model(const struct opts *o, rbee_model **m, rbee_context **c) {
-    char err[RBEE_ERR_MAX], what[600];
+    char err[RBEE_ERR_MAX];
     *m = NULL;
     if (c) *c = NULL;
-    snprintf(what, sizeof what, "cannot load '%s'", o->model);
-    if (rbee_model_load(m, o->model, err)) return fail(what, err);
+    if (rbee_model_load(m, o->model, err)) return fail(o->model, err); /* "rbee: error: FILE: reason" */
     if (!c) return 0;
     struct rbee_context_params cp = rbee_context_default_params();
     cp.n_ctx = o->n_ctx;

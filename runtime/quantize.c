@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "quantize.h"
 #include "../quant/quant.h"
@@ -347,6 +348,15 @@ int rb_quantize_file(const char *in_path, const char *out_path, const struct rb_
     char why[RB_ERR_MAX];
     if (gguf_open(&in, in_path, why) != 0) {
         snprintf(err, RB_ERR_MAX, "%.120s: %.120s", in_path, why);
+        return -1;
+    }
+    /* The rename would replace the model being read (permissions do not
+     * stop root): the user's only copy of it would be gone. lstat: a
+     * symlink at out_path is what rename replaces, not its target. */
+    struct stat si, so;
+    if (stat(in_path, &si) == 0 && lstat(out_path, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+        snprintf(err, RB_ERR_MAX, "%.120s: is the input file; refusing to overwrite it", out_path);
+        gguf_close(&in);
         return -1;
     }
     struct gguf_writer *w;

@@ -449,6 +449,146 @@ TEST(cli_info_output) {
     CHECK_STR(out, "rbee: error: -c: expected a positive context size\n");
 }
 
+/* A strict JSON syntax check (RFC 8259 values; no NaN, no trailing
+ * commas): returns the position after one value, NULL on a syntax error. */
+static const char *json_ws(const char *p) {
+    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
+    return p;
+}
+
+static const char *json_value(const char *p, int depth);
+
+static const char *json_string(const char *p) {
+    if (*p++ != '"') return NULL;
+    while (*p != '"') {
+        if ((unsigned char)*p < 0x20) return NULL; /* also the terminating NUL */
+        if (*p++ != '\\') continue;
+        if (*p == 'u') {
+            for (int i = 1; i <= 4; i++)
+                if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i]) return NULL;
+            p += 5;
+        } else if (*p && strchr("\"\\/bfnrt", *p)) {
+            p++;
+        } else {
+            return NULL;
+        }
+    }
+    return p + 1;
+}
+
+static const char *json_number(const char *p) {
+    const char *start = p;
+    if (*p == '-') p++;
+    if (*p == '0') p++;
+    else if (*p >= '1' && *p <= '9') while (*p >= '0' && *p <= '9') p++;
+    else return NULL;
+    if (*p == '.') { p++; if (!(*p >= '0' && *p <= '9')) return NULL; while (*p >= '0' && *p <= '9') p++; }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        if (!(*p >= '0' && *p <= '9')) return NULL;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    return p > start ? p : NULL;
+}
+
+static const char *json_value(const char *p, int depth) {
+    p = json_ws(p);
+    if (depth > 64) return NULL;
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        int object = *p == '{';
+        p = json_ws(p + 1);
+        if (*p == close) return p + 1;
+        for (;;) {
+            if (object) {
+                p = json_string(json_ws(p));
+                if (!p) return NULL;
+                p = json_ws(p);
+                if (*p++ != ':') return NULL;
+            }
+            p = json_value(p, depth + 1);
+            if (!p) return NULL;
+            p = json_ws(p);
+            if (*p == close) return p + 1;
+            if (*p++ != ',') return NULL;
+        }
+    }
+    if (*p == '"') return json_string(p);
+    if (!strncmp(p, "true", 4)) return p + 4;
+    if (!strncmp(p, "false", 5)) return p + 5;
+    if (!strncmp(p, "null", 4)) return p + 4;
+    return json_number(p);
+}
+
+static int json_valid(const char *text) {
+    const char *end = json_value(text, 0);
+    return end && *json_ws(end) == '\0';
+}
+
+/* `rbee info` on every file of ../shared/models: the text table has one
+ * row per tensor and its totals add up to the file size; --json is valid
+ * JSON with the same totals; the v1 file is refused. */
+TEST(cli_info_every_model) {
+    static char out[1 << 16];
+    char dir[512];
+    test_path(dir, sizeof dir, "models");
+    DIR *d = opendir(dir);
+    CHECK_MSG(d != NULL, "cannot open %s", dir);
+    if (!d) return;
+    CHECK(json_valid("{\"a\": [1, -2.5e3, \"x\\u0001\", true, null, {}]}"));
+    CHECK(!json_valid("{\"a\": [1, ]}") && !json_valid("{\"a\": nan}") && !json_valid("{\"a\": 1} x"));
+    int n_files = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 5, ".gguf")) continue;
+        char path[1024], err[RB_ERR_MAX], want[256];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        char *text_args[] = { "info", path, NULL }, *json_args[] = { "info", "--json", path, NULL };
+        if (strstr(e->d_name, "gguf-v1")) {
+            CHECK_EQ_INT(run_info(2, text_args, out, sizeof out), 1);
+            CHECK_CONTAINS(out, "GGUF version 1 is not supported");
+            continue;
+        }
+        struct gguf_file f;
+        if (gguf_open(&f, path, err)) { TEST_FAIL_AT("%s: %s", path, err); continue; }
+        struct gguf_layout l;
+        gguf_layout(&f, &l);
+        n_files++;
+        CHECK_EQ_INT(run_info(2, text_args, out, sizeof out), 0);
+        snprintf(want, sizeof want, "totals:        header %llu + padding %llu + tensors %llu = %zu bytes; file size %zu: ok\n",
+                 (unsigned long long)l.header_bytes, (unsigned long long)l.padding_bytes,
+                 (unsigned long long)l.tensor_bytes, f.size, f.size);
+        CHECK_CONTAINS(out, want);
+        /* one table row per tensor, each with its byte size */
+        int rows = 0;
+        for (uint64_t i = 0; i < f.n_tensors; i++) {
+            const struct gguf_tensor *t = &f.tensors[i];
+            char row[160];
+            snprintf(row, sizeof row, "\n  %.*s ", (int)t->name.len, t->name.data);
+            const char *at = strstr(out, row);
+            char bytes[32];
+            snprintf(bytes, sizeof bytes, " %llu\n", (unsigned long long)t->n_bytes);
+            const char *eol = at ? strchr(at + 1, '\n') : NULL;
+            rows += at && eol && strstr(at + 1, bytes) == eol - strlen(bytes) + 1;
+        }
+        CHECK_MSG(rows == (int)f.n_tensors, "%s: %d of %llu tensor rows found", path, rows,
+                  (unsigned long long)f.n_tensors);
+        CHECK_EQ_INT(run_info(3, json_args, out, sizeof out), 0);
+        CHECK_MSG(json_valid(out), "%s: --json output is not valid JSON", path);
+        snprintf(want, sizeof want, "\"header_bytes\": %llu, \"padding_bytes\": %llu, \"tensor_bytes\": %llu, "
+                 "\"unused_bytes\": 0, \"file_bytes\": %zu, \"ok\": true",
+                 (unsigned long long)l.header_bytes, (unsigned long long)l.padding_bytes,
+                 (unsigned long long)l.tensor_bytes, f.size);
+        CHECK_CONTAINS(out, want);
+        CHECK_EQ_INT(l.header_bytes + l.padding_bytes + l.tensor_bytes, f.size);
+        gguf_close(&f);
+    }
+    closedir(d);
+    CHECK(n_files >= 10);
+}
+
 int main(void) {
     RUN(type_sizes);
     RUN(round_trip);
@@ -458,5 +598,6 @@ int main(void) {
     RUN(open_errors);
     RUN(write_file_atomic);
     RUN(cli_info_output);
+    RUN(cli_info_every_model);
     return test_summary();
 }

@@ -8,6 +8,7 @@
 #include "gpt2_build.h"
 #include "../gguf/gguf.h"
 #include "../quant/quant.h"
+#include "../runtime/cli.h"
 #include "../runtime/context.h"
 #include "../runtime/model.h"
 #include "../runtime/rbee.h"
@@ -19,6 +20,9 @@ enum { E = 256, HEADS = 4, KV = 2, HD = 64, FF = 64, VOCAB = 264 };
 enum defect {
     OK, HEADS_NOT_DIVIDING, KV_NOT_DIVIDING, ROPE_TOO_BIG, ZERO_EMBD, NAN_EPS, MISSING_FFN_UP,
     BAD_SHAPE_Q, IQ2_FFN_UP, VOCAB_MISMATCH, UNKNOWN_ARCH, TIED, NAN_NORM, NAN_SCALE,
+    ZERO_HEADS, ZERO_HEADS_KV, ZERO_LAYERS, ZERO_CTX, ZERO_FF, ZERO_EPS, EMBD_AS_STR, EPS_AS_U32,
+    SCORES_AS_U8, SHORT_TYPES, EOS_OUT_OF_RANGE, BAD_SHAPE_NORM, BAD_SHAPE_DOWN, MISSING_OUTPUT_NORM,
+    N_DEFECTS
 };
 
 static float frand(uint32_t *s) {
@@ -35,7 +39,7 @@ static void add_f32(struct gguf_writer *w, const char *name, int64_t n0, int64_t
     free(d);
 }
 
-static void add_tokenizer(struct gguf_writer *w, int n_vocab) {
+static void add_tokenizer(struct gguf_writer *w, int n_vocab, enum defect d) {
     char **toks = malloc((size_t)n_vocab * sizeof *toks);
     float *scores = malloc((size_t)n_vocab * sizeof *scores);
     int32_t *types = malloc((size_t)n_vocab * sizeof *types);
@@ -51,10 +55,17 @@ static void add_tokenizer(struct gguf_writer *w, int n_vocab) {
     }
     gguf_writer_add_str(w, "tokenizer.ggml.model", "llama");
     gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)n_vocab);
-    gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)n_vocab);
-    gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)n_vocab);
+    if (d == SCORES_AS_U8) { /* token scores stored as bytes */
+        uint8_t *bytes = calloc((size_t)n_vocab, 1);
+        gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_UINT8, bytes, (uint64_t)n_vocab);
+        free(bytes);
+    } else {
+        gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)n_vocab);
+    }
+    gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types,
+                        (uint64_t)(d == SHORT_TYPES ? n_vocab - 1 : n_vocab));
     gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 1);
-    gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", d == EOS_OUT_OF_RANGE ? (uint32_t)n_vocab : 2);
     for (int i = 0; i < n_vocab; i++) free(toks[i]);
     free(toks); free(scores); free(types);
 }
@@ -67,19 +78,29 @@ static void write_model(const char *path, enum defect d) {
     const char *a = d == UNKNOWN_ARCH ? "mamba" : "llama";
     char k[96];
 #define KEY(s) (snprintf(k, sizeof k, "%s." s, a), k)
-    gguf_writer_add_u32(w, KEY("context_length"), 64);
-    gguf_writer_add_u32(w, KEY("embedding_length"), d == ZERO_EMBD ? 0 : E);
-    gguf_writer_add_u32(w, KEY("block_count"), 1);
-    gguf_writer_add_u32(w, KEY("feed_forward_length"), FF);
-    gguf_writer_add_u32(w, KEY("attention.head_count"), d == HEADS_NOT_DIVIDING ? 5 : HEADS);
-    gguf_writer_add_u32(w, KEY("attention.head_count_kv"), d == KV_NOT_DIVIDING ? 3 : KV);
+    gguf_writer_add_u32(w, KEY("context_length"), d == ZERO_CTX ? 0 : 64);
+    if (d == EMBD_AS_STR)
+        gguf_writer_add_str(w, KEY("embedding_length"), "256");
+    else
+        gguf_writer_add_u32(w, KEY("embedding_length"), d == ZERO_EMBD ? 0 : E);
+    gguf_writer_add_u32(w, KEY("block_count"), d == ZERO_LAYERS ? 0 : 1);
+    gguf_writer_add_u32(w, KEY("feed_forward_length"), d == ZERO_FF ? 0 : FF);
+    gguf_writer_add_u32(w, KEY("attention.head_count"), d == HEADS_NOT_DIVIDING ? 5 : d == ZERO_HEADS ? 0 : HEADS);
+    gguf_writer_add_u32(w, KEY("attention.head_count_kv"), d == KV_NOT_DIVIDING ? 3 : d == ZERO_HEADS_KV ? 0 : KV);
     gguf_writer_add_u32(w, KEY("rope.dimension_count"), d == ROPE_TOO_BIG ? HD + 2 : HD);
-    gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), d == NAN_EPS ? NAN : 1e-5f);
+    if (d == EPS_AS_U32)
+        gguf_writer_add_u32(w, KEY("attention.layer_norm_rms_epsilon"), 0);
+    else
+        gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), d == NAN_EPS ? NAN : d == ZERO_EPS ? 0.0f : 1e-5f);
 #undef KEY
     int n_vocab = d == VOCAB_MISMATCH ? VOCAB + 8 : VOCAB;
-    add_tokenizer(w, VOCAB);
+    add_tokenizer(w, VOCAB, d);
     add_f32(w, "token_embd.weight", E, n_vocab, &seed, 0);
-    add_f32(w, "blk.0.attn_norm.weight", E, 1, &seed, d == NAN_NORM ? NAN : 1.0f);
+    if (d == BAD_SHAPE_NORM) /* [E, 1] written as a 2-D tensor */
+        gguf_writer_add_tensor(w, "blk.0.attn_norm.weight", RB_TYPE_F32, 2, (const int64_t[]){ E / 2, 2 },
+                               (float[E]){ 0 }, E * sizeof(float), 0);
+    else
+        add_f32(w, "blk.0.attn_norm.weight", E, 1, &seed, d == NAN_NORM ? NAN : 1.0f);
     add_f32(w, "blk.0.attn_q.weight", E, d == BAD_SHAPE_Q ? E / 2 : E, &seed, 0);
     add_f32(w, "blk.0.attn_k.weight", E, KV * HD, &seed, 0);
     add_f32(w, "blk.0.attn_v.weight", E, KV * HD, &seed, 0);
@@ -108,8 +129,11 @@ static void write_model(const char *path, enum defect d) {
     } else if (d != MISSING_FFN_UP) {
         add_f32(w, "blk.0.ffn_up.weight", E, FF, &seed, 0);
     }
-    add_f32(w, "blk.0.ffn_down.weight", FF, E, &seed, 0);
-    add_f32(w, "output_norm.weight", E, 1, &seed, 1.0f);
+    if (d == BAD_SHAPE_DOWN) /* transposed: [E, FF] instead of [FF, E] */
+        add_f32(w, "blk.0.ffn_down.weight", E, FF, &seed, 0);
+    else
+        add_f32(w, "blk.0.ffn_down.weight", FF, E, &seed, 0);
+    if (d != MISSING_OUTPUT_NORM) add_f32(w, "output_norm.weight", E, 1, &seed, 1.0f);
     if (d != TIED) add_f32(w, "output.weight", E, n_vocab, &seed, 0);
     char err[RB_ERR_MAX];
     if (gguf_writer_write_file(w, path, err)) printf("  cannot write %s: %s\n", path, err);
@@ -125,32 +149,78 @@ static const char *tmp_model(enum defect d) {
     return path;
 }
 
-/* Load a model with defect d; expect failure with `needle` in the message. */
-static void expect_refused(enum defect d, const char *needle) {
+/* Load a model with defect d; expect failure with exactly `want`. */
+static void expect_refused(enum defect d, const char *want) {
     char err[RBEE_ERR_MAX] = "";
     rbee_model *m = NULL;
     int rc = rbee_model_load(&m, tmp_model(d), err);
     CHECK_MSG(rc == -1 && m == NULL, "defect %d loaded", (int)d);
-    CHECK_CONTAINS(err, needle);
+    CHECK_STR(err, want);
     rbee_model_free(m);
 }
 
+/* Hyperparameters that are zero, NaN, of the wrong type or inconsistent. */
 TEST(refuses_bad_hparams) {
     expect_refused(HEADS_NOT_DIVIDING, "head_count 5 does not divide embedding_length 256");
     expect_refused(KV_NOT_DIVIDING, "head_count_kv 3 does not divide head_count 4");
-    expect_refused(ROPE_TOO_BIG, "rope dimension_count 66");
-    expect_refused(ZERO_EMBD, "embedding_length");
-    expect_refused(NAN_EPS, "layer_norm_rms_epsilon' is not a finite number");
+    expect_refused(ROPE_TOO_BIG, "rope dimension_count 66 must be even and at most the head dim 64");
+    expect_refused(ZERO_EMBD, "hyperparameter 'llama.embedding_length' is 0");
+    expect_refused(ZERO_HEADS, "hyperparameter 'llama.attention.head_count' is 0");
+    expect_refused(ZERO_HEADS_KV, "hyperparameter head_count_kv = 0 is out of range 1..4096");
+    expect_refused(ZERO_LAYERS, "hyperparameter block_count = 0 is out of range 1..4096");
+    expect_refused(ZERO_CTX, "hyperparameter context_length = 0 is out of range 1..16777216");
+    expect_refused(ZERO_FF, "hyperparameter feed_forward_length = 0 is out of range 1..4194304");
+    expect_refused(NAN_EPS, "hyperparameter 'llama.attention.layer_norm_rms_epsilon' is not a finite number");
+    expect_refused(ZERO_EPS, "norm epsilon 0 is out of range (0, 1)");
+    expect_refused(EMBD_AS_STR, "llama.embedding_length: expected u32, got str");
+    expect_refused(EPS_AS_U32, "llama.attention.layer_norm_rms_epsilon: expected f32, got u32");
 }
 
+/* Vocabulary arrays of the wrong element type or length, special ids out
+ * of range: refused by the model load (through the tokenizer). */
+TEST(refuses_bad_vocab) {
+    expect_refused(SCORES_AS_U8, "tokenizer: tokenizer.ggml.scores: expected array of f32, got array of u8");
+    expect_refused(SHORT_TYPES, "tokenizer: tokenizer.ggml.token_type: 263 types for 264 tokens");
+    expect_refused(EOS_OUT_OF_RANGE,
+                   "tokenizer: tokenizer.ggml.eos_token_id: token id 264 out of range (vocabulary has 264 tokens)");
+    expect_refused(VOCAB_MISMATCH, "vocabulary has 264 tokens but token_embd.weight has 272 rows");
+}
+
+/* Missing or wrongly shaped tensors, types rbee cannot compute, NaN data. */
 TEST(refuses_bad_tensors) {
     expect_refused(MISSING_FFN_UP, "missing tensor 'blk.0.ffn_up.weight'");
+    expect_refused(MISSING_OUTPUT_NORM, "missing tensor 'output_norm.weight'");
     expect_refused(BAD_SHAPE_Q, "tensor 'blk.0.attn_q.weight' has shape [256, 128], expected [256, 256]");
+    expect_refused(BAD_SHAPE_DOWN, "tensor 'blk.0.ffn_down.weight' has shape [256, 64], expected [64, 256]");
+    expect_refused(BAD_SHAPE_NORM, "tensor 'blk.0.attn_norm.weight' has shape [128, 2], expected [256]");
     expect_refused(IQ2_FFN_UP, "tensor 'blk.0.ffn_up.weight' has type iq2_xxs, which rbee cannot compute");
-    expect_refused(VOCAB_MISMATCH, "vocabulary has 264 tokens but token_embd.weight has 272 rows");
     expect_refused(UNKNOWN_ARCH, "architecture 'mamba' is not supported");
-    expect_refused(NAN_NORM, "tensor 'blk.0.attn_norm.weight' holds a NaN");
+    expect_refused(NAN_NORM, "tensor 'blk.0.attn_norm.weight' holds a NaN or infinity at 0");
     expect_refused(NAN_SCALE, "tensor 'blk.0.ffn_gate.weight' block 5 has a NaN or infinite scale");
+}
+
+/* `rbee run` on a refused file: the one line "rbee: error: FILE: reason"
+ * on stderr and exit status 1. */
+TEST(cli_refuses_with_one_line) {
+    const char *path = tmp_model(ZERO_EMBD);
+    char *argv[] = { "run", "-m", (char *)path, "-p", "hi", NULL };
+    char tmp[] = "/tmp/rbee_model_err_XXXXXX", got[1024] = "", want[1024];
+    int fd = mkstemp(tmp);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    int rc = cli_run(5, argv);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    lseek(fd, 0, SEEK_SET);
+    ssize_t n = read(fd, got, sizeof got - 1);
+    got[n > 0 ? n : 0] = 0;
+    close(fd);
+    unlink(tmp);
+    CHECK_EQ_INT(rc, 1);
+    snprintf(want, sizeof want, "rbee: error: %s: hyperparameter 'llama.embedding_length' is 0\n", path);
+    CHECK_STR(got, want);
 }
 
 TEST(refuses_bad_paths) {
@@ -431,7 +501,9 @@ int main(void) {
     snprintf(dir, sizeof dir, "/tmp/rbee_test_model_XXXXXX");
     if (!mkdtemp(dir)) { printf("mkdtemp failed\n"); return 1; }
     RUN(refuses_bad_hparams);
+    RUN(refuses_bad_vocab);
     RUN(refuses_bad_tensors);
+    RUN(cli_refuses_with_one_line);
     RUN(refuses_bad_paths);
     RUN(good_model_facts_and_eval);
     RUN(tied_output_uses_embedding);
@@ -441,7 +513,7 @@ int main(void) {
     RUN(gpt2_refuses_bad_tensors);
     RUN(gpt2_binds_every_tensor);
     RUN(gpt2_context_bounded_by_position_table);
-    for (int d = OK; d <= NAN_SCALE; d++) {
+    for (int d = OK; d < N_DEFECTS; d++) {
         char p[128];
         snprintf(p, sizeof p, "%s/m%d.gguf", dir, d);
         unlink(p);
