@@ -34,6 +34,11 @@ static inline float f16_at(const uint8_t *p) {
     return _cvtsh_ss(h);
 }
 
+/* x86_kquants.h's helpers (scales_mins_k4) */
+#define AT(p, T, f) ((const uint8_t *)(p) + offsetof(T, f))
+#define TOK_TILE TOK_MAX
+#include "x86_kquants.h"
+
 /* A super-block ready for the tokens: q[c] holds elements 64c .. 64c+63. */
 struct ksuper {
     __m512i q[4];
@@ -59,22 +64,6 @@ ALWAYS_INLINE __m512i spread16(__m512i s16, int c) {
     return _mm512_permutexvar_epi16(idx, s16);
 }
 
-/* Q4_K's 12 scale bytes -> bytes 0-7 the eight 6-bit scales, 8-15 the mins
- * (the layout the scalar reference decodes one by one). */
-ALWAYS_INLINE __m128i q4k_scales_mins(const uint8_t *q) {
-    const uint32_t six = 0x3f3f3f3f, low4 = 0x0f0f0f0f, top2 = 0x03030303;
-    uint32_t u[4];
-    memcpy(u, q, 12);
-    u[3] = ((u[2] >> 4) & low4) | (((u[1] >> 6) & top2) << 4); /* mins 4-7 */
-    uint32_t mins_0_3 = u[1] & six;
-    u[1] = (u[2] & low4) | (((u[0] >> 6) & top2) << 4);       /* scales 4-7 */
-    u[2] = mins_0_3;
-    u[0] &= six;                                               /* scales 0-3 */
-    /* from registers: a 16-byte load of four fresh 4-byte stores would wait
-     * for store forwarding to fail */
-    return _mm_setr_epi32((int)u[0], (int)u[1], (int)u[2], (int)u[3]);
-}
-
 /* Q4_K: qs[32g + l] holds element 64g + l (low nibble) and 64g + 32 + l
  * (high nibble), so one 64-byte load's nibbles are sub-blocks (0, 2) and
  * (1, 3) of two 64-element runs; 128-bit lane shuffles put them in order. */
@@ -87,7 +76,7 @@ ALWAYS_INLINE void unpack_q4_K(const uint8_t *b, struct ksuper *k) {
         k->q[2 * h] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));     /* elements 128h + 0..63 */
         k->q[2 * h + 1] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(3, 2, 3, 2)); /* 128h + 64..127 */
     }
-    __m128i sm = q4k_scales_mins(b + offsetof(block_q4_K, scales));
+    __m128i sm = scales_mins_k4(b + offsetof(block_q4_K, scales));
     __m512i s16 = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(sm)); /* words 0-7 scales, 8-15 mins */
     UNROLL for (int c = 0; c < 4; c++) k->scale[c] = spread32(s16, c);
     /* bsum j (16 elements) takes the min of sub-block j / 2: words 8 + j / 2 */

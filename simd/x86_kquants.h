@@ -43,7 +43,9 @@ ALWAYS_INLINE __m128i scales_mins_k4(const uint8_t *q) {
     u[1] = (u[2] & low4) | (((u[0] >> 6) & top2) << 4);       /* scales 4-7 */
     u[2] = mins_0_3;
     u[0] &= six;                                               /* scales 0-3 */
-    return _mm_loadu_si128((const __m128i *)u);
+    /* from registers: a 16-byte load of four fresh 4-byte stores would wait
+     * for store forwarding to fail */
+    return _mm_setr_epi32((int)u[0], (int)u[1], (int)u[2], (int)u[3]);
 }
 
 /* Scales of 32-element sub-blocks (Q4_K, Q5_K): the 8 scales as int16 in s16
