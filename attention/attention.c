@@ -262,8 +262,9 @@ static void att_scores(const struct rb_kernels *kern, const struct rb_kv_cache *
     }
 }
 
-/* Scores -> softmax weights in place, for n values. */
-static void att_softmax(float *restrict x, int n, int round_to_f16) {
+/* Scores -> softmax weights in place, for n values. Plain C fallback of
+ * the kernel table's softmax (same rule: max subtracted, sum in double). */
+static void att_softmax_c(float *restrict x, int n) {
     /* max in KV_LANES running lanes: vectorizes, and the max is exact in any order */
     float lane_max[KV_LANES];
     for (int l = 0; l < KV_LANES; l++) lane_max[l] = -INFINITY;
@@ -280,7 +281,30 @@ static void att_softmax(float *restrict x, int n, int round_to_f16) {
     }
     float inv = (float)(1.0 / sum);
     for (int j = 0; j < n; j++) x[j] *= inv;
-    if (round_to_f16) kv_round_row_f16(x, n);
+}
+
+/* x[0..n) <- nearest F16 values, through the table's vectorized
+ * conversions (round to nearest even, as kv_round_f16) when it has them. */
+static void att_round_f16(const struct rb_kernels *kern, float *x, int n) {
+    if (!kern->f32_to_f16 || !kern->f16_to_f32) {
+        kv_round_row_f16(x, n);
+        return;
+    }
+    uint16_t h[256];
+    for (int j = 0; j < n; j += 256) {
+        int m = n - j < 256 ? n - j : 256;
+        kern->f32_to_f16(x + j, h, m);
+        kern->f16_to_f32(h, x + j, m);
+    }
+}
+
+/* Scores -> softmax weights in place, rounded to F16 when V is F16 (the
+ * reference multiplies F16 weights with F16 values). The table's softmax
+ * (vectorized exp) where it has one, else plain C. */
+static void att_softmax(const struct rb_kernels *kern, float *x, int n, int round_to_f16) {
+    if (kern->softmax) kern->softmax(x, n);
+    else att_softmax_c(x, n);
+    if (round_to_f16) att_round_f16(kern, x, n);
 }
 
 /* Pass 2: acc_i = sum_j w_ij v_j. */
@@ -320,7 +344,7 @@ static void att_run_batch(const struct rb_kernels *kern, const struct rb_kv_cach
     att_prepare_queries(kv, bt, q, q_stride, s);
     att_scores(kern, kv, k_head, bt, max_keys, 1.0f / sqrtf((float)hd), s);
     for (int i = 0; i < bt->n; i++)
-        att_softmax(s->scores + (size_t)i * kv->n_ctx, bt->n_keys[i], kv->type_v == RB_TYPE_F16);
+        att_softmax(kern, s->scores + (size_t)i * kv->n_ctx, bt->n_keys[i], kv->type_v == RB_TYPE_F16);
     att_values(kern, kv, v_head, bt, max_keys, s);
     for (int i = 0; i < bt->n; i++)
         memcpy(out + (size_t)bt->tok[i] * q_stride + (size_t)bt->head[i] * hd, s->acc + (size_t)i * hd,
