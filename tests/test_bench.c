@@ -2,6 +2,7 @@
  * model facts (bytes read per token) and the synthetic model generator. */
 #include "test.h"
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "../attention/attention.h"
 #include "../gguf/gguf.h"
 #include "../quant/quant.h"
+#include "../runtime/cli.h"
 
 /* ---- a strict little JSON parser (RFC 8259) ----
  * It validates any document; for an array of flat objects it also records
@@ -646,6 +648,131 @@ TEST(synth_errors_are_clear) {
     CHECK(access(path, F_OK) != 0);
 }
 
+/* ---- `rbee bench` itself, end to end ---- */
+
+static char cmd_out[1 << 16], cmd_err[1 << 16];
+
+/* Run a command function with argv (NULL-terminated), stdout and stderr captured. */
+static int run_cmd(int (*fn)(int, char **), const char **args) {
+    int argc = 0;
+    while (args[argc]) argc++;
+    char out_path[] = "/tmp/rbee_bench_out_XXXXXX", err_path[] = "/tmp/rbee_bench_err_XXXXXX";
+    int fo = mkstemp(out_path), fe = mkstemp(err_path);
+    fflush(stdout);
+    fflush(stderr);
+    int save_out = dup(1), save_err = dup(2);
+    dup2(fo, 1);
+    dup2(fe, 2);
+    int rc = fn(argc, (char **)args);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(save_out, 1);
+    dup2(save_err, 2);
+    close(save_out);
+    close(save_err);
+    const int fds[2] = { fo, fe };
+    char *bufs[2] = { cmd_out, cmd_err };
+    for (int i = 0; i < 2; i++) {
+        lseek(fds[i], 0, SEEK_SET);
+        ssize_t n = read(fds[i], bufs[i], sizeof cmd_out - 1);
+        bufs[i][n > 0 ? n : 0] = 0;
+        close(fds[i]);
+    }
+    unlink(out_path);
+    unlink(err_path);
+    return rc;
+}
+
+/* Every format from a real run on stories260K (a small bandwidth buffer,
+ * a few tokens): the JSON parses with the issue's fields, tests at two
+ * depths and two thread counts, the KV types of -ctk/-ctv. */
+TEST(bench_command_outputs) {
+    char model[512];
+    test_path(model, sizeof model, "models/stories260K.gguf");
+    setenv("RBEE_BW_MIB", "32", 1);
+    const char *a[] = { "bench", "-m", model, "-p", "16", "-n", "4", "-d", "4,40", "-t", "1,2", "-r", "2",
+                        "-ctk", "q8_0", "-ctv", "q4_0", "-o", "json", NULL };
+    CHECK_EQ_INT(run_cmd(cli_bench, a), 0);
+    CHECK_CONTAINS(cmd_err, "bench: memory read bandwidth before:");
+    struct j_doc d;
+    CHECK_MSG(j_parse(cmd_out, strlen(cmd_out), &d) == 0, "JSON does not parse:\n%s", cmd_out);
+    CHECK(d.top_is_array);
+    CHECK_EQ_INT(d.n_objs, 6); /* per thread count: pp16, tg4@d4, tg4@d40 */
+    static const char *const tests[] = { "pp16", "tg4@d4", "tg4@d40" };
+    for (int i = 0; i < d.n_objs && i < 6; i++) {
+        const struct j_obj *o = &d.objs[i];
+        const struct j_field *f;
+        CHECK((f = j_get(o, "model")) && !strcmp(f->str, "stories260K.gguf"));
+        CHECK((f = j_get(o, "size_bytes")) && f->num == 1185376);
+        CHECK((f = j_get(o, "type")) && !strcmp(f->str, "F32"));
+        CHECK((f = j_get(o, "isa")) && f->kind == J_STR && f->str[0]);
+        CHECK((f = j_get(o, "threads")) && f->num == (i < 3 ? 1 : 2));
+        CHECK_MSG((f = j_get(o, "test")) && !strcmp(f->str, tests[i % 3]), "row %d: test %s", i, f ? f->str : "?");
+        CHECK((f = j_get(o, "kv_type")) && !strcmp(f->str, "q8_0/q4_0"));
+        CHECK((f = j_get(o, "avg_ts")) && f->num > 0);
+        CHECK((f = j_get(o, "stddev_ts")) && f->num >= 0);
+        int tg = i % 3 != 0;
+        const struct j_field *bw = j_get(o, "bw_gbs"), *frac = j_get(o, "bw_frac"), *bpt = j_get(o, "bytes_per_token");
+        CHECK_MSG(tg ? bw && frac && bw->num > 0 && frac->num > 0 : !bw && !frac, "row %d: bw fields", i);
+        if (tg && bpt) {
+            /* weights read per token: all tensors but token_embd (one row) for a model with an output matrix;
+             * plus the KV cache read at the middle of the test (q8_0 K 34, q4_0 V 18 bytes a row) */
+            double ctx_mid = i % 3 == 1 ? 4 + 2 : 40 + 2;
+            double kv = 5.0 * 4 * ctx_mid * (34 + 18);
+            CHECK_MSG(bpt->num > kv && bpt->num < kv + 1185376.0, "row %d: %g bytes per token", i, bpt->num);
+            if (frac && bw) CHECK_NEAR(frac->num, j_get(o, "avg_ts")->num * bpt->num / (bw->num * 1e9), 1e-4 * frac->num);
+        }
+    }
+
+    /* CSV: a header and one line per row; markdown: the table with the columns */
+    const char *c[] = { "bench", "-m", model, "-p", "8", "-n", "2", "-t", "1", "-r", "1", "--kv-type", "f16,q8_0",
+                        "-o", "csv", NULL };
+    CHECK_EQ_INT(run_cmd(cli_bench, c), 0);
+    const char *head = "model,size_bytes,n_params,type,kv_type,isa,threads,test,";
+    CHECK(!strncmp(cmd_out, head, strlen(head)));
+    int lines = 0;
+    for (const char *p = cmd_out; *p; p++) lines += *p == '\n';
+    CHECK_EQ_INT(lines, 1 + 4); /* f16 and q8_0: pp8, tg2 */
+    CHECK_CONTAINS(cmd_out, ",q8_0,");
+    c[14] = "md";
+    CHECK_EQ_INT(run_cmd(cli_bench, c), 0);
+    CHECK_CONTAINS(cmd_out, "| model | size | params | type | kv | isa | threads | test | t/s | bw% |");
+    CHECK_CONTAINS(cmd_out, "memory read bandwidth (streaming read of a 32 MiB buffer");
+    CHECK_CONTAINS(cmd_out, "| stories260K.gguf | 1.13 MiB | 292.80 K | F32 | q8_0 | ");
+
+    /* errors: one line, exit status 1, nothing measured */
+    const char *bad_kv[] = { "bench", "-m", model, "-ctv", "q5_1", NULL };
+    CHECK_EQ_INT(run_cmd(cli_bench, bad_kv), 1);
+    CHECK_CONTAINS(cmd_err, "rbee: error: bench: KV cache type 'q5_1'");
+    const char *bad_depth[] = { "bench", "-m", model, "-d", "0", NULL };
+    CHECK_EQ_INT(run_cmd(cli_bench, bad_depth), 1);
+    CHECK_CONTAINS(cmd_err, "rbee: error: bench: -d 0");
+    const char *no_model[] = { "bench", "-m", "/nonexistent.gguf", NULL };
+    CHECK_EQ_INT(run_cmd(cli_bench, no_model), 1);
+    CHECK_STR(cmd_err, "rbee: error: bench: /nonexistent.gguf: no such file\n");
+    unsetenv("RBEE_BW_MIB");
+}
+
+/* The shapes, as llama.cpp's GGUF files of those models have them. */
+TEST(synth_shapes_are_the_real_models) {
+    static const struct { const char *name, *arch; int embd, layers, heads, heads_kv, ff, vocab; } want[] = {
+        { "tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 32000 },
+        { "llama2-7b", "llama", 4096, 32, 32, 32, 11008, 32000 },
+        { "llama-mini", "llama", 256, 4, 8, 2, 768, 32000 },
+        { "gpt2-124m", "gpt2", 768, 12, 12, 12, 3072, 50257 },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const struct rb_synth_shape *s = rb_synth_shape_find(want[i].name);
+        CHECK_MSG(s != NULL, "no shape %s", want[i].name);
+        if (!s) continue;
+        CHECK_MSG(!strcmp(s->arch, want[i].arch) && s->n_embd == want[i].embd && s->n_layers == want[i].layers &&
+                  s->n_heads == want[i].heads && s->n_heads_kv == want[i].heads_kv && s->n_ff == want[i].ff &&
+                  s->n_vocab == want[i].vocab, "%s: wrong dimensions", want[i].name);
+    }
+    const struct rb_synth_shape *g = rb_synth_shape_find("gpt2-124m");
+    CHECK(g && g->n_ctx == 1024);
+}
+
 int main(void) {
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/rbee-test-bench-XXXXXX");
     if (!mkdtemp(tmp_dir)) { printf("cannot make a temp dir\n"); return 1; }
@@ -659,6 +786,8 @@ int main(void) {
     RUN(synth_llama_layout_types_and_values);
     RUN(synth_gpt2_is_deterministic_per_seed);
     RUN(synth_errors_are_clear);
+    RUN(synth_shapes_are_the_real_models);
+    RUN(bench_command_outputs);
     rmdir(tmp_dir);
     return test_summary();
 }
