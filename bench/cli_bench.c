@@ -316,10 +316,14 @@ static int bench_context(struct bench_run *run, const rbee_model *m, const struc
         int depth = is_tg ? o->depth.v[(t - o->pp.n) % o->depth.n] : 0;
         if (n <= 0) continue;
         for (int r = -1; rc == 0 && r < o->reps; r++) {
-            /* r = -1 is the warm-up: a full batch for pp (it also pages the
-             * weights in); a few steps for tg, as llama-bench does */
+            /* r = -1 is the warm-up: it pages the weights in, touches the
+             * scratch buffers and wakes the threads. A batch of up to 32
+             * tokens for pp (every weight is read whatever the batch size,
+             * and a full batch would cost a whole repetition on big
+             * models); a few steps for tg, as llama-bench does */
             double ts = 0;
-            int n_run = is_tg && r < 0 && n > 4 ? 4 : n;
+            int warm_n = is_tg ? 4 : 32;
+            int n_run = r < 0 && n > warm_n ? warm_n : n;
             rc = is_tg ? run_tg(c, n_run, depth, &rng, ids, &ts, err) : run_pp(c, n_run, &rng, ids, &ts, err);
             if (r >= 0) samples[r] = ts;
         }
