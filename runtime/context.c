@@ -187,6 +187,13 @@ int rbee_set_pos(rbee_context *c, int pos) {
 
 void rbee_reset(rbee_context *c) { rbee_set_pos(c, 0); }
 
+int rb_context_seek(struct rbee_context *c, int pos) {
+    if (pos < 0 || pos > c->n_written) return -1;
+    c->pos = pos;
+    c->n_logits = 0;
+    return 0;
+}
+
 int rbee_eval(rbee_context *c, const int32_t *tokens, int n_tokens, int all_logits, char *err) {
     int n_vocab = c->m->hp.n_vocab;
     if (n_tokens <= 0) { snprintf(err, RB_ERR_MAX, "empty batch"); return -1; }
@@ -216,6 +223,7 @@ int rbee_eval(rbee_context *c, const int32_t *tokens, int n_tokens, int all_logi
         float *dst = all_logits ? c->logits + (size_t)done * n_vocab : c->logits;
         rb_forward(c, tokens + done, n, first_logit, dst);
         c->pos += n;
+        if (c->pos > c->n_written) c->n_written = c->pos;
         done += n;
     }
     c->n_logits = rows;

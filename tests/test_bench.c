@@ -14,6 +14,7 @@
 #include "../gguf/gguf.h"
 #include "../quant/quant.h"
 #include "../runtime/cli.h"
+#include "../runtime/context.h"
 
 /* ---- a strict little JSON parser (RFC 8259) ----
  * It validates any document; for an array of flat objects it also records
@@ -753,6 +754,33 @@ TEST(bench_command_outputs) {
     unsetenv("RBEE_BW_MIB");
 }
 
+/* rb_context_seek (bench's deep tg tests): back and forth over written rows only. */
+TEST(context_seek_stays_within_written_rows) {
+    char model[512], err[RBEE_ERR_MAX];
+    rbee_model *m;
+    CHECK(rbee_model_load(&m, test_path(model, sizeof model, "models/stories260K.gguf"), err) == 0);
+    struct rbee_context_params cp = rbee_context_default_params();
+    cp.n_ctx = 64;
+    rbee_context *c;
+    CHECK(rbee_context_new(&c, m, &cp, err) == 0);
+    int32_t ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = 1 + i * 7;
+    CHECK(c->n_written == 0 && rb_context_seek(c, 1) == -1);
+    CHECK(rbee_eval(c, ids, 40, 0, err) == 0);
+    CHECK_EQ_INT(c->n_written, 40);
+    CHECK(rbee_set_pos(c, 10) == 0 && rbee_pos(c) == 10 && c->n_written == 40);
+    CHECK(rbee_set_pos(c, 20) == -1);            /* the public call only rewinds */
+    CHECK(rb_context_seek(c, 40) == 0 && rbee_pos(c) == 40);
+    CHECK(rb_context_seek(c, 41) == -1 && rbee_pos(c) == 40);
+    CHECK(rb_context_seek(c, -1) == -1);
+    CHECK(rbee_get_logits(c, -1) == NULL);       /* no logits for a position not just evaluated */
+    CHECK(rbee_eval(c, ids, 1, 0, err) == 0 && c->n_written == 41);
+    rbee_reset(c);
+    CHECK(rbee_pos(c) == 0 && c->n_written == 41);
+    rbee_context_free(c);
+    rbee_model_free(m);
+}
+
 /* The shapes, as llama.cpp's GGUF files of those models have them. */
 TEST(synth_shapes_are_the_real_models) {
     static const struct { const char *name, *arch; int embd, layers, heads, heads_kv, ff, vocab; } want[] = {
@@ -787,6 +815,7 @@ int main(void) {
     RUN(synth_gpt2_is_deterministic_per_seed);
     RUN(synth_errors_are_clear);
     RUN(synth_shapes_are_the_real_models);
+    RUN(context_seek_stays_within_written_rows);
     RUN(bench_command_outputs);
     rmdir(tmp_dir);
     return test_summary();
