@@ -7,34 +7,38 @@
  * (llama.cpp without flash attention) computes it, so an F16 cache
  * reproduces its rounding:
  *   pass 1  s[j] = dot(q, k_j) * 1/sqrt(hd)   q rounded like the cache wants:
- *           F32 cache: q as is; F16: q rounded to F16; Q8_0/Q4_0: q quantized
- *           to Q8_0 and dotted with integer sums, block scales in F32 (q
- *           and the stored keys rotated and replicated per block, see
- *           kv_rows.h)
- *   softmax m = max s, e[j] = expf(s[j] - m), sum in double, w = e / sum
+ *           F32 cache: q as is; F16: q rounded to F16 (products of two
+ *           halves are exact in F32); Q8_0/Q4_0: q quantized to Q8_0 and
+ *           dotted with integer sums, block scales in F32 (q and the stored
+ *           keys rotated and replicated per block, see kv_rows.h)
+ *   softmax m = max s, e[j] = exp(s[j] - m), sum in double, w = e / sum
  *           (F32); w rounded to F16 when V is F16 (the reference multiplies
  *           F16 weights with F16 values)
- *   pass 2  out = sum_j w[j] * v_j in F32, V rows dequantized on the fly.
+ *   pass 2  out[d] = sum_j w[j] * v_j[d] in F32. Float V (F32, F16) is
+ *           stored transposed (kv_cache.c), so out[d] is one dot product of
+ *           the weights with V's row d; quantized V rows are dequantized a
+ *           tile at a time and summed row by row.
  * Numerically stable (max subtracted). The only per-query state is one score
  * per key: scratch is O(n_ctx + hd), never n x n. Exact two-pass (rather
  * than an online running max/sum) is chosen because the F16 rounding of the
  * normalized weights can only be reproduced once the sum is known.
  *
- * Kernels: the q.k dot products go through the kernel table chosen at start
- * (simd/kernels.h: vec_dot[F32] on float rows; gemm or vec_dot[Q8_0 / Q4_0]
- * on the cache's blocks against the Q8_0 queries), and F16 rows are widened with its
- * f16_to_f32, so they run with AVX2/AVX-512/NEON although this file is
- * compiled for the baseline ISA. An entry the table lacks falls back to the
- * plain C in kv_rows.h. The weighted sum of V rows is plain C written so
- * GCC keeps its running sums in vector registers.
+ * Kernels: the dot products of both passes, the softmax and the F16
+ * conversions go through the kernel table chosen at start (simd/kernels.h:
+ * vec_dot[F32] / vec_dot[F16] on float rows, gemm or vec_dot[Q8_0 / Q4_0]
+ * on quantized keys against the Q8_0 queries), so they run with
+ * AVX2/AVX-512/NEON although this file is compiled for the baseline ISA. An
+ * entry the table lacks falls back to the plain C in kv_rows.h and here.
+ * The weighted sum of dequantized V rows is plain C written so GCC keeps its
+ * running sums in vector registers.
  *
  * Batching: queries that share a KV head (the group's query heads, and
  * consecutive tokens of a prompt) are processed together, up to ATT_BATCH at
- * a time, walking the keys ATT_TILE rows at a time, so each F16 K/V row is
- * widened (and each quantized V row dequantized) once per batch instead of
- * once per query, while the tile is still in L1. Every query's arithmetic is
- * the same whatever batch it lands in, so any split over threads, heads or
- * tokens gives the same bits (for one kernel table).
+ * a time, walking the keys ATT_TILE rows at a time (and V's rows one at a
+ * time), so each row is read from memory once per batch, not once per
+ * query, and each quantized row dequantized once. Every query's arithmetic
+ * is the same whatever batch it lands in, so any split over threads, heads
+ * or tokens gives the same bits (for one kernel table).
  */
 #include <math.h>
 #include <string.h>
@@ -51,9 +55,11 @@
 /* Per-thread scratch, carved from the caller's float buffer. */
 struct att_scratch {
     float *scores;    /* [ATT_BATCH][n_ctx]  scores, then weights */
-    float *q;         /* [ATT_BATCH][hd]     query rows as pass 1 uses them (float K) */
+    uint16_t *w16;    /* [ATT_BATCH][n_ctx]  weights as F16 (F16 V) */
+    float *q;         /* [ATT_BATCH][hd]     query rows as pass 1 uses them (F32 K) */
+    uint16_t *q16;    /* [ATT_BATCH][hd]     query rows as F16 (F16 K) */
     float *acc;       /* [ATT_BATCH][hd]     output accumulators */
-    float *tile;      /* [ATT_TILE][hd]      K or V rows widened to float */
+    float *tile;      /* [ATT_TILE][hd]      quantized V rows dequantized */
     block_q8_0 *q8;   /* [ATT_BATCH][n_blk]  query rows as Q8_0 (quantized K) */
 };
 
@@ -61,19 +67,23 @@ struct att_scratch {
 static size_t att_bytes_as_floats(size_t n) { return (n + sizeof(float) - 1) / sizeof(float); }
 
 size_t rb_attention_scratch_floats(const struct rb_kv_cache *kv) {
-    size_t hd = (size_t)kv->head_dim, n_blk = (size_t)kv_blocks(kv->head_dim);
-    return ATT_BATCH * (size_t)kv->n_ctx + 2 * ATT_BATCH * hd + ATT_TILE * hd +
-           att_bytes_as_floats(ATT_BATCH * n_blk * sizeof(block_q8_0));
+    size_t hd = (size_t)kv->head_dim, n_blk = (size_t)kv_blocks(kv->head_dim), n_ctx = (size_t)kv->n_ctx;
+    return ATT_BATCH * n_ctx + att_bytes_as_floats(ATT_BATCH * n_ctx * sizeof(uint16_t)) +
+           ATT_BATCH * hd + att_bytes_as_floats(ATT_BATCH * hd * sizeof(uint16_t)) + ATT_BATCH * hd +
+           ATT_TILE * hd + att_bytes_as_floats(ATT_BATCH * n_blk * sizeof(block_q8_0));
 }
 
+/* Float alignment is enough for every piece (their fields are 2 or 4 bytes). */
 static struct att_scratch att_carve(const struct rb_kv_cache *kv, float *p) {
-    size_t hd = (size_t)kv->head_dim;
+    size_t hd = (size_t)kv->head_dim, n_ctx = (size_t)kv->n_ctx;
     struct att_scratch s;
-    s.scores = p;  p += ATT_BATCH * (size_t)kv->n_ctx;
-    s.q = p;       p += ATT_BATCH * hd;
-    s.acc = p;     p += ATT_BATCH * hd;
-    s.tile = p;    p += ATT_TILE * hd;
-    s.q8 = (block_q8_0 *)(void *)p; /* float alignment is enough for its 2-byte fields */
+    s.scores = p;                  p += ATT_BATCH * n_ctx;
+    s.w16 = (uint16_t *)(void *)p; p += att_bytes_as_floats(ATT_BATCH * n_ctx * sizeof(uint16_t));
+    s.q = p;                       p += ATT_BATCH * hd;
+    s.q16 = (uint16_t *)(void *)p; p += att_bytes_as_floats(ATT_BATCH * hd * sizeof(uint16_t));
+    s.acc = p;                     p += ATT_BATCH * hd;
+    s.tile = p;                    p += ATT_TILE * hd;
+    s.q8 = (block_q8_0 *)(void *)p;
     return s;
 }
 
@@ -81,12 +91,10 @@ static struct att_scratch att_carve(const struct rb_kv_cache *kv, float *p) {
 
 static int att_is_quant(uint32_t type) { return type == RB_TYPE_Q8_0 || type == RB_TYPE_Q4_0; }
 
-/* n F16 values in the cache -> float. F16 rows are 2-byte aligned (calloc'd,
- * 2 * hd bytes each), so they are read as uint16_t directly. */
-static void att_f16_to_f32(const struct rb_kernels *kern, const uint8_t *src, float *dst, int n) {
-    const uint16_t *h = (const uint16_t *)(const void *)src;
-    if (kern->f16_to_f32) kern->f16_to_f32(h, dst, n);
-    else kv_f16_row_to_f32(h, dst, n);
+/* n floats -> F16 bits (round to nearest even), vectorized where the table can. */
+static void att_to_f16(const struct rb_kernels *kern, const float *x, uint16_t *h, int n) {
+    if (kern->f32_to_f16) kern->f32_to_f16(x, h, n);
+    else for (int i = 0; i < n; i++) h[i] = kv_f32_to_f16(x[i]);
 }
 
 /* One quantized row (hd values of padded blocks) -> hd floats. Each block
@@ -144,7 +152,7 @@ static float att_dot_quant(uint32_t type, const uint8_t *krow, const block_q8_0 
 
 /* ------------------------------------------------------- micro-kernels */
 
-/* Scores of one query against rows [0, n) of float rows hd apart. */
+/* Scores of one query against rows [0, n) of F32 rows hd apart. */
 static void att_scores_f32(const struct rb_kernels *kern, const float *q, const float *rows, int n, int hd,
                            float scale, float *sc) {
     rb_vec_dot_fn dot = kern->vec_dot[RB_TYPE_F32];
@@ -152,6 +160,18 @@ static void att_scores_f32(const struct rb_kernels *kern, const float *q, const 
         float d;
         if (dot) dot(hd, &d, rows + (size_t)j * hd, q);
         else d = kv_dot_f32(rows + (size_t)j * hd, q, hd);
+        sc[j] = d * scale;
+    }
+}
+
+/* Scores of one F16 query against rows [0, n) of F16 rows hd apart. */
+static void att_scores_f16(const struct rb_kernels *kern, const uint16_t *q, const uint16_t *rows, int n, int hd,
+                           float scale, float *sc) {
+    rb_vec_dot_fn dot = kern->vec_dot[RB_TYPE_F16];
+    for (int j = 0; j < n; j++) {
+        float d;
+        if (dot) dot(hd, &d, rows + (size_t)j * hd, q);
+        else d = kv_dot_f16(rows + (size_t)j * hd, q, hd);
         sc[j] = d * scale;
     }
 }
@@ -209,7 +229,7 @@ struct att_batch {
 };
 
 /* Prepare each query row the way pass 1 needs it. */
-static void att_prepare_queries(const struct rb_kv_cache *kv, const struct att_batch *bt,
+static void att_prepare_queries(const struct rb_kernels *kern, const struct rb_kv_cache *kv, const struct att_batch *bt,
                                 const float *q, int q_stride, struct att_scratch *s) {
     int hd = kv->head_dim, n_blk = kv_blocks(hd);
     for (int i = 0; i < bt->n; i++) {
@@ -223,7 +243,7 @@ static void att_prepare_queries(const struct rb_kv_cache *kv, const struct att_b
                 y->d = kv_quantize_block_q8_0(block, NULL, y->qs);
             }
         } else if (kv->type_k == RB_TYPE_F16) {
-            for (int j = 0; j < hd; j++) s->q[(size_t)i * hd + j] = kv_round_f16(qrow[j]);
+            att_to_f16(kern, qrow, s->q16 + (size_t)i * hd, hd);
         } else {
             memcpy(s->q + (size_t)i * hd, qrow, (size_t)hd * sizeof(float));
         }
@@ -234,16 +254,10 @@ static void att_prepare_queries(const struct rb_kv_cache *kv, const struct att_b
 static void att_scores(const struct rb_kernels *kern, const struct rb_kv_cache *kv, const uint8_t *k_head,
                        const struct att_batch *bt, int max_keys, float scale, struct att_scratch *s) {
     int hd = kv->head_dim, n_blk = kv_blocks(hd), n_ctx = kv->n_ctx;
+    rb_gemm_fn gemm = att_is_quant(kv->type_k) ? kern->gemm[kv->type_k] : NULL;
     for (int j0 = 0; j0 < max_keys; j0 += ATT_TILE) {
         int j1 = j0 + ATT_TILE < max_keys ? j0 + ATT_TILE : max_keys;
         const uint8_t *rows = k_head + (size_t)j0 * kv->k_row_bytes;
-        /* float rows: the cache's own (F32; calloc'd, hd * 4 bytes each) or widened F16 */
-        const float *frows = (const float *)(const void *)rows;
-        if (kv->type_k == RB_TYPE_F16) {
-            att_f16_to_f32(kern, rows, s->tile, (j1 - j0) * hd);
-            frows = s->tile;
-        }
-        rb_gemm_fn gemm = att_is_quant(kv->type_k) ? kern->gemm[kv->type_k] : NULL;
         if (gemm) /* all rows of the tile x all queries in one call: each K block loaded once */
             gemm((int64_t)n_blk * KV_QK, j1 - j0, bt->n, rows, kv->k_row_bytes, s->q8,
                  (size_t)n_blk * sizeof(block_q8_0), s->scores + j0, n_ctx);
@@ -251,19 +265,25 @@ static void att_scores(const struct rb_kernels *kern, const struct rb_kv_cache *
             float *sc = s->scores + (size_t)i * n_ctx + j0;
             int end = j1 < bt->n_keys[i] ? j1 : bt->n_keys[i];
             if (end <= j0) continue;
+            /* float rows: calloc'd, hd * 4 (F32) or hd * 2 (F16) bytes each, so aligned */
             if (gemm) /* same bits as vec_dot per row (kernels.h); rows past end are never read */
                 for (int j = 0; j < end - j0; j++) sc[j] *= scale;
             else if (att_is_quant(kv->type_k))
                 att_scores_quant(kern, kv->type_k, s->q8 + (size_t)i * n_blk, rows, kv->k_row_bytes,
                                  end - j0, hd, scale, sc);
+            else if (kv->type_k == RB_TYPE_F16)
+                att_scores_f16(kern, s->q16 + (size_t)i * hd, (const uint16_t *)(const void *)rows, end - j0, hd,
+                               scale, sc);
             else
-                att_scores_f32(kern, s->q + (size_t)i * hd, frows, end - j0, hd, scale, sc);
+                att_scores_f32(kern, s->q + (size_t)i * hd, (const float *)(const void *)rows, end - j0, hd,
+                               scale, sc);
         }
     }
 }
 
-/* Scores -> softmax weights in place, for n values. */
-static void att_softmax(float *restrict x, int n, int round_to_f16) {
+/* Scores -> softmax weights in place, for n values. Plain C fallback of
+ * the kernel table's softmax (same rule: max subtracted, sum in double). */
+static void att_softmax_c(float *restrict x, int n) {
     /* max in KV_LANES running lanes: vectorizes, and the max is exact in any order */
     float lane_max[KV_LANES];
     for (int l = 0; l < KV_LANES; l++) lane_max[l] = -INFINITY;
@@ -280,30 +300,60 @@ static void att_softmax(float *restrict x, int n, int round_to_f16) {
     }
     float inv = (float)(1.0 / sum);
     for (int j = 0; j < n; j++) x[j] *= inv;
-    if (round_to_f16) kv_round_row_f16(x, n);
 }
 
-/* Pass 2: acc_i = sum_j w_ij v_j. */
-static void att_values(const struct rb_kernels *kern, const struct rb_kv_cache *kv, const uint8_t *v_head,
-                       const struct att_batch *bt, int max_keys, struct att_scratch *s) {
+/* Scores -> softmax weights in place: the table's softmax (vectorized
+ * exp) where it has one, else plain C. */
+static void att_softmax(const struct rb_kernels *kern, float *x, int n) {
+    if (kern->softmax) kern->softmax(x, n);
+    else att_softmax_c(x, n);
+}
+
+/* Pass 2 over transposed float V (v_head: hd rows of n_ctx values):
+ * acc_i[d] = dot(w_i, V row d) over the query's n_keys. Row d stays in L1
+ * while every query of the batch takes its dot product with it. F16 V
+ * meets the weights rounded to F16 (the reference's rounding). */
+static void att_values_trans(const struct rb_kernels *kern, const struct rb_kv_cache *kv, const uint8_t *v_head,
+                             const struct att_batch *bt, struct att_scratch *s) {
+    int hd = kv->head_dim, n_ctx = kv->n_ctx, is_f16 = kv->type_v == RB_TYPE_F16;
+    size_t row_bytes = (size_t)n_ctx * (is_f16 ? sizeof(uint16_t) : sizeof(float));
+    rb_vec_dot_fn dot = kern->vec_dot[kv->type_v];
+    if (is_f16)
+        for (int i = 0; i < bt->n; i++)
+            att_to_f16(kern, s->scores + (size_t)i * n_ctx, s->w16 + (size_t)i * n_ctx, bt->n_keys[i]);
+    for (int d = 0; d < hd; d++) {
+        const void *row = v_head + (size_t)d * row_bytes;
+        for (int i = 0; i < bt->n; i++) {
+            float *out = s->acc + (size_t)i * hd + d;
+            int n = bt->n_keys[i];
+            if (is_f16) {
+                const uint16_t *w = s->w16 + (size_t)i * n_ctx;
+                if (dot) dot(n, out, row, w);
+                else *out = kv_dot_f16(row, w, n);
+            } else {
+                const float *w = s->scores + (size_t)i * n_ctx;
+                if (dot) dot(n, out, row, w);
+                else *out = kv_dot_f32(row, w, n);
+            }
+        }
+    }
+}
+
+/* Pass 2 over quantized V rows: acc_i = sum_j w_ij v_j, a tile of rows
+ * dequantized at a time. */
+static void att_values_rows(const struct rb_kv_cache *kv, const uint8_t *v_head,
+                            const struct att_batch *bt, int max_keys, struct att_scratch *s) {
     int hd = kv->head_dim, n_ctx = kv->n_ctx;
     memset(s->acc, 0, (size_t)bt->n * hd * sizeof(float));
     for (int j0 = 0; j0 < max_keys; j0 += ATT_TILE) {
         int j1 = j0 + ATT_TILE < max_keys ? j0 + ATT_TILE : max_keys;
-        const uint8_t *rows = v_head + (size_t)j0 * kv->v_row_bytes;
-        const float *tile = s->tile;
-        if (kv->type_v == RB_TYPE_F32)
-            tile = (const float *)(const void *)rows;
-        else if (kv->type_v == RB_TYPE_F16)
-            att_f16_to_f32(kern, rows, s->tile, (j1 - j0) * hd);
-        else
-            for (int j = j0; j < j1; j++)
-                att_dequant_row(kv->type_v, v_head + (size_t)j * kv->v_row_bytes, hd, s->tile + (size_t)(j - j0) * hd);
+        for (int j = j0; j < j1; j++)
+            att_dequant_row(kv->type_v, v_head + (size_t)j * kv->v_row_bytes, hd, s->tile + (size_t)(j - j0) * hd);
         for (int i = 0; i < bt->n; i++) {
             const float *w = s->scores + (size_t)i * n_ctx;
             float *acc = s->acc + (size_t)i * hd;
             int end = j1 < bt->n_keys[i] ? j1 : bt->n_keys[i];
-            if (end > j0) att_values_f32(acc, w + j0, tile, end - j0, hd);
+            if (end > j0) att_values_f32(acc, w + j0, s->tile, end - j0, hd);
         }
     }
 }
@@ -311,17 +361,18 @@ static void att_values(const struct rb_kernels *kern, const struct rb_kv_cache *
 static void att_run_batch(const struct rb_kernels *kern, const struct rb_kv_cache *kv, int layer, int kv_head,
                           const struct att_batch *bt, const float *q, float *out, int q_stride,
                           struct att_scratch *s) {
+    /* one KV head's n_ctx rows (K; V as rows or transposed: the same bytes) */
     size_t head_row0 = ((size_t)layer * kv->n_heads_kv + kv_head) * kv->n_ctx;
     const uint8_t *k_head = kv->k + head_row0 * kv->k_row_bytes;
     const uint8_t *v_head = kv->v + head_row0 * kv->v_row_bytes;
     int hd = kv->head_dim, max_keys = 0;
     for (int i = 0; i < bt->n; i++) max_keys = bt->n_keys[i] > max_keys ? bt->n_keys[i] : max_keys;
 
-    att_prepare_queries(kv, bt, q, q_stride, s);
+    att_prepare_queries(kern, kv, bt, q, q_stride, s);
     att_scores(kern, kv, k_head, bt, max_keys, 1.0f / sqrtf((float)hd), s);
-    for (int i = 0; i < bt->n; i++)
-        att_softmax(s->scores + (size_t)i * kv->n_ctx, bt->n_keys[i], kv->type_v == RB_TYPE_F16);
-    att_values(kern, kv, v_head, bt, max_keys, s);
+    for (int i = 0; i < bt->n; i++) att_softmax(kern, s->scores + (size_t)i * kv->n_ctx, bt->n_keys[i]);
+    if (kv->v_trans) att_values_trans(kern, kv, v_head, bt, s);
+    else att_values_rows(kv, v_head, bt, max_keys, s);
     for (int i = 0; i < bt->n; i++)
         memcpy(out + (size_t)bt->tok[i] * q_stride + (size_t)bt->head[i] * hd, s->acc + (size_t)i * hd,
                (size_t)hd * sizeof(float));

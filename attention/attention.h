@@ -1,8 +1,12 @@
 /* attention.h - causal multi-head attention (MHA/GQA/MQA) over a KV cache
  * stored as F32, F16 (default), Q8_0 or Q4_0.
  *
- * Layout: for each layer and KV head, n_ctx rows of head_dim values, so
- * generation reads one KV head's keys (and values) contiguously.
+ * Layout: for each layer and KV head, K is n_ctx rows of head_dim values,
+ * so generation reads one KV head's keys contiguously. Float V (F32, F16)
+ * is stored transposed, head_dim rows of n_ctx values, so each output value
+ * is one contiguous dot product with the attention weights; quantized V
+ * (Q8_0, Q4_0) is stored in rows like K, since its 32-value blocks must
+ * hold one token's values to be written one token at a time.
  * Threads: this layer knows nothing about the thread pool; the caller splits
  * work by calling rb_attention on disjoint ranges of query heads (and query
  * tokens during prompt processing), each thread with its own scratch.
@@ -17,7 +21,8 @@
 struct rb_kv_cache {
     int n_layers, n_ctx, n_heads_kv, head_dim;
     uint32_t type_k, type_v;  /* RB_TYPE_F32, F16, Q8_0 or Q4_0 */
-    size_t k_row_bytes, v_row_bytes; /* bytes of one head_dim row as stored (may be padded) */
+    size_t k_row_bytes, v_row_bytes; /* bytes of one token's head_dim values as stored (may be padded) */
+    int v_trans;              /* 1: V is [n_layers][n_heads_kv][head_dim][n_ctx] (float types) */
     uint8_t *k, *v;
 };
 

@@ -1,11 +1,14 @@
 /* kv_cache.c - the KV cache: sizes, allocation, and storing K/V rows as
  * F32, F16, Q8_0 or Q4_0.
  *
- * Layout: k (and v) = [n_layers][n_heads_kv][n_ctx] rows of k_row_bytes
- * (v_row_bytes), so one KV head's keys for every position are contiguous and
- * generation streams them. Quantized rows are padded with zeros to whole
- * 32-value blocks (see kv_rows.h), which lets head_dim 8 use Q8_0/Q4_0;
- * quantized K blocks are stored rotated and replicated (kv_key_block).
+ * Layout: k = [n_layers][n_heads_kv][n_ctx] rows of k_row_bytes, so one
+ * KV head's keys for every position are contiguous and generation streams
+ * them. v: the same rows when quantized; float V (F32, F16) transposed,
+ * [n_layers][n_heads_kv][head_dim][n_ctx], so attention's weighted sum is
+ * hd contiguous dot products (attention.c); both take the same bytes.
+ * Quantized rows are padded with zeros to whole 32-value blocks (see
+ * kv_rows.h), which lets head_dim 8 use Q8_0/Q4_0; quantized K blocks are
+ * stored rotated and replicated (kv_key_block).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +105,7 @@ int rb_kv_init(struct rb_kv_cache *kv, int n_layers, int n_ctx, int n_heads_kv, 
     kv->type_v = type_v;
     kv->k_row_bytes = kv_row_bytes(type_k, head_dim);
     kv->v_row_bytes = kv_row_bytes(type_v, head_dim);
+    kv->v_trans = type_v == RB_TYPE_F32 || type_v == RB_TYPE_F16;
     kv->k = k;
     kv->v = v;
     return 0;
@@ -171,17 +175,37 @@ static void kv_store_row(uint32_t type, int head_dim, const float *x, uint8_t *d
     }
 }
 
+/* Value d of n_tok tokens (x: [n_tok][stride] floats) into one transposed
+ * V row, at positions [pos, pos + n_tok). */
+static void kv_store_column(uint32_t type, const float *x, size_t stride, int n_tok, uint8_t *row, int pos) {
+    if (type == RB_TYPE_F32) {
+        float *dst = (float *)(void *)row + pos; /* calloc'd, n_ctx * 4 bytes a row: aligned */
+        for (int t = 0; t < n_tok; t++) dst[t] = x[(size_t)t * stride];
+    } else {
+        uint16_t *dst = (uint16_t *)(void *)row + pos;
+        for (int t = 0; t < n_tok; t++) dst[t] = kv_f32_to_f16(x[(size_t)t * stride]);
+    }
+}
+
 void rb_kv_store(struct rb_kv_cache *kv, int layer, int pos, int n_tok, const float *k, const float *v) {
     int hd = kv->head_dim, n_kv = kv->n_heads_kv;
     /* never write past the cache: a range outside it (a caller's bug) stores nothing */
     if (layer < 0 || layer >= kv->n_layers || pos < 0 || n_tok < 0 || pos > kv->n_ctx - n_tok) return;
-    for (int t = 0; t < n_tok; t++) {
-        for (int h = 0; h < n_kv; h++) {
-            size_t row = ((size_t)layer * n_kv + h) * kv->n_ctx + (size_t)(pos + t);
-            const float *kx = k + ((size_t)t * n_kv + h) * hd;
-            const float *vx = v + ((size_t)t * n_kv + h) * hd;
+    size_t kv_dim = (size_t)n_kv * hd;
+    for (int h = 0; h < n_kv; h++) {
+        size_t head_row0 = ((size_t)layer * n_kv + h) * kv->n_ctx;
+        for (int t = 0; t < n_tok; t++) {
+            size_t row = head_row0 + (size_t)(pos + t);
+            const float *kx = k + (size_t)t * kv_dim + (size_t)h * hd;
             kv_store_row(kv->type_k, hd, kx, kv->k + row * kv->k_row_bytes, 1);
-            kv_store_row(kv->type_v, hd, vx, kv->v + row * kv->v_row_bytes, 0);
+            if (!kv->v_trans)
+                kv_store_row(kv->type_v, hd, v + (size_t)t * kv_dim + (size_t)h * hd, kv->v + row * kv->v_row_bytes, 0);
+        }
+        if (kv->v_trans) { /* this head's hd rows of n_ctx values start where its n_ctx token rows would */
+            uint8_t *v_head = kv->v + head_row0 * kv->v_row_bytes;
+            size_t v_row = kv->v_row_bytes / (size_t)hd * (size_t)kv->n_ctx; /* bytes of one value's row */
+            for (int d = 0; d < hd; d++)
+                kv_store_column(kv->type_v, v + (size_t)h * hd + d, kv_dim, n_tok, v_head + (size_t)d * v_row, pos);
         }
     }
 }

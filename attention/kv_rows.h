@@ -59,9 +59,6 @@ static inline uint16_t kv_f32_to_f16(float f) {
     return (uint16_t)(h | (sign >> 16));
 }
 
-/* Round a float to the nearest F16 value, kept as float. */
-static inline float kv_round_f16(float f) { return kv_f16_to_f32(kv_f32_to_f16(f)); }
-
 /* The loops below walk their rows KV_LANES values at a time with a fixed-count
  * inner loop, then finish the tail one by one. At -O2, GCC vectorizes only
  * loops it can replace entirely, so a plain loop of unknown length stays
@@ -76,14 +73,6 @@ static inline void kv_f16_row_to_f32(const uint16_t *restrict x, float *restrict
     for (; i < n; i++) y[i] = kv_f16_to_f32(x[i]);
 }
 
-/* x[i] = nearest F16 value of x[i], in place. */
-static inline void kv_round_row_f16(float *x, int n) {
-    int i = 0;
-    for (; i + KV_LANES <= n; i += KV_LANES)
-        for (int l = 0; l < KV_LANES; l++) x[i + l] = kv_round_f16(x[i + l]);
-    for (; i < n; i++) x[i] = kv_round_f16(x[i]);
-}
-
 /* Dot product of two float rows; eight running sums so it vectorizes without
  * reassociation flags. */
 static inline float kv_dot_f32(const float *restrict a, const float *restrict b, int n) {
@@ -93,6 +82,17 @@ static inline float kv_dot_f32(const float *restrict a, const float *restrict b,
         for (int l = 0; l < KV_LANES; l++) acc[l] += a[i + l] * b[i + l];
     float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* Dot product of two F16 rows; products of halves are exact in float. */
+static inline float kv_dot_f16(const uint16_t *restrict a, const uint16_t *restrict b, int n) {
+    float acc[KV_LANES] = {0};
+    int i = 0;
+    for (; i + KV_LANES <= n; i += KV_LANES)
+        for (int l = 0; l < KV_LANES; l++) acc[l] += kv_f16_to_f32(a[i + l]) * kv_f16_to_f32(b[i + l]);
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += kv_f16_to_f32(a[i]) * kv_f16_to_f32(b[i]);
     return s;
 }
 

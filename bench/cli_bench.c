@@ -1,7 +1,8 @@
 /* cli_bench.c - `rbee bench`: prompt processing (pp N: one batch of N
  * tokens from an empty cache) and generation (tg N: N tokens one at a time
- * after a short prompt) throughput, mean ± stddev over repetitions after a
- * warm-up, with each tg row's fraction of the memory-bandwidth roofline:
+ * after a short prompt; tgN@dD after D tokens, -d) throughput, mean ±
+ * stddev over repetitions (taken in rounds over all tests) after a warm-up,
+ * with each tg row's fraction of the memory-bandwidth roofline:
  *
  *   bw% = t/s × bytes read per token / measured read bandwidth
  *
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "../runtime/cli.h"
+#include "../runtime/context.h"
 #include "../runtime/rbee.h"
 #include "../attention/attention.h"
 #include "facts.h"
@@ -231,12 +233,17 @@ static int run_pp(rbee_context *c, int n, uint64_t *rng, int32_t *ids, double *t
     return 0;
 }
 
-/* tg: tokens/s of n single-token steps after a depth-token prompt (the
- * prompt itself is not timed). */
+/* tg: tokens/s of n single-token steps after depth tokens in the cache.
+ * The cache is brought to depth untimed: moved there if its rows were
+ * written before (by an earlier test; attention costs the same whatever
+ * tokens the rows came from), else filled up with random tokens. So the
+ * prompt of a deep test is processed once, not before every repetition,
+ * and tests at several depths can take turns. */
 static int run_tg(rbee_context *c, int n, int depth, uint64_t *rng, int32_t *ids, double *ts, char *err) {
-    rbee_reset(c);
+    int written = c->n_written < depth ? c->n_written : depth;
+    rb_context_seek(c, written);
     random_tokens(rng, ids, depth + n, rbee_n_vocab(c));
-    if (rbee_eval(c, ids, depth, 0, err) != 0) return -1;
+    if (written < depth && rbee_eval(c, ids + written, depth - written, 0, err) != 0) return -1;
     double t0 = rb_now_s();
     for (int i = 0; i < n; i++)
         if (rbee_eval(c, &ids[depth + i], 1, 0, err) != 0) return -1;
@@ -294,8 +301,10 @@ static int bench_context(struct bench_run *run, const rbee_model *m, const struc
                 threads, cp.type_k, cp.type_v, err);
         return -1;
     }
+    /* pp tests, then tg tests at each depth */
+    int n_tests = o->pp.n + o->tg.n * o->depth.n;
     int32_t *ids = malloc((size_t)n_ctx * sizeof *ids);
-    double *samples = malloc((size_t)o->reps * sizeof *samples);
+    double *samples = malloc((size_t)n_tests * (size_t)o->reps * sizeof *samples);
     uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + 12345;
     uint32_t tk = RB_TYPE_F16, tv = RB_TYPE_F16;
     rb_kv_type_parse(cp.type_k, &tk);
@@ -303,22 +312,35 @@ static int bench_context(struct bench_run *run, const rbee_model *m, const struc
     int rc = ids && samples ? 0 : -1;
     if (rc) snprintf(err, sizeof err, "out of memory");
 
-    /* pp tests, then tg tests at each depth; first run of each is the warm-up */
-    int n_tests = o->pp.n + o->tg.n * o->depth.n;
-    for (int t = 0; rc == 0 && t < n_tests; t++) {
+    /* In rounds: each repetition runs every test once, so a load that comes
+     * and goes on a shared machine falls on all tests alike and their ratios
+     * hold. Round -1 is the warm-up: it pages the weights in, touches the
+     * scratch buffers and wakes the threads; a batch of up to 32 tokens for
+     * pp (every weight is read whatever the batch size, and a full batch
+     * would cost a whole repetition on big models), a few steps for tg, as
+     * llama-bench does. */
+    for (int r = -1; rc == 0 && r < o->reps; r++) {
+        for (int t = 0; rc == 0 && t < n_tests; t++) {
+            int is_tg = t >= o->pp.n;
+            int n = is_tg ? o->tg.v[(t - o->pp.n) / o->depth.n] : o->pp.v[t];
+            int depth = is_tg ? o->depth.v[(t - o->pp.n) % o->depth.n] : 0;
+            if (n <= 0) continue;
+            double ts = 0;
+            int warm_n = is_tg ? 4 : 32;
+            int n_run = r < 0 && n > warm_n ? warm_n : n;
+            rc = is_tg ? run_tg(c, n_run, depth, &rng, ids, &ts, err) : run_pp(c, n_run, &rng, ids, &ts, err);
+            if (r >= 0) samples[(size_t)t * o->reps + r] = ts;
+        }
+        if (rc == 0 && r >= 0 && o->reps > 1)
+            fprintf(stderr, "bench: %s kv=%s/%s t=%d: round %d of %d done\n", who, cp.type_k, cp.type_v, threads,
+                    r + 1, o->reps);
+    }
+
+    for (int t = 0; rc == 0 && t < n_tests && run->n_rows < MAX_ROWS; t++) {
         int is_tg = t >= o->pp.n;
         int n = is_tg ? o->tg.v[(t - o->pp.n) / o->depth.n] : o->pp.v[t];
         int depth = is_tg ? o->depth.v[(t - o->pp.n) % o->depth.n] : 0;
         if (n <= 0) continue;
-        for (int r = -1; rc == 0 && r < o->reps; r++) {
-            /* r = -1 is the warm-up: a full batch for pp (it also pages the
-             * weights in); a few steps for tg, as llama-bench does */
-            double ts = 0;
-            int n_run = is_tg && r < 0 && n > 4 ? 4 : n;
-            rc = is_tg ? run_tg(c, n_run, depth, &rng, ids, &ts, err) : run_pp(c, n_run, &rng, ids, &ts, err);
-            if (r >= 0) samples[r] = ts;
-        }
-        if (rc != 0 || run->n_rows == MAX_ROWS) break;
         struct rb_bench_row *row = &run->rows[run->n_rows++];
         *row = *proto;
         row->threads = threads;
@@ -328,7 +350,7 @@ static int bench_context(struct bench_run *run, const rbee_model *m, const struc
         else snprintf(row->test, sizeof row->test, "%s%d", is_tg ? "tg" : "pp", n);
         if (strcmp(cp.type_k, cp.type_v)) snprintf(row->kv_type, sizeof row->kv_type, "%s/%s", cp.type_k, cp.type_v);
         else snprintf(row->kv_type, sizeof row->kv_type, "%s", cp.type_k);
-        mean_std(samples, o->reps, &row->avg_ts, &row->stddev_ts);
+        mean_std(samples + (size_t)t * o->reps, o->reps, &row->avg_ts, &row->stddev_ts);
         if (is_tg) {
             row->n_ctx_mid = depth + n / 2;
             row->bytes_per_token = rb_bytes_per_token(facts, row->n_ctx_mid, tk, tv);

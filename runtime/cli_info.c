@@ -1,15 +1,18 @@
-/* cli_info.c - `rbee info MODEL.gguf [--json] [-c N] [--kv-type T]`:
- * describe a GGUF file (metadata, hyperparameters, tokenizer, tensors) and
- * account for every byte of it: header + padding + tensors == file size.
- * With a context size it also prints what the KV cache and the whole
- * generation would take in memory.
+/* cli_info.c - `rbee info MODEL.gguf [--json] [-c N] [-t N] [--kv-type T]
+ * [-ctk T] [-ctv T]`: describe a GGUF file (metadata, hyperparameters,
+ * tokenizer, tensors) and account for every byte of it: header + padding +
+ * tensors == file size. It also prints what the KV cache and a whole run
+ * with those settings would take in memory (file + KV cache + scratch),
+ * so a user knows before a run whether it fits.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "rbee.h"
 #include "../gguf/gguf.h"
 #include "../attention/attention.h"
 #include "../simd/kernels.h"
@@ -19,48 +22,79 @@
 struct info_opts {
     const char *path;
     int json;
-    long n_ctx;         /* 0: the model's context_length */
-    uint32_t kv_type;
-    const char *kv_type_name;
+    long n_ctx;         /* 0: as `rbee run`: the model's context_length, at most 4096 */
+    int n_threads;      /* threads of the run the memory is reported for */
+    uint32_t type_k, type_v;
+    const char *name_k, *name_v;
 };
 
+#define INFO_DEFAULT_CTX_MAX 4096 /* rbee_context_new's default cap */
+
 static void info_usage(FILE *out) {
-    fprintf(out, "usage: rbee info MODEL.gguf [--json] [-c N] [--kv-type f32|f16|q8_0|q4_0]\n\n"
+    fprintf(out, "usage: rbee info MODEL.gguf [--json] [-c N] [-t N] [--kv-type T] [-ctk T] [-ctv T]\n\n"
                  "Prints architecture, file type, hyperparameters, tokenizer, parameter count,\n"
                  "bits per weight, every tensor, and checks that the sizes add up to the file.\n"
+                 "Then the KV cache bytes and the memory a run with these settings needs\n"
+                 "(file + KV cache + scratch buffers), so you know before a run whether it fits.\n"
                  "  --json        one JSON object instead of text\n"
-                 "  -c N          context size for the KV cache estimate (default: the model's)\n"
-                 "  --kv-type T   KV cache storage type (default f16)\n");
+                 "  -c N          context size (default as rbee run: the model's, at most 4096)\n"
+                 "  -t N          threads of the run (default: the number of online CPUs)\n"
+                 "  --kv-type T   KV cache type for K and V: f32, f16 (default), q8_0, q4_0\n"
+                 "  -ctk T, -ctv T  KV cache type for K / V alone\n");
+}
+
+/* argv[i + 1] as a long in lo..hi, or -1 with the error printed. */
+static int parse_long_arg(int argc, char **argv, int i, long lo, long hi, const char *what, long *out) {
+    char *end;
+    errno = 0;
+    long n = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+    if (i + 1 >= argc || errno || *end || end == argv[i + 1] || n < lo || n > hi) {
+        fprintf(stderr, "rbee: error: %s: expected %s\n", argv[i], what);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+/* argv[i + 1] as a KV cache type, or -1 with the error printed. */
+static int parse_kv_arg(int argc, char **argv, int i, uint32_t *type, const char **name) {
+    if (i + 1 >= argc || rb_kv_type_parse(argv[i + 1], type) != 0) {
+        fprintf(stderr, "rbee: error: %s: expected f32, f16, q8_0 or q4_0\n", argv[i]);
+        return -1;
+    }
+    *name = argv[i + 1];
+    return 0;
 }
 
 /* 0 ok, 1 error printed, 2 help printed */
 static int parse_opts(int argc, char **argv, struct info_opts *o) {
     memset(o, 0, sizeof *o);
-    o->kv_type = RB_TYPE_F16;
-    o->kv_type_name = "f16";
+    o->type_k = o->type_v = RB_TYPE_F16;
+    o->name_k = o->name_v = "f16";
+    long n_cpu = sysconf(_SC_NPROCESSORS_ONLN); /* as rbee run */
+    o->n_threads = n_cpu < 1 ? 1 : n_cpu > 64 ? 64 : (int)n_cpu;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        long n;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             info_usage(stdout);
             return 2;
         } else if (!strcmp(a, "--json")) {
             o->json = 1;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            char *end;
-            errno = 0;
-            long n = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
-            if (i + 1 >= argc || errno || *end || end == argv[i + 1] || n <= 0 || n > 0x7fffffffL) {
-                fprintf(stderr, "rbee: error: %s: expected a positive context size\n", a);
-                return 1;
-            }
+            if (parse_long_arg(argc, argv, i++, 1, 1 << 24, "a positive context size", &n)) return 1;
             o->n_ctx = n;
-            i++;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (parse_long_arg(argc, argv, i++, 1, 1024, "a thread count in 1..1024", &n)) return 1;
+            o->n_threads = (int)n;
         } else if (!strcmp(a, "--kv-type")) {
-            if (i + 1 >= argc || rb_kv_type_parse(argv[i + 1], &o->kv_type) != 0) {
-                fprintf(stderr, "rbee: error: --kv-type: expected f32, f16, q8_0 or q4_0\n");
-                return 1;
-            }
-            o->kv_type_name = argv[++i];
+            if (parse_kv_arg(argc, argv, i++, &o->type_k, &o->name_k)) return 1;
+            o->type_v = o->type_k;
+            o->name_v = o->name_k;
+        } else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k")) {
+            if (parse_kv_arg(argc, argv, i++, &o->type_k, &o->name_k)) return 1;
+        } else if (!strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v")) {
+            if (parse_kv_arg(argc, argv, i++, &o->type_v, &o->name_v)) return 1;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "rbee: error: info: unknown option '%s' (see 'rbee info --help')\n", a);
             return 1;
@@ -116,6 +150,9 @@ struct info {
     int has_kv;
     long kv_ctx;
     size_t kv_bytes;
+    int has_scratch;          /* the runtime loads the model: scratch_bytes is known */
+    size_t scratch_bytes;
+    char no_scratch[RB_ERR_MAX]; /* why not, when !has_scratch */
 };
 
 static const struct gguf_kv *kv_of(const struct gguf_file *f, const char *key, enum gguf_type type) {
@@ -132,7 +169,9 @@ static struct gguf_str kv_str(const struct gguf_kv *kv) {
     return s;
 }
 
-/* KV cache bytes for opts' context: needs block_count, head counts and a head size. */
+/* KV cache bytes for opts' context: needs block_count, head counts and a
+ * head size; computed from the metadata alone, so it works for files the
+ * runtime cannot run. */
 static void gather_kv_cache(struct info *in, const struct info_opts *o) {
     const struct gguf_file *f = in->f;
     char key[128], err[RB_ERR_MAX];
@@ -148,11 +187,39 @@ static void gather_kv_cache(struct info *in, const struct info_opts *o) {
     if (!ARCH_U32("context_length", &ctx))
         ctx = 0;
 #undef ARCH_U32
-    in->kv_ctx = o->n_ctx ? o->n_ctx : (long)ctx;
+    in->kv_ctx = o->n_ctx ? o->n_ctx : (long)(ctx < INFO_DEFAULT_CTX_MAX ? ctx : INFO_DEFAULT_CTX_MAX);
     if (in->kv_ctx <= 0 || n_layers > 0x7fffffffu || n_head_kv > 0x7fffffffu || head_dim > 0x7fffffffu)
         return;
-    in->kv_bytes = rb_kv_bytes((int)n_layers, (int)in->kv_ctx, (int)n_head_kv, (int)head_dim, o->kv_type, o->kv_type);
+    in->kv_bytes = rb_kv_bytes((int)n_layers, (int)in->kv_ctx, (int)n_head_kv, (int)head_dim, o->type_k, o->type_v);
     in->has_kv = in->kv_bytes > 0;
+}
+
+/* Scratch bytes of a run with opts' settings, from the runtime itself
+ * (rbee_context_memory: the sizes rbee_context_new allocates), and its KV
+ * bytes, which agree with gather_kv_cache's wherever the runtime loads the
+ * file. A file the runtime refuses keeps the metadata's KV figure and says why. */
+static void gather_run_memory(struct info *in, const struct info_opts *o) {
+    char err[RBEE_ERR_MAX];
+    rbee_model *m;
+    if (!in->has_kv) return;
+    if (rbee_model_load(&m, o->path, err) != 0) {
+        snprintf(in->no_scratch, sizeof in->no_scratch, "%s", err);
+        return;
+    }
+    struct rbee_context_params cp = rbee_context_default_params();
+    cp.n_ctx = (int)in->kv_ctx;
+    cp.n_threads = o->n_threads;
+    cp.type_k = o->name_k;
+    cp.type_v = o->name_v;
+    struct rbee_context_memory mem;
+    if (rbee_context_memory(m, &cp, &mem, err) != 0) {
+        snprintf(in->no_scratch, sizeof in->no_scratch, "%s", err);
+    } else {
+        in->kv_bytes = mem.kv_bytes;
+        in->scratch_bytes = mem.scratch_bytes;
+        in->has_scratch = 1;
+    }
+    rbee_model_free(m);
 }
 
 static void gather(struct info *in, const struct gguf_file *f, const struct info_opts *o) {
@@ -184,6 +251,7 @@ static void gather(struct info *in, const struct gguf_file *f, const struct info
     }
     gguf_layout(f, &in->layout);
     gather_kv_cache(in, o);
+    gather_run_memory(in, o);
 }
 
 /* ---- value formatting ---- */
@@ -334,10 +402,19 @@ static void print_text(const struct info *in, const struct info_opts *o) {
     printf(" = %llu bytes; file size %llu: %s\n", (unsigned long long)sum, (unsigned long long)l->file_bytes,
            sum == l->file_bytes && l->unused_bytes == 0 ? "ok" : "MISMATCH (bytes not explained by alignment)");
     if (in->has_kv) {
-        printf("kv cache:      %llu bytes (%s, %ld tokens)\n", (unsigned long long)in->kv_bytes,
-               o->kv_type_name, in->kv_ctx);
-        printf("memory:        %llu bytes (file + kv cache, before scratch)\n",
-               (unsigned long long)(f->size + in->kv_bytes));
+        char types[32];
+        if (o->type_k == o->type_v) snprintf(types, sizeof types, "%s", rb_type_name(o->type_k));
+        else snprintf(types, sizeof types, "K %s, V %s", rb_type_name(o->type_k), rb_type_name(o->type_v));
+        printf("kv cache:      %llu bytes (%.1f MiB; %s, %ld tokens)\n", (unsigned long long)in->kv_bytes,
+               (double)in->kv_bytes / (1 << 20), types, in->kv_ctx);
+        uint64_t total = (uint64_t)f->size + in->kv_bytes + in->scratch_bytes;
+        if (in->has_scratch)
+            printf("memory:        %llu bytes (%.1f MiB) = file + kv cache + scratch %llu (%d threads)\n",
+                   (unsigned long long)total, (double)total / (1 << 20), (unsigned long long)in->scratch_bytes,
+                   o->n_threads);
+        else
+            printf("memory:        %llu bytes (%.1f MiB) = file + kv cache; scratch unknown: %s\n",
+                   (unsigned long long)total, (double)total / (1 << 20), in->no_scratch);
     }
 }
 
@@ -412,10 +489,16 @@ static void print_json(const struct info *in, const struct info_opts *o) {
            (unsigned long long)l->header_bytes, (unsigned long long)l->padding_bytes,
            (unsigned long long)l->tensor_bytes, (unsigned long long)l->unused_bytes,
            (unsigned long long)l->file_bytes, sum == l->file_bytes && !l->unused_bytes ? "true" : "false");
-    if (in->has_kv)
-        printf(", \"kv_cache\": {\"type\": \"%s\", \"n_ctx\": %ld, \"bytes\": %llu}, \"memory_bytes\": %llu",
-               rb_type_name(o->kv_type), in->kv_ctx, (unsigned long long)in->kv_bytes,
-               (unsigned long long)(f->size + in->kv_bytes));
+    if (in->has_kv) {
+        printf(", \"kv_cache\": {\"type_k\": \"%s\", \"type_v\": \"%s\", \"n_ctx\": %ld, \"bytes\": %llu}",
+               rb_type_name(o->type_k), rb_type_name(o->type_v), in->kv_ctx, (unsigned long long)in->kv_bytes);
+        if (in->has_scratch)
+            printf(", \"scratch_bytes\": %llu, \"n_threads\": %d", (unsigned long long)in->scratch_bytes,
+                   o->n_threads);
+        else
+            printf(", \"scratch_bytes\": null");
+        printf(", \"memory_bytes\": %llu", (unsigned long long)((uint64_t)f->size + in->kv_bytes + in->scratch_bytes));
+    }
     printf("}\n");
 }
 

@@ -279,10 +279,13 @@ int cli_logits(int argc, char **argv) {
     struct opts o;
     if (parse(argc, argv, F_LOGITS, &o)) return 1;
     if (o.help) {
-        printf("usage: rbee logits -m MODEL -p PROMPT [-n N] [--top K] [-c CTX] [-t THREADS] [--kv-type T]\n\n"
+        printf("usage: rbee logits -m MODEL -p PROMPT [-n N] [--top K] [-c CTX] [-t THREADS]\n"
+               "                   [--kv-type T] [-ctk T] [-ctv T]\n\n"
                "Print the prompt tokens, the K highest logits after each prompt position\n"
                "(default 8) and N greedy tokens (default 48), in the format of the golden\n"
-               "reference files (../shared/reference/README.md).\n");
+               "reference files (../shared/reference/README.md).\n"
+               "  --kv-type T     KV cache type for K and V: f32, f16 (default), q8_0, q4_0\n"
+               "  -ctk T, -ctv T  KV cache type for K / V alone\n");
         return 0;
     }
     if (read_prompt(&o)) return 1;

@@ -32,46 +32,49 @@ static size_t max_act_row(const struct rbee_model *m) {
     return best;
 }
 
-static void *alloc_floats(struct rbee_context *c, size_t n, int *failed) {
+/* count_only: add n floats to scratch_bytes and allocate nothing (what
+ * rbee_context_memory reports); else calloc them too. */
+static void *alloc_floats(struct rbee_context *c, size_t n, int count_only, int *failed) {
+    c->scratch_bytes += n * sizeof(float);
+    if (count_only) return NULL;
     void *p = calloc(n ? n : 1, sizeof(float));
     if (!p) *failed = 1;
-    c->scratch_bytes += n * sizeof(float);
     return p;
 }
 
-static int alloc_scratch(struct rbee_context *c, char *err) {
+/* Every scratch buffer of a context whose n_ctx, n_batch, n_threads and KV
+ * shape are set; count_only: only their sizes, into c->scratch_bytes. */
+static int alloc_scratch(struct rbee_context *c, int count_only, char *err) {
     const struct rb_hparams *hp = &c->m->hp;
     size_t b = (size_t)c->n_batch, e = (size_t)hp->n_embd;
     size_t q_dim = (size_t)hp->n_heads * hp->head_dim, kv_dim = (size_t)hp->n_heads_kv * hp->head_dim;
-    int failed = 0;
-    c->x = alloc_floats(c, b * e, &failed);
-    c->xn = alloc_floats(c, b * e, &failed);
-    c->q = alloc_floats(c, b * q_dim, &failed);
-    c->k = alloc_floats(c, b * kv_dim, &failed);
-    c->v = alloc_floats(c, b * kv_dim, &failed);
-    if (c->m->arch->fused_qkv) c->qkv = alloc_floats(c, b * (q_dim + 2 * kv_dim), &failed);
-    c->att = alloc_floats(c, b * q_dim, &failed);
-    c->proj = alloc_floats(c, b * e, &failed);
-    c->gate = alloc_floats(c, b * (size_t)hp->n_ff, &failed);
-    c->up = alloc_floats(c, b * (size_t)hp->n_ff, &failed);
+    int failed = 0, co = count_only;
+    c->x = alloc_floats(c, b * e, co, &failed);
+    c->xn = alloc_floats(c, b * e, co, &failed);
+    c->q = alloc_floats(c, b * q_dim, co, &failed);
+    c->k = alloc_floats(c, b * kv_dim, co, &failed);
+    c->v = alloc_floats(c, b * kv_dim, co, &failed);
+    if (c->m->arch->fused_qkv) c->qkv = alloc_floats(c, b * (q_dim + 2 * kv_dim), co, &failed);
+    c->att = alloc_floats(c, b * q_dim, co, &failed);
+    c->proj = alloc_floats(c, b * e, co, &failed);
+    c->gate = alloc_floats(c, b * (size_t)hp->n_ff, co, &failed);
+    c->up = alloc_floats(c, b * (size_t)hp->n_ff, co, &failed);
     c->act_row_max = (max_act_row(c->m) + 63) / 64 * 64; /* rows start on cache lines */
-    c->act = alloc_floats(c, (3 * b * c->act_row_max + 3) / 4, &failed);
+    c->act = alloc_floats(c, (3 * b * c->act_row_max + 3) / 4, co, &failed);
     c->att_scratch_floats = (rb_attention_scratch_floats(&c->kv) + 15) / 16 * 16;
-    c->att_scratch = alloc_floats(c, (size_t)c->n_threads * c->att_scratch_floats, &failed);
-    c->rope_cos = alloc_floats(c, b * (size_t)(hp->rope_dim / 2 + 1), &failed);
-    c->rope_sin = alloc_floats(c, b * (size_t)(hp->rope_dim / 2 + 1), &failed);
-    c->embd_row = alloc_floats(c, e, &failed);
+    c->att_scratch = alloc_floats(c, (size_t)c->n_threads * c->att_scratch_floats, co, &failed);
+    c->rope_cos = alloc_floats(c, b * (size_t)(hp->rope_dim / 2 + 1), co, &failed);
+    c->rope_sin = alloc_floats(c, b * (size_t)(hp->rope_dim / 2 + 1), co, &failed);
+    c->embd_row = alloc_floats(c, e, co, &failed);
     c->logits_cap = 1;
-    c->logits = alloc_floats(c, (size_t)hp->n_vocab, &failed);
+    c->logits = alloc_floats(c, (size_t)hp->n_vocab, co, &failed);
     if (failed) { snprintf(err, RB_ERR_MAX, "out of memory for scratch buffers"); return -1; }
     return 0;
 }
 
-int rbee_context_new(rbee_context **out, const rbee_model *m,
-                     const struct rbee_context_params *p, char *err) {
-    *out = NULL;
-    struct rbee_context_params d = rbee_context_default_params();
-    if (!p) p = &d;
+/* Check p against m and fill in the defaults: context size, threads, KV types. */
+static int resolve_params(const rbee_model *m, const struct rbee_context_params *p, int *n_ctx_out,
+                          int *n_threads_out, uint32_t *tk, uint32_t *tv, char *err) {
     int n_ctx = p->n_ctx > 0 ? p->n_ctx : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
     int n_threads = p->n_threads == 0 ? 1 : p->n_threads;
     if (p->n_ctx < 0 || n_ctx > (1 << 24)) {
@@ -87,14 +90,27 @@ int rbee_context_new(rbee_context **out, const rbee_model *m,
                  n_ctx, m->hp.n_ctx_train);
         return -1;
     }
-    uint32_t tk = RB_TYPE_F16, tv = RB_TYPE_F16;
+    *tk = *tv = RB_TYPE_F16;
     const char *bad = NULL;
-    if (p->type_k && rb_kv_type_parse(p->type_k, &tk)) bad = p->type_k;
-    else if (p->type_v && rb_kv_type_parse(p->type_v, &tv)) bad = p->type_v;
+    if (p->type_k && rb_kv_type_parse(p->type_k, tk)) bad = p->type_k;
+    else if (p->type_v && rb_kv_type_parse(p->type_v, tv)) bad = p->type_v;
     if (bad) {
         snprintf(err, RB_ERR_MAX, "KV cache type '%.32s' is not one of f32, f16, q8_0, q4_0", bad);
         return -1;
     }
+    *n_ctx_out = n_ctx;
+    *n_threads_out = n_threads;
+    return 0;
+}
+
+int rbee_context_new(rbee_context **out, const rbee_model *m,
+                     const struct rbee_context_params *p, char *err) {
+    *out = NULL;
+    struct rbee_context_params d = rbee_context_default_params();
+    if (!p) p = &d;
+    int n_ctx, n_threads;
+    uint32_t tk, tv;
+    if (resolve_params(m, p, &n_ctx, &n_threads, &tk, &tv, err)) return -1;
     struct rbee_context *c = calloc(1, sizeof *c);
     if (!c) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
     c->m = m;
@@ -105,11 +121,40 @@ int rbee_context_new(rbee_context **out, const rbee_model *m,
     c->pool_min_work = RB_POOL_MIN_WORK;
     const struct rb_hparams *hp = &m->hp;
     if (rb_kv_init(&c->kv, hp->n_layers, n_ctx, hp->n_heads_kv, hp->head_dim, tk, tv, err) ||
-        alloc_scratch(c, err) || rb_pool_new(&c->pool, n_threads, err)) {
+        alloc_scratch(c, 0, err) || rb_pool_new(&c->pool, n_threads, err)) {
         rbee_context_free(c);
         return -1;
     }
     *out = c;
+    return 0;
+}
+
+int rbee_context_memory(const rbee_model *m, const struct rbee_context_params *p,
+                        struct rbee_context_memory *out, char *err) {
+    struct rbee_context_params d = rbee_context_default_params();
+    if (!p) p = &d;
+    memset(out, 0, sizeof *out);
+    int n_ctx, n_threads;
+    uint32_t tk, tv;
+    if (resolve_params(m, p, &n_ctx, &n_threads, &tk, &tv, err)) return -1;
+    const struct rb_hparams *hp = &m->hp;
+    size_t kv_bytes = rb_kv_bytes(hp->n_layers, n_ctx, hp->n_heads_kv, hp->head_dim, tk, tv);
+    if (!kv_bytes) {
+        snprintf(err, RB_ERR_MAX, "kv cache: size overflows (ctx %d)", n_ctx);
+        return -1;
+    }
+    /* the sizes alloc_scratch would allocate, from a context that owns nothing */
+    struct rbee_context c = { .m = m, .n_ctx = n_ctx, .n_threads = n_threads,
+                              .n_batch = n_ctx < RB_MAX_BATCH ? n_ctx : RB_MAX_BATCH };
+    c.kv.n_ctx = n_ctx;
+    c.kv.head_dim = hp->head_dim;
+    c.kv.n_heads_kv = hp->n_heads_kv;
+    c.kv.n_layers = hp->n_layers;
+    alloc_scratch(&c, 1, err);
+    out->n_ctx = n_ctx;
+    out->n_threads = n_threads;
+    out->kv_bytes = kv_bytes;
+    out->scratch_bytes = c.scratch_bytes;
     return 0;
 }
 
@@ -142,6 +187,13 @@ int rbee_set_pos(rbee_context *c, int pos) {
 
 void rbee_reset(rbee_context *c) { rbee_set_pos(c, 0); }
 
+int rb_context_seek(struct rbee_context *c, int pos) {
+    if (pos < 0 || pos > c->n_written) return -1;
+    c->pos = pos;
+    c->n_logits = 0;
+    return 0;
+}
+
 int rbee_eval(rbee_context *c, const int32_t *tokens, int n_tokens, int all_logits, char *err) {
     int n_vocab = c->m->hp.n_vocab;
     if (n_tokens <= 0) { snprintf(err, RB_ERR_MAX, "empty batch"); return -1; }
@@ -171,6 +223,7 @@ int rbee_eval(rbee_context *c, const int32_t *tokens, int n_tokens, int all_logi
         float *dst = all_logits ? c->logits + (size_t)done * n_vocab : c->logits;
         rb_forward(c, tokens + done, n, first_logit, dst);
         c->pos += n;
+        if (c->pos > c->n_written) c->n_written = c->pos;
         done += n;
     }
     c->n_logits = rows;

@@ -25,6 +25,7 @@ struct rbee_context {
     const struct rb_kernels *kern;
     int n_ctx, n_batch, n_threads;
     int pos;                    /* tokens already in the cache */
+    int n_written;              /* cache rows [0, n_written) have been written (>= pos) */
     struct rb_pool *pool;
     struct rb_kv_cache kv;
 
@@ -55,6 +56,13 @@ struct rbee_context {
 };
 
 #define RB_POOL_MIN_WORK (1 << 18)
+
+/* Move to any position up to n_written: back, as rbee_set_pos does, or
+ * forward again over rows written before a rewind. Those rows keep what
+ * they hold, which need not be one consistent prompt: this is for
+ * measuring the cost of a step at a depth (bench/), not for generating
+ * text. -1 if pos is out of range. */
+int rb_context_seek(struct rbee_context *c, int pos);
 
 /* One forward call: n_tok <= n_batch tokens at positions [pos, pos + n_tok),
  * all ids checked. Logits of tokens [first_logit, n_tok) go to consecutive

@@ -86,6 +86,19 @@ int rbee_context_new(rbee_context **out, const rbee_model *m,
                      const struct rbee_context_params *p, char *err);
 void rbee_context_free(rbee_context *c);
 
+/* What rbee_context_new(m, p) would allocate, without allocating it, so a
+ * caller can tell before a run whether it fits: the context size and thread
+ * count it would use, the KV cache bytes and the other buffers' bytes (the
+ * logits of one token; rbee_eval with all_logits grows them). Fails as
+ * rbee_context_new would on bad parameters. */
+struct rbee_context_memory {
+    int n_ctx, n_threads;
+    size_t kv_bytes;      /* = rbee_kv_bytes of that context */
+    size_t scratch_bytes; /* = rbee_scratch_bytes of that context, before any eval */
+};
+int rbee_context_memory(const rbee_model *m, const struct rbee_context_params *p,
+                        struct rbee_context_memory *out, char *err);
+
 int rbee_n_ctx(const rbee_context *c);
 int rbee_n_vocab(const rbee_context *c);
 int rbee_n_threads(const rbee_context *c);

@@ -135,6 +135,20 @@ static double max_abs_diff(const float *a, const double *b, size_t n) {
     return m;
 }
 
+/* One token's V values of one KV head as row bytes (v_row_bytes), from
+ * either layout: rows, or transposed float V (head_dim rows of n_ctx). */
+static void v_token_row(const struct rb_kv_cache *kv, int layer, int head, int pos, uint8_t *out) {
+    size_t head_row0 = ((size_t)layer * kv->n_heads_kv + head) * kv->n_ctx;
+    const uint8_t *v_head = kv->v + head_row0 * kv->v_row_bytes;
+    if (!kv->v_trans) {
+        memcpy(out, v_head + (size_t)pos * kv->v_row_bytes, kv->v_row_bytes);
+        return;
+    }
+    size_t elem = kv->v_row_bytes / (size_t)kv->head_dim;
+    for (int d = 0; d < kv->head_dim; d++)
+        memcpy(out + d * elem, v_head + ((size_t)d * kv->n_ctx + (size_t)pos) * elem, elem);
+}
+
 /* ------------------------------------------------------------- parsing */
 
 TEST(kv_type_parse) {
@@ -314,14 +328,31 @@ TEST(kv_store_rows) {
     CHECK(kv.k[14 * kv.k_row_bytes + 2] == 0);
     rb_kv_free(&kv);
 
-    /* F16 rows round to nearest even */
-    CHECK(rb_kv_init(&kv, 1, 1, 2, 8, RB_TYPE_F16, RB_TYPE_F16, err) == 0);
-    rb_kv_store(&kv, 0, 0, 1, k, v);
+    /* F16 rows round to nearest even; float V is stored transposed: layer 1,
+     * KV head 1, value d, position p at ((1 * 2 + 1) * 8 + d) * n_ctx + p */
+    CHECK(rb_kv_init(&kv, 2, 4, 2, 8, RB_TYPE_F16, RB_TYPE_F16, err) == 0);
+    CHECK(kv.v_trans == 1);
+    rb_kv_store(&kv, 1, 2, 1, k, v);
     uint16_t h;
-    memcpy(&h, kv.v + kv.v_row_bytes + 2 * 7, 2);
+    memcpy(&h, kv.v + 2 * ((size_t)(3 * 8 + 7) * 4 + 2), 2);
     CHECK(h == kv_f32_to_f16(1.0f) && kv_f16_to_f32(h) == 1.0f);
-    memcpy(&h, kv.k + 2 * 1, 2);
+    memcpy(&h, kv.v + 2 * ((size_t)(3 * 8 + 0) * 4 + 2), 2);
+    CHECK(h == kv_f32_to_f16(0.3f));
+    memcpy(&h, kv.k + (size_t)(2 * 4 + 2) * kv.k_row_bytes + 2 * 1, 2); /* K rows: layer 1, head 0, pos 2 */
     CHECK(h == kv_f32_to_f16(-0.4f));
+    int written = 0;
+    for (size_t i = 0; i < 2 * 2 * 4 * kv.v_row_bytes; i += 2) written += kv.v[i] || kv.v[i + 1];
+    CHECK_EQ_INT(written, 15); /* 16 values, one of them 0.0 (-5 + 5) */
+    rb_kv_free(&kv);
+    CHECK(rb_kv_init(&kv, 1, 3, 1, 8, RB_TYPE_F32, RB_TYPE_Q8_0, err) == 0);
+    CHECK(kv.v_trans == 0); /* quantized V: rows, one token's blocks each */
+    rb_kv_free(&kv);
+    CHECK(rb_kv_init(&kv, 1, 3, 1, 8, RB_TYPE_Q8_0, RB_TYPE_F32, err) == 0);
+    CHECK(kv.v_trans == 1);
+    rb_kv_store(&kv, 0, 1, 2, k, v); /* two tokens at positions 1, 2 */
+    float f;
+    memcpy(&f, kv.v + 4 * ((size_t)5 * 3 + 2), 4); /* value 5 of the second token */
+    CHECK(f == v[8 + 5]);
     rb_kv_free(&kv);
 
     /* Q4_0 V: ggml's rule d = max / -8 with max the signed value of largest magnitude */
@@ -382,7 +413,9 @@ TEST(rows_agree_with_quant) {
                 for (int i = 0; i < hd; i++) { rb_f16 h = rb_f32_to_f16(x[i]); memcpy(want + 2 * i, &h, 2); }
             else
                 rb_traits(types[ti])->from_float(x, want, hd);
-            bad += memcmp(kv.v + (size_t)r * kv.v_row_bytes, want, kv.v_row_bytes) != 0;
+            uint8_t got[256];
+            v_token_row(&kv, 0, 0, r, got);
+            bad += memcmp(got, want, kv.v_row_bytes) != 0;
             /* keys: the same quantizer applied to the rotated blocks */
             if (types[ti] != RB_TYPE_F16) {
                 float rot[64];

@@ -1,5 +1,6 @@
 /* test_bench.c - `rbee bench` output formats, the bandwidth measurement,
- * model facts (bytes read per token) and the synthetic model generator. */
+ * model facts (bytes read per token) and the synthetic model generator
+ * (the command itself, end to end: test_bench_cli.c). */
 #include "test.h"
 
 #include <stdint.h>
@@ -14,182 +15,7 @@
 #include "../quant/quant.h"
 #include "../runtime/rbee.h"
 
-/* ---- a strict little JSON parser (RFC 8259) ----
- * It validates any document; for an array of flat objects it also records
- * each object's fields so the tests can look at the values. */
-
-#define J_MAX_OBJS 16
-#define J_MAX_FIELDS 32
-
-enum j_kind { J_STR, J_NUM, J_BOOL, J_NULL, J_NESTED };
-struct j_field { char key[32]; enum j_kind kind; char str[128]; double num; };
-struct j_obj { int n; struct j_field f[J_MAX_FIELDS]; };
-struct j_doc { int n_objs; struct j_obj objs[J_MAX_OBJS]; int top_is_array; };
-
-struct j_parser { const char *p, *end; int depth; struct j_doc *doc; };
-
-static void j_ws(struct j_parser *j) {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
-}
-
-static int j_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-
-/* a string; its unescaped bytes (ASCII escapes only) go to out if given */
-static int j_string(struct j_parser *j, char *out, size_t cap) {
-    size_t n = 0;
-    if (j->p >= j->end || *j->p != '"') return -1;
-    j->p++;
-    while (j->p < j->end && *j->p != '"') {
-        unsigned char c = (unsigned char)*j->p++;
-        if (c < 0x20) return -1; /* raw control characters are not allowed */
-        if (c == '\\') {
-            if (j->p >= j->end) return -1;
-            char e = *j->p++;
-            switch (e) {
-            case '"': case '\\': case '/': c = (unsigned char)e; break;
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'n': c = '\n'; break;
-            case 'r': c = '\r'; break;
-            case 't': c = '\t'; break;
-            case 'u':
-                if (j->end - j->p < 4) return -1;
-                for (int i = 0; i < 4; i++) if (!j_hex(j->p[i])) return -1;
-                c = (unsigned char)strtol((char[]){ j->p[2], j->p[3], 0 }, NULL, 16);
-                j->p += 4;
-                break;
-            default: return -1;
-            }
-        }
-        if (out && n + 1 < cap) out[n++] = (char)c;
-    }
-    if (j->p >= j->end) return -1;
-    j->p++;
-    if (out) out[n] = 0;
-    return 0;
-}
-
-static int j_number(struct j_parser *j, double *v) {
-    const char *s = j->p;
-    if (j->p < j->end && *j->p == '-') j->p++;
-    if (j->p >= j->end) return -1;
-    if (*j->p == '0') j->p++;
-    else if (*j->p >= '1' && *j->p <= '9') while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
-    else return -1;
-    if (j->p < j->end && *j->p == '.') {
-        j->p++;
-        if (j->p >= j->end || *j->p < '0' || *j->p > '9') return -1;
-        while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
-    }
-    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-        j->p++;
-        if (j->p < j->end && (*j->p == '+' || *j->p == '-')) j->p++;
-        if (j->p >= j->end || *j->p < '0' || *j->p > '9') return -1;
-        while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
-    }
-    char buf[64];
-    size_t n = (size_t)(j->p - s);
-    if (n >= sizeof buf) return -1;
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    *v = strtod(buf, NULL);
-    return 0;
-}
-
-static int j_literal(struct j_parser *j, const char *lit) {
-    size_t n = strlen(lit);
-    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n)) return -1;
-    j->p += n;
-    return 0;
-}
-
-static int j_value(struct j_parser *j, struct j_field *rec);
-
-static int j_object(struct j_parser *j, struct j_obj *rec) {
-    j->p++; /* '{' */
-    j_ws(j);
-    if (j->p < j->end && *j->p == '}') { j->p++; return 0; }
-    for (;;) {
-        struct j_field tmp, *f = rec && rec->n < J_MAX_FIELDS ? &rec->f[rec->n] : &tmp;
-        j_ws(j);
-        if (j_string(j, f->key, sizeof f->key) != 0) return -1;
-        for (int i = 0; rec && i < rec->n; i++)
-            if (!strcmp(rec->f[i].key, f->key)) return -1; /* duplicate keys: reject */
-        j_ws(j);
-        if (j->p >= j->end || *j->p++ != ':') return -1;
-        j_ws(j);
-        if (j_value(j, f) != 0) return -1;
-        if (rec && f != &tmp) rec->n++;
-        j_ws(j);
-        if (j->p >= j->end) return -1;
-        if (*j->p == ',') { j->p++; continue; }
-        if (*j->p == '}') { j->p++; return 0; }
-        return -1;
-    }
-}
-
-static int j_array(struct j_parser *j, int top) {
-    j->p++; /* '[' */
-    j_ws(j);
-    if (j->p < j->end && *j->p == ']') { j->p++; return 0; }
-    for (;;) {
-        j_ws(j);
-        if (top && j->p < j->end && *j->p == '{' && j->doc->n_objs < J_MAX_OBJS) {
-            if (++j->depth > 64) return -1;
-            struct j_obj *o = &j->doc->objs[j->doc->n_objs++];
-            o->n = 0;
-            if (j_object(j, o) != 0) return -1;
-            j->depth--;
-        } else if (j_value(j, NULL) != 0) {
-            return -1;
-        }
-        j_ws(j);
-        if (j->p >= j->end) return -1;
-        if (*j->p == ',') { j->p++; continue; }
-        if (*j->p == ']') { j->p++; return 0; }
-        return -1;
-    }
-}
-
-static int j_value(struct j_parser *j, struct j_field *rec) {
-    struct j_field tmp;
-    if (!rec) rec = &tmp;
-    if (j->p >= j->end) return -1;
-    if (++j->depth > 64) return -1;
-    int rc;
-    switch (*j->p) {
-    case '{': rec->kind = J_NESTED; rc = j_object(j, NULL); break;
-    case '[': rec->kind = J_NESTED; rc = j_array(j, 0); break;
-    case '"': rec->kind = J_STR; rc = j_string(j, rec->str, sizeof rec->str); break;
-    case 't': rec->kind = J_BOOL; rec->num = 1; rc = j_literal(j, "true"); break;
-    case 'f': rec->kind = J_BOOL; rec->num = 0; rc = j_literal(j, "false"); break;
-    case 'n': rec->kind = J_NULL; rc = j_literal(j, "null"); break;
-    default: rec->kind = J_NUM; rc = j_number(j, &rec->num); break;
-    }
-    j->depth--;
-    return rc;
-}
-
-/* 0 if text is one valid JSON document (filling doc for a top-level array). */
-static int j_parse(const char *text, size_t len, struct j_doc *doc) {
-    struct j_parser j = { text, text + len, 0, doc };
-    memset(doc, 0, sizeof *doc);
-    j_ws(&j);
-    if (j.p < j.end && *j.p == '[') {
-        doc->top_is_array = 1;
-        if (j_array(&j, 1) != 0) return -1;
-    } else if (j_value(&j, NULL) != 0) {
-        return -1;
-    }
-    j_ws(&j);
-    return j.p == j.end ? 0 : -1;
-}
-
-static const struct j_field *j_get(const struct j_obj *o, const char *key) {
-    for (int i = 0; i < o->n; i++)
-        if (!strcmp(o->f[i].key, key)) return &o->f[i];
-    return NULL;
-}
+#include "json_parse.h"
 
 TEST(json_parser_rejects_bad_documents) {
     struct j_doc d;
@@ -664,6 +490,26 @@ TEST(synth_errors_are_clear) {
     CHECK(access(path, F_OK) != 0);
 }
 
+/* The issue's shapes, as llama.cpp's GGUF files of those models have them. */
+TEST(synth_shapes_are_the_real_models) {
+    static const struct { const char *name, *arch; int embd, layers, heads, heads_kv, ff, vocab; } want[] = {
+        { "tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 32000 },
+        { "llama2-7b", "llama", 4096, 32, 32, 32, 11008, 32000 },
+        { "llama-mini", "llama", 256, 4, 8, 2, 768, 32000 },
+        { "gpt2-124m", "gpt2", 768, 12, 12, 12, 3072, 50257 },
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const struct rb_synth_shape *s = rb_synth_shape_find(want[i].name);
+        CHECK_MSG(s != NULL, "no shape %s", want[i].name);
+        if (!s) continue;
+        CHECK_MSG(!strcmp(s->arch, want[i].arch) && s->n_embd == want[i].embd && s->n_layers == want[i].layers &&
+                  s->n_heads == want[i].heads && s->n_heads_kv == want[i].heads_kv && s->n_ff == want[i].ff &&
+                  s->n_vocab == want[i].vocab, "%s: wrong dimensions", want[i].name);
+    }
+    const struct rb_synth_shape *g = rb_synth_shape_find("gpt2-124m");
+    CHECK(g && g->n_ctx == 1024);
+}
+
 int main(void) {
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/rbee-test-bench-XXXXXX");
     if (!mkdtemp(tmp_dir)) { printf("cannot make a temp dir\n"); return 1; }
@@ -677,6 +523,7 @@ int main(void) {
     RUN(synth_llama_layout_types_and_values);
     RUN(synth_gpt2_is_deterministic_per_seed);
     RUN(synth_errors_are_clear);
+    RUN(synth_shapes_are_the_real_models);
     rmdir(tmp_dir);
     return test_summary();
 }

@@ -1,11 +1,14 @@
-/* test_cli.c - `rbee run / logits / tokenize` called in-process with
+/* test_cli.c - `rbee run / logits / tokenize / info` called in-process with
  * stdout and stderr captured: bad input gives one "rbee: error:" line and
- * exit status 1, never a crash; good input gives the documented output. */
+ * exit status 1, never a crash; good input gives the documented output.
+ * Also the KV cache options of every command that runs a model and the
+ * memory report of `rbee info -c N --kv-type T`. */
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "test.h"
 #include "../runtime/cli.h"
+#include "../runtime/rbee.h"
 
 static char out_buf[1 << 16], err_buf[1 << 16];
 
@@ -37,9 +40,17 @@ static int capture(int (*fn)(int, char **), const char **args) {
 
 static char model[512];
 
+/* The command function for argv[0]. */
+static int (*command(const char *name))(int, char **) {
+    if (!strcmp(name, "run")) return cli_run;
+    if (!strcmp(name, "logits")) return cli_logits;
+    if (!strcmp(name, "info")) return cli_info;
+    return cli_tokenize;
+}
+
 #define EXPECT_ERROR(needle, ...) do { \
         const char *args_[] = { __VA_ARGS__, NULL }; \
-        int rc_ = capture(args_[0][0] == 'r' ? cli_run : args_[0][0] == 'l' ? cli_logits : cli_tokenize, args_); \
+        int rc_ = capture(command(args_[0]), args_); \
         CHECK_EQ_INT(rc_, 1); \
         CHECK_CONTAINS(err_buf, "rbee: error: "); \
         CHECK_CONTAINS(err_buf, needle); \
@@ -75,6 +86,112 @@ TEST(generation_stops_at_context_end) {
     CHECK_CONTAINS(err_buf, "context of 16 tokens is full");
     CHECK_CONTAINS(err_buf, "generation:    15 tokens");
     CHECK_CONTAINS(err_buf, "peak RSS:");
+    /* the same with quantized caches (head_dim 8: one padded block per row),
+     * a prompt of 7 tokens filling the context, and -n -1 (until full):
+     * one token is sampled from the last logits, printed, and never stored */
+    const char *b[] = { "run", "-m", model, "-p", "Once upon a time there was", "-c", "7", "-n", "-1",
+                        "-ctk", "q4_0", "-ctv", "q8_0", "--temp", "0", NULL };
+    CHECK_EQ_INT(capture(cli_run, b), 0);
+    CHECK_CONTAINS(err_buf, "context of 7 tokens is full");
+    CHECK_CONTAINS(err_buf, "generation:     1 tokens");
+    CHECK_CONTAINS(out_buf, "Once upon a time there was");
+    CHECK(strlen(out_buf) > strlen("Once upon a time there was")); /* the generated token is kept */
+}
+
+/* --kv-type, -ctk and -ctv reach the cache of `run` and `logits`: the
+ * logits move (a little) with the cache type, and stay the reference's
+ * top tokens; a bad type is refused before anything runs. */
+TEST(kv_type_flags_reach_the_cache) {
+    static char base[1 << 16];
+    const char *a[] = { "logits", "-m", model, "-p", "Once upon a time", "-n", "4", NULL, NULL, NULL, NULL, NULL };
+    CHECK_EQ_INT(capture(cli_logits, a), 0);
+    snprintf(base, sizeof base, "%s", out_buf);
+    CHECK_CONTAINS(base, "\ngreedy: 432 383 286 ");
+    const char *types[][4] = { { "--kv-type", "f16", NULL, NULL }, { "--kv-type", "q8_0", NULL, NULL },
+                               { "-ctk", "q4_0", NULL, NULL }, { "-ctv", "q4_0", NULL, NULL },
+                               { "-ctk", "q8_0", "-ctv", "f32" }, { "--cache-type-k", "f32", "--cache-type-v", "f32" } };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        for (int j = 0; j < 4; j++) a[7 + j] = types[i][j];
+        CHECK_EQ_INT(capture(cli_logits, a), 0);
+        CHECK_CONTAINS(out_buf, "\ngreedy: 432 383 286 ");
+        if (i == 0) CHECK_STR(out_buf, base); /* f16 is the default */
+        else CHECK_MSG(strcmp(out_buf, base) != 0, "%s %s %s %s: same logits as the F16 cache", types[i][0],
+                       types[i][1], types[i][2] ? types[i][2] : "", types[i][3] ? types[i][3] : "");
+    }
+    EXPECT_ERROR("not one of f32, f16, q8_0, q4_0", "logits", "-m", model, "-p", "hi", "-ctv", "q4_1");
+    EXPECT_ERROR("not one of f32, f16, q8_0, q4_0", "run", "-m", model, "-p", "hi", "-ctk", "bf16");
+    EXPECT_ERROR("-ctk: missing value", "run", "-m", model, "-p", "hi", "-ctk");
+    EXPECT_ERROR("-ctv: expected f32, f16, q8_0 or q4_0", "info", model, "-ctv", "q5_0");
+    EXPECT_ERROR("--kv-type: expected f32, f16, q8_0 or q4_0", "info", model, "--kv-type", "x");
+    EXPECT_ERROR("-t: expected a thread count", "info", model, "-t", "0");
+}
+
+/* Value of "key": N in a JSON text, or -1. */
+static double json_number(const char *json, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(json, pat);
+    return p ? strtod(p + strlen(pat), NULL) : -1.0;
+}
+
+/* `rbee info MODEL -c N --kv-type T` reports the KV cache bytes and the
+ * memory of a run: the numbers a context with those settings allocates,
+ * and the issue's budget, q8_0 <= 0.55 x and q4_0 <= 0.30 x the F16 bytes,
+ * holds on the reported sizes (head_dim 32 here; 64 and 128 in
+ * test_attention's kv_bytes_exact). */
+TEST(info_reports_kv_and_run_memory) {
+    char path[512], err[RBEE_ERR_MAX];
+    test_path(path, sizeof path, "models/llama-mini-q4_0.gguf");
+    static const char *const types[] = { "f16", "q8_0", "q4_0", "f32" };
+    /* 4 layers x 512 tokens x 2 KV heads x (K + V) rows of 32 values */
+    static const double row_bytes[] = { 64, 34, 18, 128 };
+    double kv[4] = { 0 };
+    rbee_model *m = NULL;
+    CHECK(rbee_model_load(&m, path, err) == 0);
+    for (int i = 0; i < 4; i++) {
+        const char *a[] = { "info", path, "--json", "-c", "512", "-t", "3", "--kv-type", types[i], NULL };
+        CHECK_EQ_INT(capture(cli_info, a), 0);
+        const char *cache = strstr(out_buf, "\"kv_cache\"");
+        CHECK(cache != NULL);
+        if (!cache) continue;
+        kv[i] = json_number(cache, "bytes");
+        CHECK_NEAR(kv[i], 4.0 * 512 * 2 * 2 * row_bytes[i], 0);
+        CHECK_NEAR(json_number(cache, "n_ctx"), 512, 0);
+        double scratch = json_number(out_buf, "scratch_bytes"), size = json_number(out_buf, "size");
+        CHECK_NEAR(json_number(out_buf, "memory_bytes"), size + kv[i] + scratch, 0);
+        /* the same numbers as a context made with these settings */
+        struct rbee_context_params cp = rbee_context_default_params();
+        cp.n_ctx = 512;
+        cp.n_threads = 3;
+        cp.type_k = cp.type_v = types[i];
+        rbee_context *c = NULL;
+        if (m && rbee_context_new(&c, m, &cp, err) == 0) {
+            CHECK_NEAR(kv[i], (double)rbee_kv_bytes(c), 0);
+            CHECK_NEAR(scratch, (double)rbee_scratch_bytes(c), 0);
+            rbee_context_free(c);
+        } else {
+            TEST_FAIL_AT("context: %s", err);
+        }
+    }
+    CHECK_MSG(kv[1] <= 0.55 * kv[0], "q8_0 cache %.0f bytes > 0.55 x f16 %.0f", kv[1], kv[0]);
+    CHECK_MSG(kv[2] <= 0.30 * kv[0], "q4_0 cache %.0f bytes > 0.30 x f16 %.0f", kv[2], kv[0]);
+    rbee_model_free(m);
+
+    /* text: K and V types apart, and the total */
+    const char *t[] = { "info", path, "-c", "100", "-t", "2", "-ctk", "q8_0", "-ctv", "q4_0", NULL };
+    CHECK_EQ_INT(capture(cli_info, t), 0);
+    CHECK_CONTAINS(out_buf, "kv cache:      41600 bytes (0.0 MiB; K q8_0, V q4_0, 100 tokens)"); /* 4*100*2*(34+18) */
+    CHECK_CONTAINS(out_buf, "= file + kv cache + scratch ");
+    CHECK_CONTAINS(out_buf, "(2 threads)");
+    /* default context as `rbee run`: the model's 512 (at most 4096) */
+    const char *d[] = { "info", path, NULL };
+    CHECK_EQ_INT(capture(cli_info, d), 0);
+    CHECK_CONTAINS(out_buf, "kv cache:      524288 bytes (0.5 MiB; f16, 512 tokens)");
+    /* stories260K's head_dim 8 pads a quantized row to a 32-value block:
+     * there a Q8_0 cache is larger than F16 (34 bytes a row against 16) */
+    const char *s[] = { "info", model, "-c", "64", "--kv-type", "q8_0", NULL };
+    CHECK_EQ_INT(capture(cli_info, s), 0);
+    CHECK_CONTAINS(out_buf, "kv cache:      87040 bytes"); /* 5 layers x 64 x 4 heads x 2 x 34 */
 }
 
 TEST(greedy_story_is_reference_text) {
@@ -142,6 +259,8 @@ int main(void) {
     RUN(bad_input_is_one_error_line);
     RUN(help_exits_zero);
     RUN(generation_stops_at_context_end);
+    RUN(kv_type_flags_reach_the_cache);
+    RUN(info_reports_kv_and_run_memory);
     RUN(greedy_story_is_reference_text);
     RUN(logits_and_tokenize_format);
     RUN(seed_reproduces_and_file_prompt);

@@ -95,61 +95,84 @@ static char *read_all(const char *path) {
 
 /* ---- comparison ---- */
 
+/* One comparison. strict: a rule broken is a test failure (and the block
+ * stops there); otherwise (how far a run follows the reference, e.g. with a
+ * Q4_0 KV cache) it is counted and the comparison goes on. */
+struct cmp {
+    double tol;
+    int strict;
+    double max_diff;   /* over every listed logit compared */
+    int n_over;        /* listed logits off by more than tol */
+    int n_top1;        /* top-1 disagreements outside a near tie */
+    int steps;         /* greedy steps compared (both runs on the same path) */
+    int parted;        /* 0: followed to the end; 1: parted at a near tie; 2: elsewhere */
+};
+
 /* Every id the reference lists must be in ours, its logit within tol; top-1
  * must agree unless the reference's top two are within 2 tol. */
 static int compare_line(const char *what, int i, const struct top_line *ref,
-                        const struct top_line *ours, double tol, double *max_diff) {
+                        const struct top_line *ours, struct cmp *c) {
     int ok = 1;
+    double tol = c->tol;
     for (int r = 0; r < ref->n; r++) {
         int found = -1;
         for (int o = 0; o < ours->n; o++) if (ours->id[o] == ref->id[r]) { found = o; break; }
         if (found < 0) {
+            c->n_over++;
+            if (!c->strict) { ok = 0; continue; }
             TEST_FAIL_AT("%s %d: id %d (ref %.6f) is not in our top %d", what, i, ref->id[r],
                          ref->logit[r], ours->n);
             return 0;
         }
         double d = fabs(ours->logit[found] - ref->logit[r]);
-        if (d > *max_diff) *max_diff = d;
+        if (!(d <= c->max_diff)) c->max_diff = d; /* NaN sticks */
         if (!(d <= tol)) { /* NaN fails too */
-            TEST_FAIL_AT("%s %d: id %d logit %.6f, reference %.6f (tol %.2f)", what, i,
-                         ref->id[r], ours->logit[found], ref->logit[r], tol);
+            c->n_over++;
+            if (c->strict)
+                TEST_FAIL_AT("%s %d: id %d logit %.6f, reference %.6f (tol %.2f)", what, i,
+                             ref->id[r], ours->logit[found], ref->logit[r], tol);
             ok = 0;
         }
     }
     int near_tie = ref->n >= 2 && ref->logit[0] - ref->logit[1] <= 2 * tol;
     if (ref->n && ours->n && ours->id[0] != ref->id[0] && !near_tie) {
-        TEST_FAIL_AT("%s %d: top-1 is %d, reference %d (gap %.3f)", what, i, ours->id[0],
-                     ref->id[0], ref->logit[0] - ref->logit[1]);
+        c->n_top1++;
+        if (c->strict)
+            TEST_FAIL_AT("%s %d: top-1 is %d, reference %d (gap %.3f)", what, i, ours->id[0],
+                         ref->id[0], ref->logit[0] - ref->logit[1]);
         ok = 0;
     }
     return ok;
 }
 
-static void compare_block(const char *model, const struct block *ref, const struct block *ours,
-                          double tol) {
-    double max_diff = 0;
+static void compare_block(const char *label, const struct block *ref, const struct block *ours,
+                          struct cmp *c) {
     CHECK_EQ_INT(ours->n_tokens, ref->n_tokens);
     for (int i = 0; i < ref->n_tokens && i < ours->n_tokens; i++)
         if (ours->tokens[i] != ref->tokens[i]) {
-            TEST_FAIL_AT("%s '%s': token %d is %d, reference %d", model, ref->prompt, i,
+            TEST_FAIL_AT("%s '%s': token %d is %d, reference %d", label, ref->prompt, i,
                          ours->tokens[i], ref->tokens[i]);
             return;
         }
     for (int i = 0; i < ref->n_top; i++)
-        if (!compare_line("top", i, &ref->top[i], &ours->top[i], tol, &max_diff)) return;
-    int steps = 0, parted = 0;
+        if (!compare_line("top", i, &ref->top[i], &ours->top[i], c) && c->strict) return;
     for (int g = 0; g < ref->n_greedy; g++) {
-        if (!compare_line("gtop", g, &ref->gtop[g], &ours->gtop[g], tol, &max_diff)) return;
-        steps++;
+        if (!compare_line("gtop", g, &ref->gtop[g], &ours->gtop[g], c) && c->strict) return;
+        c->steps++;
         if (ours->greedy[g] != ref->greedy[g]) {
             const struct top_line *t = &ref->gtop[g];
-            if (t->n >= 2 && t->logit[0] - t->logit[1] <= 2 * tol) { parted = 1; break; }
-            TEST_FAIL_AT("%s: greedy %d is %d, reference %d", model, g, ours->greedy[g], ref->greedy[g]);
-            return;
+            c->parted = t->n >= 2 && t->logit[0] - t->logit[1] <= 2 * c->tol ? 1 : 2;
+            if (c->parted == 2 && c->strict)
+                TEST_FAIL_AT("%s: greedy %d is %d, reference %d", label, g, ours->greedy[g], ref->greedy[g]);
+            break;
         }
     }
-    printf("  %-24s %-12.12s... max |diff| %.4f (tol %.2f), greedy %d/%d%s\n", model, ref->prompt,
-           max_diff, tol, steps, ref->n_greedy, parted ? " (parted at a near tie)" : "");
+    printf("  %-30s %-12.12s... max |diff| %.4f (tol %.2f), greedy %d/%d%s", label, ref->prompt,
+           c->max_diff, c->tol, c->steps, ref->n_greedy,
+           c->parted == 1 ? " (parted at a near tie)" : c->parted == 2 ? " (parted, no near tie)" : "");
+    if (!c->strict)
+        printf(", %d logits over tol, %d top-1 misses", c->n_over, c->n_top1);
+    printf("\n");
 }
 
 static int all_float(const struct rbee_model *m) {
@@ -160,12 +183,21 @@ static int all_float(const struct rbee_model *m) {
     return 1;
 }
 
-static void golden_file(const char *name, int n_threads) {
-    char path[512], ref_path[512], model_rel[256], err[RBEE_ERR_MAX];
+/* How one model file is run against its reference. */
+struct golden_run {
+    int n_threads;
+    const char *kv_type; /* K and V cache type ("q8_0"...); NULL: the default (F16) */
+    double tol;          /* 0: by the weights (0.05 all F32/F16, 0.3 quantized) */
+    int strict;          /* 0: report how far it follows, never fail on logits */
+};
+
+static void golden_file(const char *name, const struct golden_run *run) {
+    char path[512], ref_path[512], model_rel[256], err[RBEE_ERR_MAX], label[64];
     snprintf(model_rel, sizeof model_rel, "models/%s.gguf", name);
     test_path(path, sizeof path, model_rel);
     snprintf(model_rel, sizeof model_rel, "reference/%s.ref", name);
     test_path(ref_path, sizeof ref_path, model_rel);
+    snprintf(label, sizeof label, "%s%s%s", name, run->kv_type ? " kv=" : "", run->kv_type ? run->kv_type : "");
 
     rbee_model *m;
     if (rbee_model_load(&m, path, err)) {
@@ -176,20 +208,22 @@ static void golden_file(const char *name, int n_threads) {
     static struct block ref[MAX_BLOCKS], ours[MAX_BLOCKS];
     int n_ref = ref_text ? parse_blocks(ref_text, ref, MAX_BLOCKS) : 0;
     CHECK_MSG(n_ref > 0, "%s: no blocks", ref_path);
-    double tol = all_float(m) ? 0.05 : 0.3;
+    double tol = run->tol > 0 ? run->tol : all_float(m) ? 0.05 : 0.3;
     for (int b = 0; b < n_ref; b++) {
         struct rbee_context_params cp = rbee_context_default_params();
-        cp.n_threads = n_threads;
+        cp.n_threads = run->n_threads;
+        cp.type_k = cp.type_v = run->kv_type;
         rbee_context *c;
-        if (rbee_context_new(&c, m, &cp, err)) { TEST_FAIL_AT("%s", err); break; }
+        if (rbee_context_new(&c, m, &cp, err)) { TEST_FAIL_AT("%s: %s", label, err); break; }
         char *text = NULL;
         size_t len = 0;
         FILE *out = open_memstream(&text, &len);
         int rc = rb_logits_report(m, c, ref[b].prompt, ref[b].n_greedy, OUR_TOP, out, err);
         fclose(out);
-        CHECK_MSG(rc == 0, "%s: %s", name, err);
+        CHECK_MSG(rc == 0, "%s: %s", label, err);
+        struct cmp cmp = { .tol = tol, .strict = run->strict };
         if (rc == 0 && parse_blocks(text, &ours[b], 1) == 1)
-            compare_block(name, &ref[b], &ours[b], tol);
+            compare_block(label, &ref[b], &ours[b], &cmp);
         free(text);
         rbee_context_free(c);
     }
@@ -208,12 +242,34 @@ static int quick(void) {
 }
 
 TEST(golden_stories) {
-    for (size_t i = 0; i < sizeof stories / sizeof stories[0]; i++) golden_file(stories[i], 1);
+    struct golden_run run = { .n_threads = 1, .strict = 1 };
+    for (size_t i = 0; i < sizeof stories / sizeof stories[0]; i++) golden_file(stories[i], &run);
 }
 
 TEST(golden_mini) {
     if (quick()) { printf("  skipped (RBEE_GOLDEN_QUICK=1)\n"); return; }
-    for (size_t i = 0; i < sizeof minis / sizeof minis[0]; i++) golden_file(minis[i], 2);
+    struct golden_run run = { .n_threads = 2, .strict = 1 };
+    for (size_t i = 0; i < sizeof minis / sizeof minis[0]; i++) golden_file(minis[i], &run);
+}
+
+/* The same comparison with a quantized KV cache (issue 7). With Q8_0 K and
+ * V every model below must meet the reference at tolerance 0.3, float
+ * weights included (the reference itself meets it with a Q8_0 cache on the
+ * llama-mini files; stories260K's head_dim of 8 is smaller than a block,
+ * which the reference refuses and we must not). Q4_0 is reported only: how
+ * far each model follows the reference. Add a model here to cover it. */
+static const char *const kv_models[] = { "stories260K", "llama-mini-f16", "llama-mini-q4_0", "gpt2-mini-f16" };
+
+TEST(golden_kv_q8_0) {
+    struct golden_run run = { .n_threads = 2, .kv_type = "q8_0", .tol = 0.3, .strict = 1 };
+    for (size_t i = 0; i < sizeof kv_models / sizeof kv_models[0]; i++)
+        if (!quick() || !strncmp(kv_models[i], "stories", 7)) golden_file(kv_models[i], &run);
+}
+
+TEST(golden_kv_q4_0_report) {
+    struct golden_run run = { .n_threads = 2, .kv_type = "q4_0", .tol = 0.3, .strict = 0 };
+    for (size_t i = 0; i < sizeof kv_models / sizeof kv_models[0]; i++)
+        if (!quick() || !strncmp(kv_models[i], "stories", 7)) golden_file(kv_models[i], &run);
 }
 
 /* The same tokens with 1 and 2 threads must give the same bits. */
@@ -262,6 +318,8 @@ int main(void) {
     printf("isa %s\n", rbee_isa());
     RUN(golden_stories);
     RUN(golden_mini);
+    RUN(golden_kv_q8_0);
+    RUN(golden_kv_q4_0_report);
     RUN(threads_bit_identical);
     return test_summary();
 }

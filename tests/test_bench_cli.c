@@ -1,0 +1,150 @@
+/* test_bench_cli.c - `rbee bench` run as a command, end to end: every
+ * output format from a real run, depths, thread counts, KV types and
+ * errors; and rb_context_seek, which its deep generation tests use. */
+#include "test.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "json_parse.h"
+#include "../runtime/cli.h"
+#include "../runtime/context.h"
+#include "../runtime/rbee.h"
+
+/* ---- `rbee bench` itself, end to end ---- */
+
+static char cmd_out[1 << 16], cmd_err[1 << 16];
+
+/* Run a command function with argv (NULL-terminated), stdout and stderr captured. */
+static int run_cmd(int (*fn)(int, char **), const char **args) {
+    int argc = 0;
+    while (args[argc]) argc++;
+    char out_path[] = "/tmp/rbee_bench_out_XXXXXX", err_path[] = "/tmp/rbee_bench_err_XXXXXX";
+    int fo = mkstemp(out_path), fe = mkstemp(err_path);
+    fflush(stdout);
+    fflush(stderr);
+    int save_out = dup(1), save_err = dup(2);
+    dup2(fo, 1);
+    dup2(fe, 2);
+    int rc = fn(argc, (char **)args);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(save_out, 1);
+    dup2(save_err, 2);
+    close(save_out);
+    close(save_err);
+    const int fds[2] = { fo, fe };
+    char *bufs[2] = { cmd_out, cmd_err };
+    for (int i = 0; i < 2; i++) {
+        lseek(fds[i], 0, SEEK_SET);
+        ssize_t n = read(fds[i], bufs[i], sizeof cmd_out - 1);
+        bufs[i][n > 0 ? n : 0] = 0;
+        close(fds[i]);
+    }
+    unlink(out_path);
+    unlink(err_path);
+    return rc;
+}
+
+/* Every format from a real run on stories260K (a small bandwidth buffer,
+ * a few tokens): the JSON parses with the issue's fields, tests at two
+ * depths and two thread counts, the KV types of -ctk/-ctv. */
+TEST(bench_command_outputs) {
+    char model[512];
+    test_path(model, sizeof model, "models/stories260K.gguf");
+    setenv("RBEE_BW_MIB", "32", 1);
+    const char *a[] = { "bench", "-m", model, "-p", "16", "-n", "4", "-d", "4,40", "-t", "1,2", "-r", "2",
+                        "-ctk", "q8_0", "-ctv", "q4_0", "-o", "json", NULL };
+    CHECK_EQ_INT(run_cmd(cli_bench, a), 0);
+    CHECK_CONTAINS(cmd_err, "bench: memory read bandwidth before:");
+    struct j_doc d;
+    CHECK_MSG(j_parse(cmd_out, strlen(cmd_out), &d) == 0, "JSON does not parse:\n%s", cmd_out);
+    CHECK(d.top_is_array);
+    CHECK_EQ_INT(d.n_objs, 6); /* per thread count: pp16, tg4@d4, tg4@d40 */
+    static const char *const tests[] = { "pp16", "tg4@d4", "tg4@d40" };
+    for (int i = 0; i < d.n_objs && i < 6; i++) {
+        const struct j_obj *o = &d.objs[i];
+        const struct j_field *f;
+        CHECK((f = j_get(o, "model")) && !strcmp(f->str, "stories260K.gguf"));
+        CHECK((f = j_get(o, "size_bytes")) && f->num == 1185376);
+        CHECK((f = j_get(o, "type")) && !strcmp(f->str, "F32"));
+        CHECK((f = j_get(o, "isa")) && f->kind == J_STR && f->str[0]);
+        CHECK((f = j_get(o, "threads")) && f->num == (i < 3 ? 1 : 2));
+        CHECK_MSG((f = j_get(o, "test")) && !strcmp(f->str, tests[i % 3]), "row %d: test %s", i, f ? f->str : "?");
+        CHECK((f = j_get(o, "kv_type")) && !strcmp(f->str, "q8_0/q4_0"));
+        CHECK((f = j_get(o, "avg_ts")) && f->num > 0);
+        CHECK((f = j_get(o, "stddev_ts")) && f->num >= 0);
+        int tg = i % 3 != 0;
+        const struct j_field *bw = j_get(o, "bw_gbs"), *frac = j_get(o, "bw_frac"), *bpt = j_get(o, "bytes_per_token");
+        CHECK_MSG(tg ? bw && frac && bw->num > 0 && frac->num > 0 : !bw && !frac, "row %d: bw fields", i);
+        if (tg && bpt) {
+            /* weights read per token: all tensors but token_embd (one row) for a model with an output matrix;
+             * plus the KV cache read at the middle of the test (q8_0 K 34, q4_0 V 18 bytes a row) */
+            double ctx_mid = i % 3 == 1 ? 4 + 2 : 40 + 2;
+            double kv = 5.0 * 4 * ctx_mid * (34 + 18);
+            CHECK_MSG(bpt->num > kv && bpt->num < kv + 1185376.0, "row %d: %g bytes per token", i, bpt->num);
+            if (frac && bw) CHECK_NEAR(frac->num, j_get(o, "avg_ts")->num * bpt->num / (bw->num * 1e9), 1e-4 * frac->num);
+        }
+    }
+
+    /* CSV: a header and one line per row; markdown: the table with the columns */
+    const char *c[] = { "bench", "-m", model, "-p", "8", "-n", "2", "-t", "1", "-r", "1", "--kv-type", "f16,q8_0",
+                        "-o", "csv", NULL };
+    CHECK_EQ_INT(run_cmd(cli_bench, c), 0);
+    const char *head = "model,size_bytes,n_params,type,kv_type,isa,threads,test,";
+    CHECK(!strncmp(cmd_out, head, strlen(head)));
+    int lines = 0;
+    for (const char *p = cmd_out; *p; p++) lines += *p == '\n';
+    CHECK_EQ_INT(lines, 1 + 4); /* f16 and q8_0: pp8, tg2 */
+    CHECK_CONTAINS(cmd_out, ",q8_0,");
+    c[14] = "md";
+    CHECK_EQ_INT(run_cmd(cli_bench, c), 0);
+    CHECK_CONTAINS(cmd_out, "| model | size | params | type | kv | isa | threads | test | t/s | bw% |");
+    CHECK_CONTAINS(cmd_out, "memory read bandwidth (streaming read of a 32 MiB buffer");
+    CHECK_CONTAINS(cmd_out, "| stories260K.gguf | 1.13 MiB | 292.80 K | F32 | q8_0 | ");
+
+    /* errors: one line, exit status 1, nothing measured */
+    const char *bad_kv[] = { "bench", "-m", model, "-ctv", "q5_1", NULL };
+    CHECK_EQ_INT(run_cmd(cli_bench, bad_kv), 1);
+    CHECK_CONTAINS(cmd_err, "rbee: error: bench: KV cache type 'q5_1'");
+    const char *bad_depth[] = { "bench", "-m", model, "-d", "0", NULL };
+    CHECK_EQ_INT(run_cmd(cli_bench, bad_depth), 1);
+    CHECK_CONTAINS(cmd_err, "rbee: error: bench: -d 0");
+    const char *no_model[] = { "bench", "-m", "/nonexistent.gguf", NULL };
+    CHECK_EQ_INT(run_cmd(cli_bench, no_model), 1);
+    CHECK_STR(cmd_err, "rbee: error: bench: /nonexistent.gguf: no such file\n");
+    unsetenv("RBEE_BW_MIB");
+}
+
+/* rb_context_seek (bench's deep tg tests): back and forth over written rows only. */
+TEST(context_seek_stays_within_written_rows) {
+    char model[512], err[RBEE_ERR_MAX];
+    rbee_model *m;
+    CHECK(rbee_model_load(&m, test_path(model, sizeof model, "models/stories260K.gguf"), err) == 0);
+    struct rbee_context_params cp = rbee_context_default_params();
+    cp.n_ctx = 64;
+    rbee_context *c;
+    CHECK(rbee_context_new(&c, m, &cp, err) == 0);
+    int32_t ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = 1 + i * 7;
+    CHECK(c->n_written == 0 && rb_context_seek(c, 1) == -1);
+    CHECK(rbee_eval(c, ids, 40, 0, err) == 0);
+    CHECK_EQ_INT(c->n_written, 40);
+    CHECK(rbee_set_pos(c, 10) == 0 && rbee_pos(c) == 10 && c->n_written == 40);
+    CHECK(rbee_set_pos(c, 20) == -1);            /* the public call only rewinds */
+    CHECK(rb_context_seek(c, 40) == 0 && rbee_pos(c) == 40);
+    CHECK(rb_context_seek(c, 41) == -1 && rbee_pos(c) == 40);
+    CHECK(rb_context_seek(c, -1) == -1);
+    CHECK(rbee_get_logits(c, -1) == NULL);       /* no logits for a position not just evaluated */
+    CHECK(rbee_eval(c, ids, 1, 0, err) == 0 && c->n_written == 41);
+    rbee_reset(c);
+    CHECK(rbee_pos(c) == 0 && c->n_written == 41);
+    rbee_context_free(c);
+    rbee_model_free(m);
+}
+
+int main(void) {
+    RUN(context_seek_stays_within_written_rows);
+    RUN(bench_command_outputs);
+    return test_summary();
+}
