@@ -40,7 +40,7 @@
 #define UNROLL _Pragma("GCC unroll 8")
 
 #define KCHUNK 256   /* blocks per prepared chunk: 8192 elements */
-#define PREFETCH 2048 /* bytes ahead of the weight hex being read (generation) */
+#define PREFETCH 8192 /* bytes ahead of the weights being read (generation), into L2 */
 #define TOK_MAX 8    /* tokens per prepared chunk */
 
 struct prep_group {
@@ -245,7 +245,7 @@ ALWAYS_INLINE void tile(const struct q32_fmt *f, int T, const uint8_t *x, int64_
     for (int64_t h = 0; h < n_hex; h++) {
         const uint8_t *xh = x + (size_t)h * 16 * f->xsize;
         if (T == 1) /* generation streams weights from DRAM: ask ahead */
-            for (int l = 0; l < 16 * (int)f->xsize; l += 64) _mm_prefetch((const char *)xh + PREFETCH + l, _MM_HINT_T0);
+            for (int l = 0; l < 16 * (int)f->xsize; l += 64) _mm_prefetch((const char *)xh + PREFETCH + l, _MM_HINT_T1);
         struct wquad q[4];
         __m512 dx;
         load_hex(f, xh, q, &dx);
