@@ -165,8 +165,12 @@ TEST(gemm_matches_vec_dot) {
     for (int i = 0; i < N_WTYPES; i++) {
         const struct wtype *t = &wtypes[i];
         if (!K->gemm[t->type]) continue;
-        /* 41 blocks: two groups of 16, one of 8 and a single one; 3 super-blocks */
-        const int64_t n = t->block == 32 ? 1312 : 768, nb = n / t->block, n_rows = 3;
+        /* 41 blocks: two groups of 16, one of 8 and a single one; 289 blocks:
+         * longer than a prepared chunk (256) and than the rows that go two at
+         * a time (128); 3 and 9 super-blocks (a partial quad) */
+        const int64_t lens32[] = { 1312, 9248 }, lens256[] = { 768, 2304 };
+        for (int li = 0; li < 2; li++) {
+        const int64_t n = t->block == 32 ? lens32[li] : lens256[li], nb = n / t->block, n_rows = 3;
         /* padded strides (kept aligned for the block structs scalar code uses) */
         const size_t wrb = nb * t->wsize + 6, arb = nb * t->asize + 8;
         for (int n_tok = 1; n_tok <= 9; n_tok++) {
@@ -181,14 +185,15 @@ TEST(gemm_matches_vec_dot) {
                 for (int r = 0; r < n_rows; r++) {
                     float want;
                     K->vec_dot[t->type](n, &want, w + r * wrb, a + tk * arb);
-                    CHECK_MSG(same_bits(out[tk * stride + r], want), "%s gemm n_tok=%d r=%d t=%d: %.9g != vec_dot %.9g",
-                              rb_type_name(t->type), n_tok, r, tk, out[tk * stride + r], want);
+                    CHECK_MSG(same_bits(out[tk * stride + r], want), "%s gemm n=%lld n_tok=%d r=%d t=%d: %.9g != vec_dot %.9g",
+                              rb_type_name(t->type), (long long)n, n_tok, r, tk, out[tk * stride + r], want);
                 }
             for (int tk = 0; tk < n_tok; tk++) /* padding untouched */
                 CHECK(out[tk * stride + n_rows] == -7.0f && out[tk * stride + n_rows + 1] == -7.0f);
             free(w);
             free(a);
             free(out);
+        }
         }
     }
 }
