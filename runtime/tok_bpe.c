@@ -98,67 +98,20 @@ struct bpe_sym {
     int alive;
 };
 
-struct bpe_bigram {
-    int32_t rank;
-    int32_t left, right;         /* sym indexes */
-    int32_t left_id, right_id;   /* what they held when queued */
-};
-
-/* Min-heap order: lowest rank first, then the leftmost. */
-static int bigram_before(const struct bpe_bigram *a, const struct bpe_bigram *b) {
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-struct bpe_heap {
-    struct bpe_bigram *v;
-    size_t n;
-};
-
-static void heap_push(struct bpe_heap *h, struct bpe_bigram x) {
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!bigram_before(&x, &h->v[parent]))
-            break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = x;
-}
-
-static struct bpe_bigram heap_pop(struct bpe_heap *h) {
-    struct bpe_bigram top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= h->n)
-            break;
-        if (child + 1 < h->n && bigram_before(&h->v[child + 1], &h->v[child]))
-            child++;
-        if (!bigram_before(&h->v[child], &last))
-            break;
-        h->v[i] = h->v[child];
-        i = child;
-    }
-    if (h->n > 0)
-        h->v[i] = last;
-    return top;
-}
-
-static void try_bigram(const struct rb_tokenizer *t, struct bpe_sym *syms, struct bpe_heap *h, int32_t left,
+static void try_bigram(const struct rb_tokenizer *t, struct bpe_sym *syms, struct rb_bigram_heap *h, int32_t left,
                        int32_t right) {
     if (left < 0 || right < 0 || syms[left].id < 0 || syms[right].id < 0)
         return;
     const struct rb_merge_slot *m = rb_tok_find_merge(t, syms[left].id, syms[right].id);
     if (!m)
         return;
-    struct bpe_bigram b = { m->rank, left, right, syms[left].id, syms[right].id };
-    heap_push(h, b);
+    struct rb_bigram b = { -(float)m->rank, left, right, { syms[left].id, syms[right].id } };
+    rb_bigram_push(h, b);
 }
 
 /* BPE over one word's bytes; syms and heap have room for n (heap: 3n). */
 static void merge_word(const struct rb_tokenizer *t, const uint8_t *bytes, size_t n, struct bpe_sym *syms,
-                       struct bpe_heap *heap, struct rb_tok_out *out) {
+                       struct rb_bigram_heap *heap, struct rb_tok_out *out) {
     for (size_t i = 0; i < n; i++) {
         struct bpe_sym s = { t->byte_ids[bytes[i]], (int32_t)i - 1, i + 1 == n ? -1 : (int32_t)i + 1, 1 };
         syms[i] = s;
@@ -168,9 +121,9 @@ static void merge_word(const struct rb_tokenizer *t, const uint8_t *bytes, size_
         try_bigram(t, syms, heap, (int32_t)i - 1, (int32_t)i);
 
     while (heap->n > 0) {
-        struct bpe_bigram b = heap_pop(heap);
+        struct rb_bigram b = rb_bigram_pop(heap);
         struct bpe_sym *l = &syms[b.left], *r = &syms[b.right];
-        if (!l->alive || !r->alive || l->id != b.left_id || r->id != b.right_id)
+        if (!l->alive || !r->alive || l->id != b.check[0] || r->id != b.check[1])
             continue; /* stale: one side was merged since */
         l->id = rb_tok_find_merge(t, l->id, r->id)->result;
         r->alive = 0;
@@ -200,7 +153,7 @@ int rb_bpe_encode(const struct rb_tokenizer *t, const char *text, size_t len, st
     size_t *ends = malloc(len * sizeof *ends);
     uint8_t *bytes = malloc(3 * len);
     struct bpe_sym *syms = malloc(3 * len * sizeof *syms);
-    struct bpe_heap heap = { malloc(9 * len * sizeof(struct bpe_bigram)), 0 };
+    struct rb_bigram_heap heap = { malloc(9 * len * sizeof(struct rb_bigram)), 0 };
     int rc = 0;
     if (!cpts || !cls || !ends || !bytes || !syms || !heap.v) {
         snprintf(err, RB_ERR_MAX, "tokenize: out of memory");

@@ -73,6 +73,22 @@ static inline void rb_tok_emit(struct rb_tok_out *o, int32_t id) {
     o->n++;
 }
 
+/* A candidate merge of two adjacent symbols, as both encoders queue them:
+ * the heap pops the highest priority first, then the leftmost. */
+struct rb_bigram {
+    float priority;             /* SPM: the merged piece's score; BPE: -rank (exact below 2^24) */
+    int32_t left, right;        /* symbol indexes */
+    int32_t check[2];           /* what the symbols held when queued: a later mismatch means stale */
+};
+
+struct rb_bigram_heap {
+    struct rb_bigram *v;        /* room for every push the caller makes */
+    size_t n;
+};
+
+void rb_bigram_push(struct rb_bigram_heap *h, struct rb_bigram x);
+struct rb_bigram rb_bigram_pop(struct rb_bigram_heap *h); /* h->n > 0 */
+
 /* The two encoders, over one non-empty run of text (BOS and user-defined
  * tokens are handled by the caller). space_prefix: SPM's leading U+2581. */
 int rb_spm_encode(const struct rb_tokenizer *t, const char *text, size_t len, int space_prefix,

@@ -22,58 +22,11 @@ struct spm_sym {
     int32_t prev, next;
 };
 
-struct spm_bigram {
-    float score;
-    int32_t left, right;
-    uint32_t size; /* bytes of both syms when queued: a later mismatch means stale */
-};
-
-/* Max-heap order: higher score first, then the leftmost. */
-static int bigram_before(const struct spm_bigram *a, const struct spm_bigram *b) {
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-struct spm_heap {
-    struct spm_bigram *v;
-    size_t n;
-};
-
-static void heap_push(struct spm_heap *h, struct spm_bigram x) {
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!bigram_before(&x, &h->v[parent]))
-            break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = x;
-}
-
-static struct spm_bigram heap_pop(struct spm_heap *h) {
-    struct spm_bigram top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= h->n)
-            break;
-        if (child + 1 < h->n && bigram_before(&h->v[child + 1], &h->v[child]))
-            child++;
-        if (!bigram_before(&h->v[child], &last))
-            break;
-        h->v[i] = h->v[child];
-        i = child;
-    }
-    if (h->n > 0)
-        h->v[i] = last;
-    return top;
-}
-
 struct spm_state {
     const struct rb_tokenizer *tok;
     const char *text; /* escaped */
     struct spm_sym *syms;
-    struct spm_heap heap;
+    struct rb_bigram_heap heap;
 };
 
 /* Queue left+right if their joined text is a vocabulary piece. */
@@ -85,8 +38,8 @@ static void try_bigram(struct spm_state *st, int32_t left, int32_t right) {
     int32_t id = rb_tok_find(st->tok, st->text + l->off, size);
     if (id < 0)
         return;
-    struct spm_bigram b = { st->tok->scores[id], left, right, size };
-    heap_push(&st->heap, b);
+    struct rb_bigram b = { st->tok->scores[id], left, right, { (int32_t)size, 0 } };
+    rb_bigram_push(&st->heap, b);
 }
 
 /* " a b" -> "▁▁a▁b" with the leading space when space_prefix. */
@@ -141,7 +94,7 @@ int rb_spm_encode(const struct rb_tokenizer *t, const char *text, size_t len, in
     }
     struct spm_state st = { t, escaped, malloc(n_text * sizeof(struct spm_sym)), { NULL, 0 } };
     /* each merge queues at most two bigrams, so 3 per sym bounds the heap */
-    st.heap.v = malloc(3 * n_text * sizeof(struct spm_bigram) + sizeof(struct spm_bigram));
+    st.heap.v = malloc(3 * n_text * sizeof(struct rb_bigram) + sizeof(struct rb_bigram));
     if (!st.syms || !st.heap.v) {
         free(escaped);
         free(st.syms);
@@ -164,9 +117,9 @@ int rb_spm_encode(const struct rb_tokenizer *t, const char *text, size_t len, in
         try_bigram(&st, i - 1, i);
 
     while (st.heap.n > 0) {
-        struct spm_bigram b = heap_pop(&st.heap);
+        struct rb_bigram b = rb_bigram_pop(&st.heap);
         struct spm_sym *l = &st.syms[b.left], *r = &st.syms[b.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
+        if (l->n == 0 || r->n == 0 || l->n + r->n != (uint32_t)b.check[0])
             continue; /* one side changed since this was queued */
         l->n += r->n;
         r->n = 0;

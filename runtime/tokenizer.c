@@ -95,6 +95,43 @@ const struct rb_merge_slot *rb_tok_find_merge(const struct rb_tokenizer *t, int3
 /* ---- loading ---- */
 
 /* A short printable excerpt of untrusted text for error messages. */
+/* ------------------------------------------------------------ bigram heap */
+
+static int bigram_before(const struct rb_bigram *a, const struct rb_bigram *b) {
+    return a->priority > b->priority || (a->priority == b->priority && a->left < b->left);
+}
+
+void rb_bigram_push(struct rb_bigram_heap *h, struct rb_bigram x) {
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!bigram_before(&x, &h->v[parent]))
+            break;
+        h->v[i] = h->v[parent];
+        i = parent;
+    }
+    h->v[i] = x;
+}
+
+struct rb_bigram rb_bigram_pop(struct rb_bigram_heap *h) {
+    struct rb_bigram top = h->v[0], last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= h->n)
+            break;
+        if (child + 1 < h->n && bigram_before(&h->v[child + 1], &h->v[child]))
+            child++;
+        if (!bigram_before(&h->v[child], &last))
+            break;
+        h->v[i] = h->v[child];
+        i = child;
+    }
+    if (h->n > 0)
+        h->v[i] = last;
+    return top;
+}
+
 static const char *excerpt(const char *s, size_t n, char *buf, size_t cap) {
     size_t j = 0;
     for (size_t i = 0; i < n && j + 5 < cap; i++) {
