@@ -263,15 +263,6 @@ DEFINE_BLK32(q8_0, RB_TYPE_Q8_0, fmt_q8_0)
 
 #include "x86_kquants.h"
 
-#define DEFINE_KQUANT(name, TYPE) \
-    static void gemm_##name(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t wrb, \
-                            const void *act, size_t arb, float *out, int64_t os) { \
-        gemm_kquant(TYPE, n, n_rows, n_tok, w, wrb, act, arb, out, os); \
-    } \
-    static void vec_dot_##name(int64_t n, float *s, const void *x, const void *y) { \
-        gemm_kquant(TYPE, n, 1, 1, x, 0, y, 0, s, 1); \
-    }
-
 DEFINE_KQUANT(q2_K, RB_TYPE_Q2_K)
 DEFINE_KQUANT(q3_K, RB_TYPE_Q3_K)
 DEFINE_KQUANT(q4_K, RB_TYPE_Q4_K)

@@ -240,4 +240,14 @@ ALWAYS_INLINE void gemm_kquant(int type, int64_t n, int64_t n_rows, int64_t n_to
     }
 }
 
+/* The includer's table entries for K-quant TYPE: gemm_NAME and vec_dot_NAME. */
+#define DEFINE_KQUANT(name, TYPE) \
+    static void gemm_##name(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t wrb, \
+                            const void *act, size_t arb, float *out, int64_t os) { \
+        gemm_kquant(TYPE, n, n_rows, n_tok, w, wrb, act, arb, out, os); \
+    } \
+    static void vec_dot_##name(int64_t n, float *s, const void *x, const void *y) { \
+        gemm_kquant(TYPE, n, 1, 1, x, 0, y, 0, s, 1); \
+    }
+
 #endif
