@@ -61,10 +61,30 @@ _Static_assert(sizeof(block_q2_K) == 84, "block_q2_K size");
 typedef struct { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; rb_f16 d; } block_q3_K;
 _Static_assert(sizeof(block_q3_K) == 110, "block_q3_K size");
 
+/* Q3_K 6-bit scale j (0..15), stored biased by 32: low 4 bits in the nibbles
+ * of bytes 0..7 (j < 8 low nibble, else high nibble of byte j - 8), high 2
+ * bits in bytes 8..11 (byte 8 + j % 4, bit pair j / 4). Returns scale - 32. */
+static inline int rb_get_scale_q3_K(int j, const uint8_t *s) {
+    int lo = j < 8 ? (s[j] & 0xf) : (s[j - 8] >> 4);
+    int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return (lo | (hi << 4)) - 32;
+}
+
 /* Q4_K: 8 sub-blocks of 32, 6-bit scale and min each packed in 12 bytes;
  * x = d * sc * q - dmin * m, q 4 bits. */
 typedef struct { rb_f16 d; rb_f16 dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K / 2]; } block_q4_K;
 _Static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");
+
+/* Q4_K/Q5_K 6-bit scale j (0..7) and min of a 12-byte scales field. */
+static inline void rb_get_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
 
 /* Q5_K: as Q4_K with a fifth bit per quant in qh. */
 typedef struct { rb_f16 d; rb_f16 dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;

@@ -236,14 +236,11 @@ struct rb_neon_sblk {
 /* Q4_K/Q5_K: the 8 6-bit scales and mins packed in 12 bytes, widened to one
  * per 16 quants. */
 static inline void rb_neon_scales_k4(const uint8_t *s, int16_t sc16[16], int16_t m16[16]) {
-    for (int j = 0; j < 4; j++) {
-        int sc_lo = s[j] & 63, m_lo = s[j + 4] & 63;
-        int sc_hi = (s[j + 8] & 0x0F) | ((s[j] >> 6) << 4);
-        int m_hi = (s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4);
-        sc16[2 * j] = sc16[2 * j + 1] = (int16_t)sc_lo;
-        m16[2 * j] = m16[2 * j + 1] = (int16_t)m_lo;
-        sc16[2 * j + 8] = sc16[2 * j + 9] = (int16_t)sc_hi;
-        m16[2 * j + 8] = m16[2 * j + 9] = (int16_t)m_hi;
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, m;
+        rb_get_scale_min_k4(j, s, &sc, &m);
+        sc16[2 * j] = sc16[2 * j + 1] = (int16_t)sc;
+        m16[2 * j] = m16[2 * j + 1] = (int16_t)m;
     }
 }
 
@@ -342,15 +339,8 @@ RB_ALWAYS_INLINE void rb_sblk_unpack(int type, const uint8_t *b, struct rb_neon_
         u->dmin = rb_neon_f16_at(b + offsetof(block_q2_K, dmin));
         break;
     case RB_TYPE_Q3_K: {
-        /* 16 6-bit scales biased by 32: low 4 bits in the nibbles of bytes
-         * 0..7 (j < 8 low nibble of byte j, else high nibble of byte j - 8),
-         * high 2 bits in bytes 8..11 (byte 8 + j % 4, bits 2 (j / 4)). */
         const uint8_t *s = b + offsetof(block_q3_K, scales);
-        for (int j = 0; j < 16; j++) {
-            int lo = j < 8 ? (s[j] & 0x0F) : (s[j - 8] >> 4);
-            int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
-            sc[j] = (int16_t)((lo | (hi << 4)) - 32);
-        }
+        for (int j = 0; j < 16; j++) sc[j] = (int16_t)rb_get_scale_q3_K(j, s);
         rb_neon_unpack_2bit(b + offsetof(block_q3_K, qs), b + offsetof(block_q3_K, hmask), u->q);
         u->d = rb_neon_f16_at(b + offsetof(block_q3_K, d));
         break;

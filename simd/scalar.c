@@ -206,24 +206,11 @@ void rb_scalar_vec_dot_q3_K(int64_t n, float *s, const void *x, const void *y) {
                 }
         int sumi = 0;
         for (int j = 0; j < QK_K / 16; j++) {
-            int lo = j < 8 ? (w[i].scales[j] & 0xf) : (w[i].scales[j - 8] >> 4);
-            int hi = (w[i].scales[8 + j % 4] >> (2 * (j / 4))) & 3;
-            sumi += ((lo | hi << 4) - 32) * dot16(q + 16 * j, a[i].qs + 16 * j);
+            sumi += rb_get_scale_q3_K(j, w[i].scales) * dot16(q + 16 * j, a[i].qs + 16 * j);
         }
         sumf += (rb_f16_to_f32(w[i].d) * a[i].d) * (float)sumi;
     }
     *s = sumf;
-}
-
-/* Q4_K/Q5_K 6-bit scale and min j of the 12-byte field. */
-static void scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0xf) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
 }
 
 void rb_scalar_vec_dot_q4_K(int64_t n, float *s, const void *x, const void *y) {
@@ -233,8 +220,8 @@ void rb_scalar_vec_dot_q4_K(int64_t n, float *s, const void *x, const void *y) {
     for (int64_t i = 0; i < n / QK_K; i++) {
         int sumi = 0, summins = 0;
         for (int sub = 0; sub < QK_K / 32; sub++) {
-            int sc, m;
-            scale_min_k4(sub, w[i].scales, &sc, &m);
+            uint8_t sc, m;
+            rb_get_scale_min_k4(sub, w[i].scales, &sc, &m);
             const uint8_t *qs = w[i].qs + 32 * (sub / 2);
             int shift = 4 * (sub % 2), dot = 0;
             for (int l = 0; l < 32; l++) dot += ((qs[l] >> shift) & 0xf) * a[i].qs[32 * sub + l];
@@ -255,8 +242,8 @@ void rb_scalar_vec_dot_q5_K(int64_t n, float *s, const void *x, const void *y) {
     for (int64_t i = 0; i < n / QK_K; i++) {
         int sumi = 0, summins = 0;
         for (int sub = 0; sub < QK_K / 32; sub++) {
-            int sc, m;
-            scale_min_k4(sub, w[i].scales, &sc, &m);
+            uint8_t sc, m;
+            rb_get_scale_min_k4(sub, w[i].scales, &sc, &m);
             const uint8_t *qs = w[i].qs + 32 * (sub / 2);
             int shift = 4 * (sub % 2), dot = 0;
             for (int l = 0; l < 32; l++) {
