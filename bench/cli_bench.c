@@ -212,15 +212,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
 
 /* ---- timing one test ---- */
 
-static uint64_t rng_next(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static void random_tokens(uint64_t *rng, int32_t *ids, int n, int n_vocab) {
-    for (int i = 0; i < n; i++) ids[i] = (int32_t)(rng_next(rng) % (uint64_t)n_vocab);
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)(rb_synth_rng_next(rng) % (uint64_t)n_vocab);
 }
 
 /* pp: tokens/s of one batch of n random tokens into an empty cache. */

@@ -241,8 +241,7 @@ static int build_list(struct synth_list *l, const struct rb_synth_shape *s, cons
 
 /* ---- random numbers ---- */
 
-/* splitmix64: tiny, fast, and every seed gives a good stream */
-static uint64_t rng_next(uint64_t *state) {
+uint64_t rb_synth_rng_next(uint64_t *state) {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -251,8 +250,8 @@ static uint64_t rng_next(uint64_t *state) {
 
 /* Box-Muller: two uniforms in (0, 1] give two independent N(0, 1) */
 static void rng_normal2(uint64_t *state, float *a, float *b) {
-    double u1 = ((double)(rng_next(state) >> 11) + 1.0) * 0x1.0p-53;
-    double u2 = (double)(rng_next(state) >> 11) * 0x1.0p-53;
+    double u1 = ((double)(rb_synth_rng_next(state) >> 11) + 1.0) * 0x1.0p-53;
+    double u2 = (double)(rb_synth_rng_next(state) >> 11) * 0x1.0p-53;
     double r = sqrt(-2.0 * log(u1));
     double th = 6.283185307179586 * u2;
     *a = (float)(r * cos(th));
@@ -276,9 +275,9 @@ static void fill_normal(uint64_t *state, float *x, int64_t n, float mean, float 
 /* A stream for one (tensor, chunk): the same bytes whatever thread makes them. */
 static uint64_t stream_seed(uint64_t seed, uint64_t tensor, uint64_t chunk) {
     uint64_t s = seed ^ 0x5DEECE66Dull;
-    s = rng_next(&s) ^ (tensor * 0xD1B54A32D192ED03ull);
-    s = rng_next(&s) ^ (chunk * 0x8CB92BA72F3D8DD7ull);
-    return rng_next(&s);
+    s = rb_synth_rng_next(&s) ^ (tensor * 0xD1B54A32D192ED03ull);
+    s = rb_synth_rng_next(&s) ^ (chunk * 0x8CB92BA72F3D8DD7ull);
+    return rb_synth_rng_next(&s);
 }
 
 /* ---- block pools ---- */
@@ -377,7 +376,7 @@ static int fill_item(struct synth_job *job, const struct synth_item *it, uint8_t
         const struct synth_pool *p = &job->pools[t->type];
         int64_t n_units = t->ne[0] / p->unit_elems;
         for (int64_t u = 0; u < n_units; u++) {
-            uint64_t pick = ((rng_next(&st) >> 32) * p->n_units) >> 32;
+            uint64_t pick = ((rb_synth_rng_next(&st) >> 32) * p->n_units) >> 32;
             memcpy(dst + (uint64_t)u * p->unit_bytes, p->data + pick * p->unit_bytes, p->unit_bytes);
         }
     }

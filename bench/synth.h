@@ -60,6 +60,10 @@ struct rb_synth_opts {
 };
 
 /* Write the model to out_path (atomically: a .partial file renamed at the end). */
+/* splitmix64: the next number of the stream at *state (synthetic weights,
+ * bench's random prompts); every seed gives a good stream. */
+uint64_t rb_synth_rng_next(uint64_t *state);
+
 int rb_synth_write(const struct rb_synth_opts *o, const char *out_path, char *err);
 
 /* The default vocab file for an architecture (buf gets the path). */
