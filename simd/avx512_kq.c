@@ -43,8 +43,7 @@ static inline float f16_at(const uint8_t *p) {
 struct ksuper {
     __m512i q[4];
     __m512i scale[4];   /* int16 per maddubs pair of q[c] */
-    __m512i minf;       /* int16 factor per bsum (low 16 words), negative form below */
-    float d, dmin;
+    __m512i minf;       /* int16 factor per bsum (low 16 words); its sum is subtracted */
 };
 
 /* Words w of a zmm: word w of result = s16[w / 16 + 2c]: sub-blocks of 32. */
@@ -83,8 +82,6 @@ ALWAYS_INLINE void unpack_q4_K(const uint8_t *b, struct ksuper *k) {
     k->minf = _mm512_permutexvar_epi16(_mm512_setr_epi32(0x00080008, 0x00090009, 0x000a000a, 0x000b000b,
                                                          0x000c000c, 0x000d000d, 0x000e000e, 0x000f000f,
                                                          0, 0, 0, 0, 0, 0, 0, 0), s16);
-    k->d = f16_at(b + offsetof(block_q4_K, d));
-    k->dmin = f16_at(b + offsetof(block_q4_K, dmin));
 }
 
 /* Q6_K: element 128h + 32s + l is the low (s < 2) or high nibble of
@@ -105,8 +102,6 @@ ALWAYS_INLINE void unpack_q6_K(const uint8_t *b, struct ksuper *k) {
         _mm_loadu_si128((const __m128i *)(b + offsetof(block_q6_K, scales)))));
     UNROLL for (int c = 0; c < 4; c++) k->scale[c] = spread16(s16, c);
     k->minf = _mm512_slli_epi16(s16, 5); /* 32 * scale per bsum (sums go negative below) */
-    k->d = f16_at(b + offsetof(block_q6_K, d));
-    k->dmin = k->d;
 }
 
 /* Exact int32 sums of one super-block against one token: sum(scale * q * y)
