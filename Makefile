@@ -92,22 +92,28 @@ asan-build:
 asan: asan-build
 	SHARED=$(SHARED) SUITES=asan sh tests/run_tests.sh
 
-# libFuzzer harness for the GGUF reader (needs clang).
+# libFuzzer harnesses for the GGUF reader and serve's HTTP request parser (need clang).
 FUZZ_SRC := $(filter-out $(ISA_EXCLUDE) simd/avx%.c,$(LIB_SRC))
 fuzz-build:
 	@command -v clang >/dev/null || { echo "fuzz: clang not found, skipped"; exit 1; }
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -o build-fuzz/fuzz_gguf tests/fuzz_gguf.c gguf/*.c -lm
+	clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -o build-fuzz/fuzz_http tests/fuzz_http.c runtime/cli_http.c
 
 FUZZ_SECONDS ?= 600
 fuzz: fuzz-build
 	@mkdir -p build-fuzz/corpus
 	build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus $(SHARED)/models
+	@mkdir -p build-fuzz/corpus_http
+	build-fuzz/fuzz_http -max_total_time=$(FUZZ_SECONDS) -max_len=20000 -dict=tests/fuzz_http.dict build-fuzz/corpus_http tests/fuzz_http_seed
 
 fuzz-smoke: fuzz-build
 	@mkdir -p build-fuzz/corpus
 	build-fuzz/fuzz_gguf -max_total_time=60 -max_len=65536 build-fuzz/corpus $(SHARED)/models
+	@mkdir -p build-fuzz/corpus_http
+	build-fuzz/fuzz_http -max_total_time=30 -max_len=20000 -dict=tests/fuzz_http.dict build-fuzz/corpus_http tests/fuzz_http_seed
 
 # ARM: cross build and qemu runs (gcc-aarch64-linux-gnu, qemu-user).
 cross-arm:

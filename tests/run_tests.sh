@@ -70,6 +70,18 @@ if want fuzz && [ -x build-fuzz/fuzz_gguf ]; then
     }
     run "fuzz gguf ${FUZZ_SECONDS:-60}s" fuzz_suite
 fi
+if want fuzz && [ -x build-fuzz/fuzz_http ]; then
+    mkdir -p build-fuzz/corpus_http
+    fuzz_http_suite() {
+        if build-fuzz/fuzz_http -max_total_time=${FUZZ_HTTP_SECONDS:-30} -max_len=20000 -dict=tests/fuzz_http.dict \
+             build-fuzz/corpus_http tests/fuzz_http_seed >build-fuzz/last_http.log 2>&1; then
+            echo "1 passed, 0 failed"
+        else
+            tail -n 40 build-fuzz/last_http.log; echo "0 passed, 1 failed"
+        fi
+    }
+    run "fuzz http ${FUZZ_HTTP_SECONDS:-30}s" fuzz_http_suite
+fi
 
 # ARM (make cross-arm builds build-arm/): the test binaries under qemu-user.
 # -cpu max has dotprod (the sdot table, like a Pi 5), -cpu cortex-a72 has not
