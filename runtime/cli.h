@@ -11,5 +11,12 @@ int cli_info(int argc, char **argv);     /* runtime/cli_info.c */
 int cli_quantize(int argc, char **argv); /* runtime/cli_quantize.c */
 int cli_bench(int argc, char **argv);    /* bench/cli_bench.c */
 int cli_synth(int argc, char **argv);    /* bench/cli_synth.c */
+int cli_serve(int argc, char **argv);    /* runtime/cli_serve.c */
+
+/* runtime/cli_args.c: prints "rbee: error: <what>: <why>" and returns 1. */
+int cli_fail(const char *what, const char *why);
+/* A flag's value as a number in lo..hi, else the error line and 1. */
+int cli_parse_int(const char *flag, const char *s, long lo, long hi, int *out);
+int cli_parse_float(const char *flag, const char *s, float lo, float hi, float *out);
 
 #endif

@@ -26,37 +26,6 @@ struct opts {
     char *prompt_buf; /* -f contents, owned */
 };
 
-static int fail(const char *what, const char *why) {
-    fprintf(stderr, "rbee: error: %s: %s\n", what, why);
-    return 1;
-}
-
-static int parse_int(const char *flag, const char *s, long lo, long hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        char why[160];
-        snprintf(why, sizeof why, "expected an integer in %ld..%ld, got '%s'", lo, hi, s);
-        return fail(flag, why);
-    }
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_float(const char *flag, const char *s, float lo, float hi, float *out) {
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        char why[160];
-        snprintf(why, sizeof why, "expected a number in %g..%g, got '%s'", (double)lo, (double)hi, s);
-        return fail(flag, why);
-    }
-    *out = v;
-    return 0;
-}
-
 /* Which flags a command accepts. */
 enum { F_GEN = 1, F_SAMPLE = 2, F_LOGITS = 4, F_TOKENIZE = 8 };
 
@@ -75,41 +44,41 @@ static int parse(int argc, char **argv, int allowed, struct opts *o) {
         if (!strcmp(a, "--no-bos") && (allowed & F_TOKENIZE)) { o->no_bos = 1; continue; }
         if (a[0] != '-' || !a[1]) {
             if ((allowed & F_TOKENIZE) && !o->text) { o->text = a; continue; }
-            return fail(a, "unexpected argument");
+            return cli_fail(a, "unexpected argument");
         }
-        if (!v) return fail(a, "missing value (see --help)");
+        if (!v) return cli_fail(a, "missing value (see --help)");
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if ((allowed & (F_GEN | F_LOGITS)) && (!strcmp(a, "-p") || !strcmp(a, "--prompt"))) o->prompt = v;
         else if ((allowed & F_GEN) && (!strcmp(a, "-f") || !strcmp(a, "--file"))) o->prompt_file = v;
         else if ((allowed & (F_GEN | F_LOGITS)) && (!strcmp(a, "-n") || !strcmp(a, "--n-predict")))
-            rc = parse_int(a, v, -1, INT_MAX, &o->n_predict);
+            rc = cli_parse_int(a, v, -1, INT_MAX, &o->n_predict);
         else if ((allowed & (F_GEN | F_LOGITS)) && (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")))
-            rc = parse_int(a, v, 0, 1 << 24, &o->n_ctx);
+            rc = cli_parse_int(a, v, 0, 1 << 24, &o->n_ctx);
         else if ((allowed & (F_GEN | F_LOGITS)) && (!strcmp(a, "-t") || !strcmp(a, "--threads")))
-            rc = parse_int(a, v, 1, 1024, &o->n_threads);
-        else if ((allowed & F_LOGITS) && !strcmp(a, "--top")) rc = parse_int(a, v, 1, 1 << 20, &o->top);
-        else if ((allowed & F_GEN) && !strcmp(a, "--temp")) rc = parse_float(a, v, 0.0f, 100.0f, &o->sp.temp);
-        else if ((allowed & F_GEN) && !strcmp(a, "--top-k")) rc = parse_int(a, v, 0, INT_MAX, &o->sp.top_k);
-        else if ((allowed & F_GEN) && !strcmp(a, "--top-p")) rc = parse_float(a, v, 0.0f, 1.0f, &o->sp.top_p);
-        else if ((allowed & F_GEN) && !strcmp(a, "--min-p")) rc = parse_float(a, v, 0.0f, 1.0f, &o->sp.min_p);
+            rc = cli_parse_int(a, v, 1, 1024, &o->n_threads);
+        else if ((allowed & F_LOGITS) && !strcmp(a, "--top")) rc = cli_parse_int(a, v, 1, 1 << 20, &o->top);
+        else if ((allowed & F_GEN) && !strcmp(a, "--temp")) rc = cli_parse_float(a, v, 0.0f, 100.0f, &o->sp.temp);
+        else if ((allowed & F_GEN) && !strcmp(a, "--top-k")) rc = cli_parse_int(a, v, 0, INT_MAX, &o->sp.top_k);
+        else if ((allowed & F_GEN) && !strcmp(a, "--top-p")) rc = cli_parse_float(a, v, 0.0f, 1.0f, &o->sp.top_p);
+        else if ((allowed & F_GEN) && !strcmp(a, "--min-p")) rc = cli_parse_float(a, v, 0.0f, 1.0f, &o->sp.min_p);
         else if ((allowed & F_GEN) && !strcmp(a, "--repeat-penalty"))
-            rc = parse_float(a, v, 0.0f, 100.0f, &o->sp.repeat_penalty);
+            rc = cli_parse_float(a, v, 0.0f, 100.0f, &o->sp.repeat_penalty);
         else if ((allowed & F_GEN) && !strcmp(a, "--repeat-last-n"))
-            rc = parse_int(a, v, 0, 1 << 20, &o->sp.repeat_last_n);
+            rc = cli_parse_int(a, v, 0, 1 << 20, &o->sp.repeat_last_n);
         else if ((allowed & F_GEN) && !strcmp(a, "--seed")) {
             char *end;
             errno = 0;
             unsigned long long s = strtoull(v, &end, 10);
-            if (errno || end == v || *end || v[0] == '-') return fail(a, "expected a non-negative integer");
+            if (errno || end == v || *end || v[0] == '-') return cli_fail(a, "expected a non-negative integer");
             o->sp.seed = s;
         } else if ((allowed & (F_GEN | F_LOGITS)) && (!strcmp(a, "--kv-type"))) o->type_k = o->type_v = v;
         else if ((allowed & (F_GEN | F_LOGITS)) && (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k"))) o->type_k = v;
         else if ((allowed & (F_GEN | F_LOGITS)) && (!strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v"))) o->type_v = v;
-        else { takes_value = 0; rc = fail(a, "unknown option (see --help)"); }
+        else { takes_value = 0; rc = cli_fail(a, "unknown option (see --help)"); }
         if (rc) return rc;
         if (takes_value) i++;
     }
-    if (!o->model) return fail("-m", "a model file is required (see --help)");
+    if (!o->model) return cli_fail("-m", "a model file is required (see --help)");
     return 0;
 }
 
@@ -117,7 +86,7 @@ static int parse(int argc, char **argv, int allowed, struct opts *o) {
 static int read_prompt(struct opts *o) {
     if (o->prompt_file) {
         FILE *f = fopen(o->prompt_file, "rb");
-        if (!f) return fail(o->prompt_file, strerror(errno));
+        if (!f) return cli_fail(o->prompt_file, strerror(errno));
         size_t cap = 4096, n = 0;
         char *buf = malloc(cap);
         for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0; ) {
@@ -130,14 +99,14 @@ static int read_prompt(struct opts *o) {
         }
         int bad = ferror(f);
         fclose(f);
-        if (!buf) return fail(o->prompt_file, "out of memory");
-        if (bad) { free(buf); return fail(o->prompt_file, "read error (is it a directory?)"); }
+        if (!buf) return cli_fail(o->prompt_file, "out of memory");
+        if (bad) { free(buf); return cli_fail(o->prompt_file, "read error (is it a directory?)"); }
         buf[n] = 0;
         o->prompt_buf = buf;
         o->prompt = buf;
     }
-    if (!o->prompt) return fail("-p", "a prompt is required (-p TEXT or -f FILE)");
-    if (!o->prompt[0]) return fail("-p", "the prompt is empty");
+    if (!o->prompt) return cli_fail("-p", "a prompt is required (-p TEXT or -f FILE)");
+    if (!o->prompt[0]) return cli_fail("-p", "the prompt is empty");
     return 0;
 }
 
@@ -145,7 +114,7 @@ static int open_model(const struct opts *o, rbee_model **m, rbee_context **c) {
     char err[RBEE_ERR_MAX];
     *m = NULL;
     if (c) *c = NULL;
-    if (rbee_model_load(m, o->model, err)) return fail(o->model, err); /* "rbee: error: FILE: reason" */
+    if (rbee_model_load(m, o->model, err)) return cli_fail(o->model, err); /* "rbee: error: FILE: reason" */
     if (!c) return 0;
     struct rbee_context_params cp = rbee_context_default_params();
     cp.n_ctx = o->n_ctx;
@@ -155,7 +124,7 @@ static int open_model(const struct opts *o, rbee_model **m, rbee_context **c) {
     if (rbee_context_new(c, *m, &cp, err)) {
         rbee_model_free(*m);
         *m = NULL;
-        return fail("context", err);
+        return cli_fail("context", err);
     }
     return 0;
 }
@@ -207,15 +176,15 @@ static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
     rbee_sampler *s = rbee_sampler_new(&o->sp, rbee_n_vocab(c));
     rbee_detok *d = rbee_detok_new(m);
     int rc = 1;
-    if (!ids || !s || !d) { fail("run", "out of memory"); goto done; }
+    if (!ids || !s || !d) { cli_fail("run", "out of memory"); goto done; }
     int64_t n = rbee_tokenize(m, o->prompt, len, rbee_add_bos(m), ids, cap, err);
-    if (n < 0) { fail("tokenize", err); goto done; }
-    if (n > cap) { fail("tokenize", "more tokens than bytes"); goto done; }
-    if (n == 0) { fail("-p", "the prompt has no tokens"); goto done; }
+    if (n < 0) { cli_fail("tokenize", err); goto done; }
+    if (n > cap) { cli_fail("tokenize", "more tokens than bytes"); goto done; }
+    if (n == 0) { cli_fail("-p", "the prompt has no tokens"); goto done; }
     if (n > rbee_n_ctx(c)) {
         snprintf(err, sizeof err, "%lld tokens, longer than the context of %d (raise -c)",
                  (long long)n, rbee_n_ctx(c));
-        fail("prompt", err);
+        cli_fail("prompt", err);
         goto done;
     }
     /* echo the prompt through the detokenizer, so that the first generated
@@ -227,7 +196,7 @@ static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
     fflush(stdout);
 
     double t0 = now_s();
-    if (rbee_eval(c, ids, (int)n, 0, err)) { fail("eval", err); goto done; }
+    if (rbee_eval(c, ids, (int)n, 0, err)) { cli_fail("eval", err); goto done; }
     double t_prompt = now_s() - t0, t_gen = 0;
     int n_gen = 0, eos = rbee_token_eos(m), full = 0;
     t0 = now_s();
@@ -241,7 +210,7 @@ static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
         fflush(stdout);
         if (o->n_predict >= 0 && n_gen == o->n_predict) break;
         if (rbee_pos(c) >= rbee_n_ctx(c)) { full = 1; break; }
-        if (rbee_eval(c, &id, 1, 0, err)) { fail("eval", err); goto done; }
+        if (rbee_eval(c, &id, 1, 0, err)) { cli_fail("eval", err); goto done; }
     }
     t_gen = now_s() - t0;
     size_t k = rbee_detok_flush(d, piece, sizeof piece);
@@ -289,12 +258,12 @@ int cli_logits(int argc, char **argv) {
         return 0;
     }
     if (read_prompt(&o)) return 1;
-    if (o.n_predict < 0) return fail("-n", "must be 0 or more");
+    if (o.n_predict < 0) return cli_fail("-n", "must be 0 or more");
     rbee_model *m;
     rbee_context *c;
     if (open_model(&o, &m, &c)) return 1;
     char err[RBEE_ERR_MAX];
-    int rc = rb_logits_report(m, c, o.prompt, o.n_predict, o.top, stdout, err) ? fail("logits", err) : 0;
+    int rc = rb_logits_report(m, c, o.prompt, o.n_predict, o.top, stdout, err) ? cli_fail("logits", err) : 0;
     rbee_context_free(c);
     rbee_model_free(m);
     return rc;
@@ -311,7 +280,7 @@ int cli_tokenize(int argc, char **argv) {
                "--no-bos  leave out the beginning-of-sequence token\n");
         return 0;
     }
-    if (!o.text) return fail("tokenize", "TEXT is required (see --help)");
+    if (!o.text) return cli_fail("tokenize", "TEXT is required (see --help)");
     rbee_model *m;
     if (open_model(&o, &m, NULL)) return 1;
     char err[RBEE_ERR_MAX];
@@ -320,9 +289,9 @@ int cli_tokenize(int argc, char **argv) {
     int32_t *ids = malloc((size_t)cap * sizeof *ids);
     int rc = 1;
     int64_t n = ids ? rbee_tokenize(m, o.text, len, !o.no_bos && rbee_add_bos(m), ids, cap, err) : -1;
-    if (!ids) fail("tokenize", "out of memory");
-    else if (n < 0) fail("tokenize", err);
-    else if (n > cap) fail("tokenize", "more tokens than bytes");
+    if (!ids) cli_fail("tokenize", "out of memory");
+    else if (n < 0) cli_fail("tokenize", err);
+    else if (n > cap) cli_fail("tokenize", "more tokens than bytes");
     else {
         for (int64_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
         printf("\n");

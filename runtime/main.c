@@ -25,6 +25,7 @@ static const struct subcommand subcommands[] = {
     { "quantize", cli_quantize, "convert a GGUF model to another weight type" },
     { "bench",    cli_bench,    "measure prompt and generation throughput against the memory roofline" },
     { "synth",    cli_synth,    "write a GGUF model with random weights of a real layout" },
+    { "serve",    cli_serve,    "serve a model over HTTP with the OpenAI API (completions, chat)" },
     { "isas",     cli_isas,     "list the kernel ISAs this CPU can run, best last" },
 };
 
