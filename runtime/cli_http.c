@@ -54,6 +54,7 @@ static int refuse(int *status, int code, char *err, const char *why) {
  * *next just past the LF. 0 if buf holds no LF after pos yet. A CR not
  * followed by LF stays in the line, where the character checks refuse it. */
 static int next_line(const char *buf, size_t len, size_t pos, size_t *n, size_t *next) {
+    if (pos >= len) return 0; /* buf may be NULL when len is 0 */
     const char *lf = memchr(buf + pos, '\n', len - pos);
     if (!lf) return 0;
     size_t end = (size_t)(lf - buf);

@@ -131,22 +131,19 @@ int srv_send(struct srv_conn *c, const void *p, size_t n) {
     return c->gone ? -1 : 0;
 }
 
-int srv_client_gone(struct srv_conn *c) {
-    if (c->gone) return 1;
-    struct pollfd p = { c->fd, POLLIN, 0 };
+int srv_peer_closed(int fd) {
+    struct pollfd p = { fd, POLLIN, 0 };
     if (poll(&p, 1, 0) <= 0) return 0;
-    if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) {
-        mark_gone(c);
-        return 1;
-    }
+    if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) return 1;
     /* readable: either a pipelined request (data) or the end of the stream */
     char byte;
-    ssize_t k = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-        mark_gone(c);
-        return 1;
-    }
-    return 0;
+    ssize_t k = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+int srv_client_gone(struct srv_conn *c) {
+    if (!c->gone && srv_peer_closed(c->fd)) mark_gone(c);
+    return c->gone;
 }
 
 static void put_head(struct srv_conn *c, struct rb_buf *b, int status, const char *content_type) {
@@ -637,6 +634,8 @@ int cli_serve(int argc, char **argv) {
         cli_fail("serve", "cannot start a thread");
         goto out;
     }
+    pthread_t watch_thread;
+    int watching = pthread_create(&watch_thread, NULL, srv_watch_main, s) == 0;
     fprintf(stderr, "rbee serve: listening on http://%s%s%s:%d (model %s; %d slot%s of %d tokens, %d thread%s each%s)\n",
             strchr(o.host, ':') ? "[" : "", o.host, strchr(o.host, ':') ? "]" : "", port, s->model_id, o.parallel,
             o.parallel == 1 ? "" : "s", s->n_ctx, o.n_threads, o.n_threads == 1 ? "" : "s",
@@ -646,6 +645,7 @@ int cli_serve(int argc, char **argv) {
     lfd = -1;
     if (!atomic_exchange(&s->stopping, 1)) pthread_kill(stop_thread, SIGTERM); /* the loop broke on its own */
     pthread_join(stop_thread, NULL);
+    if (watching) pthread_join(watch_thread, NULL);
     /* wait for the connections: they see the stop within 100 ms, a running
      * generation within one token, a blocked write within --timeout */
     pthread_mutex_lock(&s->mu);

@@ -30,7 +30,8 @@ struct srv_slot {
     rbee_session *session;
     int busy;
     uint64_t last_used;  /* srv->use_clock when it was last released: the least recent goes first */
-    volatile int cancel; /* set by shutdown; polled by the generation loop before each token */
+    volatile int cancel; /* set by shutdown or the watcher; polled by the generation loop */
+    int fd;              /* the socket of the request being served, while busy */
 };
 
 /* A request waiting for a slot, in arrival order. */
@@ -89,6 +90,8 @@ int srv_stream_event(struct srv_conn *c, const char *data, size_t n); /* writes 
 int srv_stream_end(struct srv_conn *c);
 /* The client hung up (or the connection broke): nothing more will be read or written. */
 int srv_client_gone(struct srv_conn *c);
+/* The peer of a socket closed it (a non-blocking look; a pipelined request does not count). */
+int srv_peer_closed(int fd);
 
 /* ---- cli_serve_slots.c ---- */
 
@@ -102,6 +105,9 @@ int srv_slot_acquire(struct srv *s, struct srv_conn *c, const int32_t *prompt, i
 void srv_slot_release(struct srv *s, int slot);
 /* Cancel every running generation (shutdown). */
 void srv_slots_cancel_all(struct srv *s);
+/* Thread body: every 100 ms, cancel the generations whose clients hung up
+ * (also while a prompt is evaluated or text is held back), until stop. */
+void *srv_watch_main(void *srv);
 
 /* ---- cli_serve_api.c ---- */
 

@@ -339,16 +339,14 @@ static void send_whole(struct run *x, const char *finish, const struct rbee_gen_
     rb_buf_free(&b);
 }
 
-/* Each final piece of text: streamed as a chunk, or kept for the whole answer.
- * Non-zero cancels the generation: the client is gone, or the server stops. */
+/* Each final piece of text: streamed as a chunk, or kept for the whole
+ * answer. Non-zero (the client does not take the chunk) cancels; a client
+ * that hangs up otherwise is caught by srv_watch_main. */
 static int on_text(void *user, const char *text, size_t n) {
     struct run *x = user;
-    if (x->r->stream) {
-        if (send_chunk(x, text, n, NULL, NULL, 0)) return 1;
-    } else {
-        rb_buf_add(&x->text, text, n);
-    }
-    return srv_client_gone(x->c) || atomic_load(&x->c->srv->stopping);
+    if (x->r->stream) return send_chunk(x, text, n, NULL, NULL, 0) != 0;
+    rb_buf_add(&x->text, text, n);
+    return 0;
 }
 
 /* ------------------------------------------------------------ generation */

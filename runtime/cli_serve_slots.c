@@ -67,6 +67,16 @@ static void leave_queue(struct srv *s, struct srv_waiter *w) {
     pthread_cond_broadcast(&s->changed); /* the next one may be at the head now */
 }
 
+/* An absolute time ms from now, for pthread_cond_timedwait. */
+static struct timespec in_ms(long ms) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_nsec += ms * 1000000L;
+    t.tv_sec += t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    return t;
+}
+
 int srv_slot_acquire(struct srv *s, struct srv_conn *c, const int32_t *prompt, int n) {
     pthread_mutex_lock(&s->mu);
     int slot = -2;
@@ -89,19 +99,14 @@ int srv_slot_acquire(struct srv *s, struct srv_conn *c, const int32_t *prompt, i
             slot = -2;
             goto out;
         }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 100 * 1000 * 1000;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = in_ms(100);
         pthread_cond_timedwait(&s->changed, &s->mu, &until);
     }
     leave_queue(s, &me);
 take:
     s->slots[slot].busy = 1;
     s->slots[slot].cancel = 0;
+    s->slots[slot].fd = c->fd;
 out:
     pthread_mutex_unlock(&s->mu);
     return slot;
@@ -113,6 +118,20 @@ void srv_slot_release(struct srv *s, int slot) {
     s->slots[slot].last_used = ++s->use_clock;
     pthread_cond_broadcast(&s->changed);
     pthread_mutex_unlock(&s->mu);
+}
+
+void *srv_watch_main(void *arg) {
+    struct srv *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!atomic_load(&s->stopping)) {
+        /* under the lock: a busy slot's connection does not close its socket meanwhile */
+        for (int i = 0; i < s->o.parallel; i++)
+            if (s->slots[i].busy && !s->slots[i].cancel && srv_peer_closed(s->slots[i].fd)) s->slots[i].cancel = 1;
+        struct timespec until = in_ms(100);
+        pthread_cond_timedwait(&s->changed, &s->mu, &until);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
 }
 
 void srv_slots_cancel_all(struct srv *s) {

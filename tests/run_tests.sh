@@ -51,6 +51,12 @@ if want plain; then
     done
 fi
 
+# rbee serve through the official OpenAI client for Node (npm installs it
+# into build/node once; without node/npm it says so, and fails under CI).
+if want plain && [ -x build/rbee ]; then
+    run "serve openai-node" sh tests/serve_node.sh build/rbee
+fi
+
 if want asan; then
     for t in build-asan/tests/test_*; do
         [ -x "$t" ] || continue

@@ -85,6 +85,14 @@ static int sc_log_has(struct sc_server *s, const char *needle) {
     return yes;
 }
 
+/* The end of the server's log, to show why a test failed. */
+static void sc_print_log(struct sc_server *s, const char *name) {
+    pthread_mutex_lock(&s->mu);
+    size_t from = s->log_len > 4000 ? s->log_len - 4000 : 0;
+    printf("  ---- %s server log (last %zu bytes):\n%s\n  ----\n", name, s->log_len - from, s->log + from);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* Some line of the log holds both a and b. */
 static int sc_log_line_has(struct sc_server *s, const char *a, const char *b) {
     int yes = 0;

@@ -234,6 +234,12 @@ TEST(size_and_count_limits) {
     CHECK_EQ_INT(status, 431);
 }
 
+TEST(nothing_yet) {
+    struct rb_http_limits lim = rb_http_default_limits();
+    CHECK_EQ_INT(rb_http_parse(NULL, 0, &lim, &req, &status, err), 0);
+    CHECK_EQ_INT(rb_http_parse("\r\n", 2, &lim, &req, &status, err), 0);
+}
+
 TEST(reason_phrases) {
     CHECK_STR(rb_http_reason(413), "Content Too Large");
     CHECK_STR(rb_http_reason(503), "Service Unavailable");
@@ -251,6 +257,7 @@ int main(void) {
     RUN(content_length_and_transfer_encoding);
     RUN(prefixes_ask_for_more);
     RUN(size_and_count_limits);
+    RUN(nothing_yet);
     RUN(reason_phrases);
     return test_summary();
 }

@@ -437,6 +437,22 @@ TEST(hang_up_frees_the_slot) {
     CHECK_MSG(ms < 20000, "the next request took %.0f ms after the hang-up", ms);
     CHECK(sc_log_line_has(&T, "\"POST /v1/completions\" 200 ", "client gone"));
     sc_resp_free(&r);
+    /* the same for a client waiting for a whole (not streamed) answer */
+    char req[512];
+    completion_json(json, sizeof json, "Once upon a time", 2000, "");
+    int n = snprintf(req, sizeof req, "POST /v1/completions HTTP/1.1\r\nHost: a\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(json), json);
+    int fd2 = sc_connect(T.port);
+    CHECK(fd2 >= 0 && sc_send(fd2, req, (size_t)n) == 0);
+    sc_sleep_ms(1000);
+    close(fd2);
+    t0 = sc_now_ms();
+    completion_json(json, sizeof json, "Once", 2, "");
+    CHECK_EQ_INT(sc_post(T.port, "/v1/completions", json, NULL, &r), 200);
+    ms = sc_now_ms() - t0;
+    CHECK_MSG(ms < 20000, "the next request took %.0f ms after the hang-up", ms);
+    CHECK(sc_log_line_has(&T, "\"POST /v1/completions\" 0 ", "client gone"));
+    sc_resp_free(&r);
 }
 
 TEST(full_queue_gets_503) {
@@ -515,15 +531,18 @@ int main(void) {
     RUN(slow_client_times_out);
     RUN(api_key);
     RUN(sigterm_exits_0);
+    if (test_n_failed) sc_print_log(&S, "stories260K");
 
     const char *slow[] = { "--parallel", "1", "--queue", "1", "-c", "2048", NULL };
     if (make_slow_model() || sc_start(&T, slow_model, slow)) {
         printf("FAIL the TinyLlama server did not start\n");
         test_n_failed++;
     } else {
+        int before = test_n_failed;
         RUN(hang_up_frees_the_slot);
         RUN(full_queue_gets_503);
         RUN(sigterm_during_a_stream_exits_0);
+        if (test_n_failed > before) sc_print_log(&T, "TinyLlama");
     }
     return test_summary();
 }
