@@ -18,6 +18,7 @@ N=${N:-32}
 PROMPT=${PROMPT:-Once upon a time}
 tmp=$(mktemp -d)
 trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM
 
 "$RBEE" serve -m "$MODEL" --host 127.0.0.1 --port 0 "$@" 2>"$tmp/log" &
 pid=$!
@@ -52,7 +53,7 @@ for c in $CLIENTS; do
     done
     wait $pids
     t1=$(now)
-    toks=$(cat "$tmp"/r.$c.* | sed -n 's/.*"completion_tokens":\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s + 0}')
+    toks=$(grep -ho '"completion_tokens":[0-9]*' "$tmp"/r.$c.* | cut -d: -f2 | awk '{s += $1} END {print s + 0}')
     ok=$(grep -l '"finish_reason"' "$tmp"/r.$c.* | wc -l)
     awk -v c="$c" -v n="$ok" -v t0="$t0" -v t1="$t1" -v toks="$toks" -v lat="$tmp/lat.$c" 'BEGIN {
         s = t1 - t0; m = 0; k = 0

@@ -319,6 +319,7 @@ static int serve_one(struct srv_conn *c) {
     struct rb_http_request *req = &c->req;
     int status = 0;
     char err[RB_HTTP_ERR_MAX];
+    /* an idle keep-alive connection waits --timeout for its next request */
     double deadline = now_ms() + 1e3 * s->o.timeout_s, t0 = now_ms();
     c->status = 0;
     c->sent_head = 0;
@@ -327,9 +328,13 @@ static int serve_one(struct srv_conn *c) {
     c->http10 = 0;
     int rc;
     while ((rc = rb_http_parse(c->buf, c->len, &lim, req, &status, err)) == 0) {
-        if (c->len == 0) t0 = now_ms();
         if (reserve(c, lim.max_head)) return 1;
+        size_t had = c->len;
         int r = read_more(c, deadline);
+        if (r == READ_OK && had == 0) { /* the request's own clock starts at its first byte */
+            t0 = now_ms();
+            deadline = t0 + 1e3 * s->o.timeout_s;
+        }
         if (r == READ_OK) continue;
         if (c->len == 0 || r != READ_TIMEOUT) return 1; /* closed, idle or stopping: close quietly */
         srv_error(c, 408, NULL, "the request did not arrive within %d s", s->o.timeout_s);

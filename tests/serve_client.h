@@ -326,16 +326,34 @@ static int sc_exchange(int port, const char *req, size_t n, struct sc_resp *r, i
     return r->status;
 }
 
-/* POST json to path (Connection: close), with extra header lines ("K: v\r\n..."). */
-static int sc_post(int port, const char *path, const char *json, const char *extra, struct sc_resp *r) {
+/* Connect and send a POST of json to path (Connection: close), with extra
+ * header lines ("K: v\r\n..."), without reading the answer: the fd, or -1. */
+static int sc_post_send(int port, const char *path, const char *json, const char *extra) {
     size_t n = strlen(json) + 512 + (extra ? strlen(extra) : 0);
     char *req = malloc(n);
-    if (!req) return -1;
-    int k = snprintf(req, n, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s", path, strlen(json), extra ? extra : "", json);
-    int rc = sc_exchange(port, req, (size_t)k, r, 120000);
+    int fd = req ? sc_connect(port) : -1;
+    if (fd >= 0) {
+        int k = snprintf(req, n, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%s", path, strlen(json),
+                         extra ? extra : "", json);
+        if (sc_send(fd, req, (size_t)k)) {
+            close(fd);
+            fd = -1;
+        }
+    }
     free(req);
-    return rc;
+    return fd;
+}
+
+static int sc_post(int port, const char *path, const char *json, const char *extra, struct sc_resp *r) {
+    memset(r, 0, sizeof *r);
+    double t0 = sc_now_ms();
+    int fd = sc_post_send(port, path, json, extra);
+    if (fd < 0) return -1;
+    sc_read_all(fd, r, 120000);
+    close(fd);
+    r->ms = sc_now_ms() - t0;
+    return r->status;
 }
 
 static int sc_get(int port, const char *path, const char *extra, struct sc_resp *r) {
