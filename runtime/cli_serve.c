@@ -645,6 +645,9 @@ int cli_serve(int argc, char **argv) {
             strchr(o.host, ':') ? "[" : "", o.host, strchr(o.host, ':') ? "]" : "", port, s->model_id, o.parallel,
             o.parallel == 1 ? "" : "s", s->n_ctx, o.n_threads, o.n_threads == 1 ? "" : "s",
             o.api_key ? "; API key required" : "");
+    if (!o.api_key && strcmp(o.host, "localhost") && strncmp(o.host, "127.", 4) && strcmp(o.host, "::1"))
+        fprintf(stderr, "rbee serve: warning: listening on %s without --api-key: whoever reaches this port "
+                "can use the model\n", o.host);
     accept_loop(s, lfd, pipe_fd[0]);
     close(lfd);
     lfd = -1;

@@ -391,6 +391,39 @@ TEST(sigterm_exits_0) {
     CHECK(sc_log_has(&S, "rbee serve: stopped"));
 }
 
+/* Bad flags, a bad model, a taken port: one error line, exit status 1. */
+TEST(bad_options_are_one_error_line) {
+    static const struct { const char *args, *needle; } cases[] = {
+        { "", "-m: a model file is required" },
+        { "-m MODEL --port 70000", "--port: expected an integer in 0..65535, got '70000'" },
+        { "-m MODEL --parallel 0", "--parallel: expected an integer in 1..256" },
+        { "-m MODEL --bogus 1", "--bogus: unknown option" },
+        { "-m MODEL --timeout", "--timeout: missing value" },
+        { "-m MODEL --api-key ''", "--api-key: the key is empty" },
+        { "-m /nonexistent.gguf", "/nonexistent.gguf: " },
+        { "-m MODEL --kv-type q5_1", "not one of f32, f16, q8_0, q4_0" },
+        { "-m MODEL --host 192.0.2.1", "--port: cannot listen on 192.0.2.1 port 8080" }, /* not ours: no bind */
+        { "-m MODEL --host 127.0.0.1 --port PORT", "--port: cannot listen on 127.0.0.1 port" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[512], cmd[1024], out[4096], port[16];
+        snprintf(port, sizeof port, "%d", S.port); /* S is listening there */
+        snprintf(args, sizeof args, "%s", cases[i].args);
+        for (char *p; (p = strstr(args, "MODEL")) || (p = strstr(args, "PORT"));) {
+            char rest[512];
+            int model_ = p[0] == 'M';
+            snprintf(rest, sizeof rest, "%s", p + (model_ ? 5 : 4));
+            snprintf(p, sizeof args - (size_t)(p - args), "%s%s", model_ ? model : port, rest);
+        }
+        snprintf(cmd, sizeof cmd, "'%s' serve %s 2>&1", sc_rbee_path(), args);
+        int rc = capture(cmd, out, sizeof out);
+        CHECK_MSG(rc == 1, "serve %s: exit %d", args, rc);
+        CHECK_MSG(!strncmp(out, "rbee: error: ", 13) && strchr(out, '\n') == out + strlen(out) - 1,
+                  "serve %s: not one error line: %s", args, out);
+        CHECK_CONTAINS(out, cases[i].needle);
+    }
+}
+
 /* ------------------------------------------------------------ a slow model */
 
 static struct sc_server T; /* the synthetic TinyLlama: 1 slot, queue of 1 */
@@ -523,6 +556,7 @@ int main(void) {
     RUN(keep_alive_pipelining_and_continue);
     RUN(slow_client_times_out);
     RUN(api_key);
+    RUN(bad_options_are_one_error_line);
     RUN(sigterm_exits_0);
     if (test_n_failed) sc_print_log(&S, "stories260K");
 
