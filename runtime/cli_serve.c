@@ -65,7 +65,7 @@ static int parse_opts(int argc, char **argv, struct srv_opts *o, int *help) {
     o->max_body = 8u << 20;
     *help = 0;
     int threads_set = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { *help = 1; return 0; }
         if (a[0] != '-') return cli_fail(a, "unexpected argument");
@@ -88,7 +88,6 @@ static int parse_opts(int argc, char **argv, struct srv_opts *o, int *help) {
         else return cli_fail(a, "unknown option (see --help)");
         if (rc) return rc;
         if (big) o->max_body = (uint64_t)big;
-        i++;
     }
     if (!o->model) return cli_fail("-m", "a model file is required (see --help)");
     if (o->api_key && !o->api_key[0]) return cli_fail("--api-key", "the key is empty");
