@@ -372,9 +372,9 @@ static int load(struct rbee_model *m, const char *path, char *err) {
      * the file computes something rbee would silently leave out */
     for (uint64_t i = 0; i < m->file.n_tensors; i++)
         if (!m->bound[i]) {
-            const struct gguf_str *n = &m->file.tensors[i].name;
-            snprintf(err, RB_ERR_MAX, "tensor '%.*s' is not used by rbee's '%s' architecture",
-                     (int)(n->len < 96 ? n->len : 96), n->data, m->arch->name);
+            char name[96];
+            snprintf(err, RB_ERR_MAX, "tensor '%s' is not used by rbee's '%s' architecture",
+                     gguf_show(&m->file.tensors[i].name, name, sizeof name), m->arch->name);
             return -1;
         }
 
