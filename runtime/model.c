@@ -185,7 +185,8 @@ int rb_bind_split(struct rbee_model *m, const char *name, int64_t n_in, int n_pa
     if (rb_bind_weight(m, name, n_in, n_out, 1, &whole, err) ||
         (bias_name && rb_bind_vector(m, bias_name, n_out, 1, &bias, err)))
         return -1;
-    for (int i = 0, row0 = 0; i < n_parts; row0 += (int)rows[i], i++) {
+    int64_t row0 = 0;
+    for (int i = 0; i < n_parts; row0 += rows[i], i++) {
         *parts[i] = whole;
         parts[i]->data = whole.data + (size_t)row0 * whole.row_bytes;
         parts[i]->n_out = rows[i];
