@@ -144,11 +144,7 @@ static inline int ab_write(const char *path, const struct ab_opts *o) {
     g2_tensor(w, "output_norm.weight", AB_E, 0, 1.0f, 0.2f, &seed);
     if (o->arch != AB_QWEN2 && d != AB_PHI3_NO_OUTPUT) g2_tensor(w, "output.weight", AB_E, G2_VOCAB, 0.0f, mat, &seed);
     if (d == AB_EXTRA_TENSOR) g2_tensor(w, "blk.0.ffn_gate.bias", AB_FF, 0, 0.0f, 0.1f, &seed);
-    char err[RB_ERR_MAX];
-    int rc = gguf_writer_write_file(w, path, err);
-    if (rc) printf("  cannot write %s: %s\n", path, err);
-    gguf_writer_free(w);
-    return rc;
+    return g2_finish(w, path);
 }
 
 #endif

@@ -34,18 +34,8 @@ static const char *tmp_model(const struct ab_opts *o) {
 
 /* Tensor `name` as doubles (F32 in the file), or NULL with a failure. */
 static double *ref_tensor(const rbee_model *m, const char *name) {
-    const struct gguf_tensor *t = gguf_get_tensor(&m->file, name);
-    if (!t || t->type != RB_TYPE_F32) {
-        TEST_FAIL_AT("tensor %s: missing or not F32", name);
-        return NULL;
-    }
-    int64_t n = t->ne[0] * t->ne[1];
-    double *d = malloc((size_t)n * sizeof *d);
-    for (int64_t i = 0; i < n; i++) {
-        float f;
-        memcpy(&f, (const uint8_t *)t->data + i * 4, 4);
-        d[i] = f;
-    }
+    double *d = g2_read_doubles(&m->file, name, -1);
+    if (!d) TEST_FAIL_AT("tensor %s: missing or not F32", name);
     return d;
 }
 
