@@ -26,9 +26,10 @@
  * normalized weights can only be reproduced once the sum is known.
  *
  * Kernels: the dot products of both passes, the softmax and the F16
- * conversions go through the kernel table chosen at start (simd/kernels.h:
- * vec_dot[F32] / vec_dot[F16] on float rows, gemm or vec_dot[Q8_0 / Q4_0]
- * on quantized keys against the Q8_0 queries), so they run with
+ * conversions go through the kernel table the caller passes (the
+ * context's; simd/kernels.h: vec_dot[F32] / vec_dot[F16] on float rows,
+ * gemm or vec_dot[Q8_0 / Q4_0] on quantized keys against the Q8_0
+ * queries), so they run with
  * AVX2/AVX-512/NEON although this file is compiled for the baseline ISA. An
  * entry the table lacks falls back to the plain C in kv_rows.h and here.
  * The weighted sum of dequantized V rows is plain C written so GCC keeps its
