@@ -26,7 +26,7 @@ static int32_t argmax(const float *logits, int n_vocab) {
     return best;
 }
 
-int rb_logits_report(const rbee_model *m, rbee_context *c, const char *prompt,
+int rb_logits_report(const rbee_model *m, rbee_context *c, const char *prompt, int parse_special,
                      int n_greedy, int top_k, FILE *out, char *err) {
     int n_vocab = rbee_n_vocab(c), n_ctx = rbee_n_ctx(c);
     if (top_k < 1) top_k = 1;
@@ -39,7 +39,7 @@ int rb_logits_report(const rbee_model *m, rbee_context *c, const char *prompt,
         int32_t *p = realloc(ids, (size_t)(cap + (n_greedy > 0 ? n_greedy : 0)) * sizeof *ids);
         if (!p || !best) { free(p ? p : ids); ids = NULL; snprintf(err, RBEE_ERR_MAX, "out of memory"); goto done; }
         ids = p;
-        n = rbee_tokenize(m, prompt, len, rbee_add_bos(m), ids, cap, err);
+        n = rbee_tokenize(m, prompt, len, -1, parse_special, ids, cap, err);
         if (n < 0) goto done;
         if (n <= cap) break;
         cap = n;

@@ -77,6 +77,10 @@ int rb_cpt_is_number(uint32_t cp) {
     return in_ranges(rb_unicode_numbers, rb_unicode_numbers_count, cp);
 }
 
+int rb_cpt_is_punct(uint32_t cp) {
+    return in_ranges(rb_unicode_punct, rb_unicode_punct_count, cp);
+}
+
 int rb_cpt_is_whitespace(uint32_t cp) {
     /* llama.cpp's \s set (unicode.cpp): the ASCII controls \t..\r, space,
      * NEL, NBSP and the Unicode space separators and line/paragraph separators */
