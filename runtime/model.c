@@ -328,6 +328,10 @@ static int load_tokenizer(struct rbee_model *m, char *err) {
 
 static int load(struct rbee_model *m, const char *path, char *err) {
     if (open_file(m, path, err)) return -1;
+    if (m->file.n_tensors == 0 && gguf_find_key(&m->file, "tokenizer.ggml.model") >= 0) {
+        snprintf(err, RB_ERR_MAX, "the file holds a vocabulary only (no tensors): it can be tokenized with, not run");
+        return -1;
+    }
 
     char arch[64];
     if (gguf_get_str(&m->file, "general.architecture", arch, sizeof arch, err)) return -1;
