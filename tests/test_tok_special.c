@@ -154,7 +154,7 @@ TEST(llamacpp_vectors) {
     }
     CHECK_EQ_INT(bad, 0);
     CHECK(in.n >= 300);
-    CHECK_EQ_INT(n_vocabs, 10);
+    CHECK_EQ_INT(n_vocabs, 13);
     CHECK_EQ_INT(n_checked, 2 * in.n * n_vocabs);
     for (int i = 0; i < in.n; i++)
         free(in.text[i]);
