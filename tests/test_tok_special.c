@@ -372,6 +372,7 @@ static const char *const eog_tokens[] = { "<unk>", "<s>", "</s>", "\xE2\x96\x81"
 static const int32_t eog_types[] = { 2, 3, 3, 1, 1, 1, 1, 3 };
 static void eog_keys(struct gguf_writer *w) {
     gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 4);
+    gguf_writer_add_u32(w, "tokenizer.ggml.eot_token_id", 7);
     gguf_writer_add_u32(w, "tokenizer.ggml.eom_token_id", 3);
     gguf_writer_add_u32(w, "tokenizer.ggml.fim_sep_token_id", 1);
 }
@@ -387,13 +388,15 @@ TEST(end_of_generation_by_key_and_text) {
         unload(&l);
         return;
     }
-    /* eom 3 and eos 4 by key; <EOT> 6 (eot) and <|fim_pad|> 5 by text; the
-     * file-separator key names <s> 1, so <|file_sep|> 7 is nothing special */
+    /* by key: fim_sep <s> 1, eom 3, eos 4, eot <|file_sep|> 7; by text:
+     * <|fim_pad|> 5 and <EOT> 6 (an end-of-turn text, though eot is keyed) */
     int32_t n;
     const int32_t *eog = rb_tokenizer_eog(l.tok, &n);
-    CHECK(ids_equal(eog, n, IDS(1, 3, 4, 5, 6)));
+    CHECK(ids_equal(eog, n, IDS(1, 3, 4, 5, 6, 7)));
+    if (!ids_equal(eog, n, IDS(1, 3, 4, 5, 6, 7)))
+        print_ids("got", eog, n);
     int64_t k;
-    int32_t *ids = tokenize_ps(l.tok, "x<EOT>", 6, 0, 1, &k); /* <EOT> now a control token */
+    int32_t *ids = tokenize_ps(l.tok, "x<EOT>", 6, 0, 1, &k); /* typed normal, made a control token */
     CHECK(ids && ids_equal(ids, k, IDS(3, 4, 6)));
     free(ids);
     unload(&l);
