@@ -83,20 +83,16 @@ int rb_bpe_encode(const struct rb_tokenizer *t, const char *text, size_t len, st
         snprintf(err, RB_ERR_MAX, "tokenize: text of %zu bytes is too long", len);
         return -1;
     }
-    /* invalid UTF-8 bytes become U+FFFD (3 bytes), so a word has at most 3*len bytes */
     uint32_t *cpts = malloc(len * sizeof *cpts);
     uint8_t *cls = malloc(len);
     size_t *ends = malloc(2 * len * sizeof *ends);
-    uint8_t *bytes = malloc(3 * len);
-    char *map = t->pre.ignore_merges ? malloc(6 * len) : NULL;
-    struct bpe_sym *syms = malloc(3 * len * sizeof *syms);
-    struct rb_bigram_heap heap = { malloc(9 * len * sizeof(struct rb_bigram)), 0 };
-    int rc = 0;
-    if (!cpts || !cls || !ends || !bytes || !syms || !heap.v || (t->pre.ignore_merges && !map)) {
-        snprintf(err, RB_ERR_MAX, "tokenize: out of memory");
-        rc = -1;
+    uint8_t *bytes = NULL;
+    char *map = NULL;
+    struct bpe_sym *syms = NULL;
+    struct rb_bigram_heap heap = { NULL, 0 };
+    int rc = -1;
+    if (!cpts || !cls || !ends)
         goto done;
-    }
 
     size_t n = 0;
     for (size_t off = 0; off < len; n++) {
@@ -107,8 +103,24 @@ int rb_bpe_encode(const struct rb_tokenizer *t, const char *text, size_t len, st
     }
     size_t n_words = rb_pre_split(t->pre.family, cpts, cls, n, ends, ends + len);
 
-    size_t start = 0;
-    for (size_t k = 0; k < n_words; k++) {
+    /* the merge buffers fit the longest word (in bytes: an invalid byte
+     * became U+FFFD, 3 bytes), not the whole text */
+    size_t longest = 1;
+    for (size_t k = 0, start = 0; k < n_words; start = ends[k++]) {
+        size_t n_bytes = 0;
+        for (size_t i = start; i < ends[k]; i++)
+            n_bytes += rb_utf8_size(cpts[i]);
+        if (n_bytes > longest)
+            longest = n_bytes;
+    }
+    bytes = malloc(longest);
+    map = t->pre.ignore_merges ? malloc(2 * longest) : NULL;
+    syms = malloc(longest * sizeof *syms);
+    heap.v = malloc(3 * longest * sizeof *heap.v); /* n - 1 first bigrams, then at most 2 per merge */
+    if (!bytes || !syms || !heap.v || (t->pre.ignore_merges && !map))
+        goto done;
+
+    for (size_t k = 0, start = 0; k < n_words; start = ends[k++]) {
         size_t n_bytes = 0;
         for (size_t i = start; i < ends[k]; i++)
             n_bytes += rb_utf8_encode(cpts[i], bytes + n_bytes);
@@ -117,9 +129,11 @@ int rb_bpe_encode(const struct rb_tokenizer *t, const char *text, size_t len, st
             rb_tok_emit(out, id);
         else
             merge_word(t, bytes, n_bytes, syms, &heap, out);
-        start = ends[k];
     }
+    rc = 0;
 done:
+    if (rc != 0)
+        snprintf(err, RB_ERR_MAX, "tokenize: out of memory for %zu bytes of text", len);
     free(cpts);
     free(cls);
     free(ends);

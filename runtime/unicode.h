@@ -20,6 +20,8 @@ uint32_t rb_utf8_decode(const uint8_t *s, size_t n, size_t *used);
 
 /* Encode cp (<= 0x10FFFF) into out (4 bytes of room); returns the byte count. */
 size_t rb_utf8_encode(uint32_t cp, uint8_t *out);
+/* The byte count rb_utf8_encode gives for cp. */
+size_t rb_utf8_size(uint32_t cp);
 
 /* \p{L}, \p{N}, \p{P}, \s as the pre-tokenizer regexes mean them
  * (whitespace per llama.cpp, which no letter, number or punctuation is). */
