@@ -6,7 +6,8 @@
  * Truth: the chat references' `tokens:` lines (../shared/reference/chat),
  * and tests/data/tok_llamacpp.txt, which holds the ids llama.cpp b4748
  * itself gives for tricky inputs over every shared vocabulary and over
- * copies of them with another pre-tokenizer. */
+ * copies of them with another pre-tokenizer (tests/data/make_tok_llamacpp.py
+ * regenerates it). */
 #include <stdint.h>
 
 #include "json_parse.h"
