@@ -137,7 +137,7 @@ static void to_lower_ascii(char *s) {
 /* llama.cpp sets these by model or pre-tokenizer name, as the GGUF file
  * does not store them. */
 static void set_strip_flags(struct rb_tokenizer *t, const char *model_name, const char *pre_name) {
-    char name[256];
+    char name[1024];
     snprintf(name, sizeof name, "%s", model_name);
     to_lower_ascii(name);
     if (strstr(pre_name, "jina-v2-de") || strstr(pre_name, "jina-v2-es") || strstr(pre_name, "jina-v2-code")) {

@@ -211,26 +211,26 @@ static int load_specials(struct rb_tokenizer *t, const struct gguf_file *f, char
     t->add_bos = spm || t->pre.add_bos;
     t->add_eos = 0;
     t->add_space_prefix = spm;
-    static const struct { const char *key; size_t off; } ids[] = {
-        { "tokenizer.ggml.bos_token_id", offsetof(struct rb_tokenizer, bos) },
-        { "tokenizer.ggml.eos_token_id", offsetof(struct rb_tokenizer, eos) },
-        { "tokenizer.ggml.eot_token_id", offsetof(struct rb_tokenizer, eot) },
-        { "tokenizer.ggml.eom_token_id", offsetof(struct rb_tokenizer, eom) },
-        { "tokenizer.ggml.unknown_token_id", offsetof(struct rb_tokenizer, unk) },
-        { "tokenizer.ggml.padding_token_id", offsetof(struct rb_tokenizer, pad) },
-        { "tokenizer.ggml.fim_pre_token_id", offsetof(struct rb_tokenizer, fim[RB_FIM_PRE]) },
-        { "tokenizer.ggml.fim_suf_token_id", offsetof(struct rb_tokenizer, fim[RB_FIM_SUF]) },
-        { "tokenizer.ggml.fim_mid_token_id", offsetof(struct rb_tokenizer, fim[RB_FIM_MID]) },
-        { "tokenizer.ggml.fim_pad_token_id", offsetof(struct rb_tokenizer, fim[RB_FIM_PAD]) },
-        { "tokenizer.ggml.fim_rep_token_id", offsetof(struct rb_tokenizer, fim[RB_FIM_REP]) },
-        { "tokenizer.ggml.fim_sep_token_id", offsetof(struct rb_tokenizer, fim[RB_FIM_SEP]) },
+    const struct { const char *key; int32_t *id; } ids[] = {
+        { "tokenizer.ggml.bos_token_id", &t->bos },
+        { "tokenizer.ggml.eos_token_id", &t->eos },
+        { "tokenizer.ggml.eot_token_id", &t->eot },
+        { "tokenizer.ggml.eom_token_id", &t->eom },
+        { "tokenizer.ggml.unknown_token_id", &t->unk },
+        { "tokenizer.ggml.padding_token_id", &t->pad },
+        { "tokenizer.ggml.fim_pre_token_id", &t->fim[RB_FIM_PRE] },
+        { "tokenizer.ggml.fim_suf_token_id", &t->fim[RB_FIM_SUF] },
+        { "tokenizer.ggml.fim_mid_token_id", &t->fim[RB_FIM_MID] },
+        { "tokenizer.ggml.fim_pad_token_id", &t->fim[RB_FIM_PAD] },
+        { "tokenizer.ggml.fim_rep_token_id", &t->fim[RB_FIM_REP] },
+        { "tokenizer.ggml.fim_sep_token_id", &t->fim[RB_FIM_SEP] },
         /* older names of the first three, read last as llama.cpp does */
-        { "tokenizer.ggml.prefix_token_id", offsetof(struct rb_tokenizer, fim[RB_FIM_PRE]) },
-        { "tokenizer.ggml.suffix_token_id", offsetof(struct rb_tokenizer, fim[RB_FIM_SUF]) },
-        { "tokenizer.ggml.middle_token_id", offsetof(struct rb_tokenizer, fim[RB_FIM_MID]) },
+        { "tokenizer.ggml.prefix_token_id", &t->fim[RB_FIM_PRE] },
+        { "tokenizer.ggml.suffix_token_id", &t->fim[RB_FIM_SUF] },
+        { "tokenizer.ggml.middle_token_id", &t->fim[RB_FIM_MID] },
     };
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
-        if (load_special(t, f, ids[i].key, (int32_t *)((char *)t + ids[i].off), err))
+        if (load_special(t, f, ids[i].key, ids[i].id, err))
             return -1;
     if (load_flag(f, "tokenizer.ggml.add_bos_token", &t->add_bos, err) ||
         load_flag(f, "tokenizer.ggml.add_eos_token", &t->add_eos, err) ||
@@ -240,7 +240,7 @@ static int load_specials(struct rb_tokenizer *t, const struct gguf_file *f, char
 }
 
 /* An optional string key, with its length (NULL when absent); -1 when it
- * is not a string or holds a NUL byte. */
+ * is not a string. */
 static int opt_string(const struct gguf_file *f, const char *key, struct gguf_str *out, char *err) {
     out->data = NULL;
     out->len = 0;
@@ -254,18 +254,15 @@ static int opt_string(const struct gguf_file *f, const char *key, struct gguf_st
     }
     memcpy(&out->len, kv->value, 8);
     out->data = (const char *)kv->value + 8;
-    if (memchr(out->data, 0, (size_t)out->len)) {
-        snprintf(err, RB_ERR_MAX, "%s: the string holds a NUL byte", key);
-        return -1;
-    }
     return 0;
 }
 
-/* The key's string (truncated to cap - 1; "" when absent). */
+/* The key's string as a C string (truncated to cap - 1; "" when absent);
+ * a NUL byte inside becomes 0x01, so a search in it still sees what follows. */
 static void copy_str(struct gguf_str s, char *buf, size_t cap) {
     size_t n = s.len < cap - 1 ? (size_t)s.len : cap - 1;
-    if (n)
-        memcpy(buf, s.data, n);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = s.data[i] ? s.data[i] : '\x01';
     buf[n] = '\0';
 }
 
@@ -289,12 +286,14 @@ static int load_kind(struct rb_tokenizer *t, const struct gguf_file *f, char *pr
         return -1;
     }
     copy_str(pre, pre_name, cap);
-    if (pre.len >= cap) { /* longer than any name: unknown, but say which */
+    if (t->kind != RB_TOK_BPE)
+        return 0;
+    if (pre.len >= cap || memchr(pre_name, 1, strlen(pre_name))) { /* no name is that long or holds a NUL */
         snprintf(err, RB_ERR_MAX, "%s: unknown pre-tokenizer '%s'", KEY_PRE,
                  excerpt(pre.data, (size_t)pre.len, ex, sizeof ex));
-        return t->kind == RB_TOK_BPE ? -1 : 0;
+        return -1;
     }
-    return t->kind == RB_TOK_BPE ? rb_pre_lookup(pre_name, &t->pre, err) : 0;
+    return rb_pre_lookup(pre_name, &t->pre, err);
 }
 
 /* GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves,
@@ -401,7 +400,7 @@ int rb_tokenizer_load(struct rb_tokenizer **out, const struct gguf_file *f, char
         snprintf(err, RB_ERR_MAX, "tokenizer: out of memory");
         return -1;
     }
-    char pre_name[64], model_name[256];
+    char pre_name[64], model_name[1024];
     struct gguf_str name;
     if (load_kind(t, f, pre_name, sizeof pre_name, err) || opt_string(f, "general.name", &name, err))
         goto fail;
