@@ -18,8 +18,8 @@
 
 /* Open `rel` (under ../shared) with its string key `key` set to value
  * (NULL: removed), through a copy in memory. */
-static int load_with_key(struct loaded *l, const char *rel, const char *key, const char *value) {
-    char path[512], err[RB_ERR_MAX];
+static int load_with_key(struct loaded *l, const char *rel, const char *key, const char *value, char *err) {
+    char path[512];
     struct gguf_file src;
     memset(l, 0, sizeof *l);
     if (gguf_open(&src, test_path(path, sizeof path, rel), err) != 0) {
@@ -40,8 +40,6 @@ static int load_with_key(struct loaded *l, const char *rel, const char *key, con
         rc = gguf_open_memory(&l->f, l->mem, size, err);
     if (rc == 0)
         rc = rb_tokenizer_load(&l->tok, &l->f, err);
-    if (rc != 0)
-        printf("  %s with %s = %s: %s\n", rel, key, value ? value : "(none)", err);
     return rc;
 }
 
@@ -136,9 +134,11 @@ TEST(llamacpp_vectors) {
                 *pre = '\0';
             snprintf(rel, sizeof rel, "%s", line + 7);
             struct loaded l;
-            int rc = pre ? load_with_key(&l, rel, "tokenizer.ggml.pre", pre + 5) : load_path(&l, rel);
+            char err[RB_ERR_MAX] = "";
+            int rc = pre ? load_with_key(&l, rel, "tokenizer.ggml.pre", pre + 5, err) : load_path(&l, rel);
             line = eol + 1;
             if (rc != 0) {
+                printf("  %s: %s\n", rel, err);
                 bad++;
                 break;
             }
@@ -277,12 +277,8 @@ static void strip_case(void (*extra)(struct gguf_writer *), const char *text, co
     const float scores[8] = { 0 };
     struct vocab_spec v = { "llama", strip_tokens, 8, scores, strip_types, NULL, 0 };
     struct loaded l;
-    char err[RB_ERR_MAX] = "";
-    if (build(&l, &v, extra) != 0 || rb_tokenizer_load(&l.tok, &l.f, err) != 0) {
-        CHECK_MSG(0, "load: %s", err);
-        unload(&l);
+    if (build_tok(&l, &v, extra) != 0)
         return;
-    }
     int64_t n;
     int32_t *got = tokenize_ps(l.tok, text, strlen(text), 0, 1, &n);
     CHECK_MSG(got && ids_equal(got, n, want, n_want), "'%s'", text);
@@ -383,12 +379,8 @@ TEST(end_of_generation_by_key_and_text) {
     const float scores[8] = { 0 };
     struct vocab_spec v = { "llama", eog_tokens, 8, scores, eog_types, NULL, 0 };
     struct loaded l;
-    char err[RB_ERR_MAX] = "";
-    if (build(&l, &v, eog_keys) != 0 || rb_tokenizer_load(&l.tok, &l.f, err) != 0) {
-        CHECK_MSG(0, "load: %s", err);
-        unload(&l);
+    if (build_tok(&l, &v, eog_keys) != 0)
         return;
-    }
     /* by key: fim_sep <s> 1, eom 3, eos 4, eot <|file_sep|> 7; by text:
      * <|fim_pad|> 5 and <EOT> 6 (an end-of-turn text, though eot is keyed) */
     int32_t n;
@@ -406,61 +398,33 @@ TEST(end_of_generation_by_key_and_text) {
 
 /* ---- pre-tokenizers: names, flags ---- */
 
+static void pre_u32(struct gguf_writer *w) { gguf_writer_add_u32(w, "tokenizer.ggml.pre", 2); }
+
 TEST(unknown_pre_tokenizer_refused) {
-    struct loaded l;
-    char err[RB_ERR_MAX] = "";
-    const char *rel = "reference/tokenizer/ggml-vocab-gpt-2.gguf";
-    CHECK_EQ_INT(load_with_key(&l, rel, "tokenizer.ggml.pre", "gpt-5-magic"), -1);
-    unload(&l);
-    /* the message names the value */
-    struct gguf_file f;
-    char path[512];
-    if (gguf_open(&f, test_path(path, sizeof path, rel), err) != 0) {
-        CHECK(0);
-        return;
-    }
-    struct gguf_writer *w = gguf_writer_new();
-    for (uint64_t i = 0; i < f.n_kv; i++)
-        if (strncmp(f.kv[i].key.data, "tokenizer.ggml.pre", f.kv[i].key.len) != 0)
-            gguf_writer_copy_kv(w, &f.kv[i]);
     static const struct { const char *pre; const char *want; } bad[] = {
         { "gpt-5-magic", "tokenizer.ggml.pre: unknown pre-tokenizer 'gpt-5-magic'" },
         { "deepseek-llm", "tokenizer.ggml.pre: pre-tokenizer 'deepseek-llm' is not supported" },
         { "GPT-2", "unknown pre-tokenizer 'GPT-2'" }, /* names are exact */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct gguf_writer *w2 = gguf_writer_new();
-        for (uint64_t k = 0; k < f.n_kv; k++)
-            if (strncmp(f.kv[k].key.data, "tokenizer.ggml.pre", f.kv[k].key.len) != 0)
-                gguf_writer_copy_kv(w2, &f.kv[k]);
-        gguf_writer_add_str(w2, "tokenizer.ggml.pre", bad[i].pre);
-        void *mem;
-        size_t size;
-        struct gguf_file g;
-        struct rb_tokenizer *t = NULL;
-        CHECK(gguf_writer_write_mem(w2, &mem, &size, err) == 0 && gguf_open_memory(&g, mem, size, err) == 0);
-        CHECK_EQ_INT(rb_tokenizer_load(&t, &g, err), -1);
-        CHECK(t == NULL);
+        struct loaded l;
+        char err[RB_ERR_MAX] = "";
+        CHECK_EQ_INT(load_with_key(&l, "reference/tokenizer/ggml-vocab-gpt-2.gguf", "tokenizer.ggml.pre",
+                                   bad[i].pre, err), -1);
+        CHECK(l.tok == NULL);
         CHECK_CONTAINS(err, bad[i].want);
-        gguf_close(&g);
-        free(mem);
-        gguf_writer_free(w2);
+        unload(&l);
     }
-    /* not a string */
-    gguf_writer_add_u32(w, "tokenizer.ggml.pre", 2);
-    void *mem;
-    size_t size;
-    struct gguf_file g;
-    struct rb_tokenizer *t = NULL;
-    CHECK(gguf_writer_write_mem(w, &mem, &size, err) == 0 && gguf_open_memory(&g, mem, size, err) == 0);
-    CHECK_EQ_INT(rb_tokenizer_load(&t, &g, err), -1);
-    CHECK_CONTAINS(err, "tokenizer.ggml.pre: expected string");
-    gguf_close(&g);
-    free(mem);
-    gguf_writer_free(w);
-    gguf_close(&f);
+    struct bpe_vocab bv;
+    make_bpe_vocab(&bv, NULL, 0);
+    const char *merges[] = { "a b" };
+    struct vocab_spec v = { "gpt2", bv.tokens, bv.n, NULL, NULL, merges, 1 };
+    expect_refused(&v, pre_u32, "tokenizer.ggml.pre: expected string, got u32");
     /* SPM vocabularies have no pre-tokenizer: llama.cpp reads none, so any value is fine */
-    CHECK_EQ_INT(load_with_key(&l, "reference/tokenizer/ggml-vocab-llama-spm.gguf", "tokenizer.ggml.pre", "xyz"), 0);
+    struct loaded l;
+    char err[RB_ERR_MAX] = "";
+    CHECK_EQ_INT(load_with_key(&l, "reference/tokenizer/ggml-vocab-llama-spm.gguf", "tokenizer.ggml.pre", "xyz", err),
+                 0);
     unload(&l);
 }
 
@@ -494,7 +458,8 @@ TEST(pre_tokenizer_defaults) {
     }
     /* a file without tokenizer.ggml.pre gets llama.cpp's "default" regexes,
      * which split punctuation runs and digit triples apart */
-    if (load_with_key(&l, "reference/tokenizer/ggml-vocab-gpt-2.gguf", "tokenizer.ggml.pre", NULL) == 0) {
+    char err[RB_ERR_MAX] = "";
+    if (load_with_key(&l, "reference/tokenizer/ggml-vocab-gpt-2.gguf", "tokenizer.ggml.pre", NULL, err) == 0) {
         CHECK_STR(rb_tokenizer_pre(l.tok), "default");
         int64_t n;
         int32_t *ids = tokenize_ps(l.tok, "12345", 5, 0, 0, &n);
@@ -520,12 +485,8 @@ TEST(add_eos_key) {
     const float scores[8] = { 0 };
     struct vocab_spec v = { "llama", strip_tokens, 8, scores, strip_types, NULL, 0 };
     struct loaded l;
-    char err[RB_ERR_MAX] = "";
-    if (build(&l, &v, add_eos_on) != 0 || rb_tokenizer_load(&l.tok, &l.f, err) != 0) {
-        CHECK_MSG(0, "load: %s", err);
-        unload(&l);
+    if (build_tok(&l, &v, add_eos_on) != 0)
         return;
-    }
     int64_t n;
     int32_t *ids = tokenize_ps(l.tok, "a", 1, -1, 1, &n);
     CHECK(ids && ids_equal(ids, n, IDS(1, 3, 4, 2))); /* <s> ▁ a </s> */

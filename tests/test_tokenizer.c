@@ -82,35 +82,20 @@ static int run_vectors(const char *vocab, int roundtrip, int *n_cases) {
     return passed;
 }
 
-TEST(spm_vectors) {
-    int n_cases, passed = run_vectors("ggml-vocab-llama-spm.gguf", 1, &n_cases);
-    printf("  llama-spm: %d/%d cases pass\n", passed, n_cases);
-    CHECK_EQ_INT(n_cases, 46);
+/* Every case of one vocabulary's vectors, and the count of cases. */
+static void check_vectors(const char *vocab, int n_expected) {
+    int n_cases, passed = run_vectors(vocab, 1, &n_cases);
+    printf("  %s: %d/%d cases pass\n", vocab, passed, n_cases);
+    CHECK_EQ_INT(n_cases, n_expected);
     CHECK_EQ_INT(passed, n_cases);
 }
 
-TEST(bpe_vectors) {
-    int n_cases, passed = run_vectors("ggml-vocab-gpt-2.gguf", 1, &n_cases);
-    printf("  gpt-2: %d/%d cases pass\n", passed, n_cases);
-    CHECK_EQ_INT(n_cases, 46);
-    CHECK_EQ_INT(passed, n_cases);
-}
-
+TEST(spm_vectors) { check_vectors("ggml-vocab-llama-spm.gguf", 46); }
+TEST(bpe_vectors) { check_vectors("ggml-vocab-gpt-2.gguf", 46); }
 /* Llama 3 (pre-tokenizer "llama-bpe": its regex, whole words looked up
  * before merging) and Qwen2 ("qwen2": digits one at a time). */
-TEST(llama_bpe_vectors) {
-    int n_cases, passed = run_vectors("ggml-vocab-llama-bpe.gguf", 1, &n_cases);
-    printf("  llama-bpe: %d/%d cases pass\n", passed, n_cases);
-    CHECK_EQ_INT(n_cases, 46);
-    CHECK_EQ_INT(passed, n_cases);
-}
-
-TEST(qwen2_vectors) {
-    int n_cases, passed = run_vectors("ggml-vocab-qwen2.gguf", 1, &n_cases);
-    printf("  qwen2: %d/%d cases pass\n", passed, n_cases);
-    CHECK_EQ_INT(n_cases, 46);
-    CHECK_EQ_INT(passed, n_cases);
-}
+TEST(llama_bpe_vectors) { check_vectors("ggml-vocab-llama-bpe.gguf", 46); }
+TEST(qwen2_vectors) { check_vectors("ggml-vocab-qwen2.gguf", 46); }
 
 TEST(hello_gpt2) {
     struct loaded l;
@@ -274,12 +259,8 @@ enum { SPM_N = 11 };
 static void spm_encode_with(const float *scores, const char *text, const int32_t *want, int n_want) {
     struct vocab_spec v = { "llama", spm_tokens, SPM_N, scores, spm_types, NULL, 0 };
     struct loaded l;
-    char err[RB_ERR_MAX];
-    if (build(&l, &v, NULL) != 0 || rb_tokenizer_load(&l.tok, &l.f, err) != 0) {
-        CHECK_MSG(0, "load: %s", err);
-        unload(&l);
+    if (build_tok(&l, &v, NULL) != 0)
         return;
-    }
     int64_t n;
     int32_t *ids = tokenize(l.tok, text, strlen(text), 0, &n);
     CHECK_MSG(ids && ids_equal(ids, n, want, n_want), "'%s' tokenized wrong", text);
@@ -391,12 +372,8 @@ TEST(bpe_merge_ranks) {
     for (int order = 0; order < 2; order++) {
         struct vocab_spec v = { "gpt2", bv.tokens, bv.n, NULL, NULL, order ? bc_first : ab_first, order ? 3 : 2 };
         struct loaded l;
-        char err[RB_ERR_MAX];
-        if (build(&l, &v, NULL) != 0 || rb_tokenizer_load(&l.tok, &l.f, err) != 0) {
-            CHECK_MSG(0, "load: %s", err);
-            unload(&l);
+        if (build_tok(&l, &v, NULL) != 0)
             continue;
-        }
         int64_t k;
         int32_t *ids = tokenize(l.tok, "abc", 3, 0, &k);
         if (order == 0) {
@@ -455,12 +432,8 @@ TEST(user_defined_tokens) {
     const float scores[9] = { 0 };
     struct vocab_spec v = { "llama", tokens, 9, scores, types, NULL, 0 };
     struct loaded l;
-    char err[RB_ERR_MAX];
-    if (build(&l, &v, NULL) != 0 || rb_tokenizer_load(&l.tok, &l.f, err) != 0) {
-        CHECK_MSG(0, "load: %s", err);
-        unload(&l);
+    if (build_tok(&l, &v, NULL) != 0)
         return;
-    }
     struct { const char *text; int32_t want[8]; int n; } cases[] = {
         { "a<|u|>b", { 6, 7, 3, 5 }, 4 },    /* ▁a <|u|> ▁ b */
         { "<|u|>", { 7 }, 1 },               /* the longer token wins over |u| */

@@ -159,6 +159,17 @@ static inline int build(struct loaded *l, const struct vocab_spec *v, void (*ext
     return rc;
 }
 
+/* build() and load the tokenizer; -1 (a failed check) when either fails. */
+static inline int build_tok(struct loaded *l, const struct vocab_spec *v, void (*extra)(struct gguf_writer *)) {
+    char err[RB_ERR_MAX] = "";
+    if (build(l, v, extra) != 0 || rb_tokenizer_load(&l->tok, &l->f, err) != 0) {
+        CHECK_MSG(0, "load: %s", err);
+        unload(l);
+        return -1;
+    }
+    return 0;
+}
+
 /* Load must fail with a message containing `want`. */
 static inline void expect_refused(const struct vocab_spec *v, void (*extra)(struct gguf_writer *), const char *want) {
     struct loaded l;
