@@ -10,6 +10,7 @@
  * OpenAI clients send fields a local server has no use for.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,27 +352,27 @@ static int on_text(void *user, const char *text, size_t n) {
 
 /* ------------------------------------------------------------ generation */
 
-/* The prompt's tokens (BOS as the vocabulary wants it, special tokens
- * parsed), malloc'ed; -1 with err. */
+/* The prompt's tokens as llama.cpp's server makes them: BOS/EOS as the
+ * vocabulary adds them, control-token text (<|im_start|>) parsed. malloc'ed;
+ * the count, or -1 with err. */
 static int tokenize(const rbee_model *m, const char *text, size_t len, int32_t **out, char *err) {
-    int64_t cap = (int64_t)len + 8;
-    for (int tries = 0; tries < 2; tries++) {
-        int32_t *ids = malloc((size_t)cap * sizeof *ids);
-        if (!ids) {
-            snprintf(err, RBEE_ERR_MAX, "out of memory");
-            return -1;
-        }
-        int64_t n = rbee_tokenize(m, text, len, rbee_add_bos(m), ids, cap, err);
-        if (n >= 0 && n <= cap) {
-            *out = ids;
-            return (int)n;
-        }
-        free(ids);
-        if (n < 0) return -1;
-        cap = n;
+    int64_t n = rbee_tokenize(m, text, len, -1, 1, NULL, 0, err); /* the count first */
+    if (n < 0) return -1;
+    if (n > INT32_MAX / 2) {
+        snprintf(err, RBEE_ERR_MAX, "%lld tokens", (long long)n);
+        return -1;
     }
-    snprintf(err, RBEE_ERR_MAX, "the token count changed between two calls");
-    return -1;
+    int32_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
+    if (!ids) {
+        snprintf(err, RBEE_ERR_MAX, "out of memory");
+        return -1;
+    }
+    if (rbee_tokenize(m, text, len, -1, 1, ids, n, err) != n) {
+        free(ids);
+        return -1;
+    }
+    *out = ids;
+    return (int)n;
 }
 
 static void generate(struct srv_conn *c, struct gen_req *r) {

@@ -16,6 +16,8 @@
 /* The architectures rbee can run. A new one adds its rb_arch here. */
 static const struct rb_arch *const archs[] = {
     &rb_arch_llama,
+    &rb_arch_qwen2,
+    &rb_arch_phi3,
     &rb_arch_gpt2,
 };
 
@@ -120,11 +122,17 @@ static int check_scales(const struct gguf_tensor *t, const char *name, char *err
     return 0;
 }
 
+/* The tensor, marked as read by a binding (load() refuses files with
+ * tensors no binding read). */
 static const struct gguf_tensor *find_tensor(const struct rbee_model *m, const char *name,
                                              int required, char *err) {
-    const struct gguf_tensor *t = gguf_get_tensor(&m->file, name);
-    if (!t && required) snprintf(err, RB_ERR_MAX, "missing tensor '%s'", name);
-    return t;
+    int64_t i = gguf_find_tensor(&m->file, name);
+    if (i < 0) {
+        if (required) snprintf(err, RB_ERR_MAX, "missing tensor '%s'", name);
+        return NULL;
+    }
+    if (m->bound) m->bound[i] = 1;
+    return &m->file.tensors[i];
 }
 
 /* Shared by weights (need_dot: multiplied by activations, so the type needs
@@ -166,6 +174,25 @@ int rb_bind_weight(struct rbee_model *m, const char *name, int64_t n_in, int64_t
 int rb_bind_table(struct rbee_model *m, const char *name, int64_t n_in, int64_t n_out,
                   int required, struct rb_weight *w, char *err) {
     return bind_rows(m, name, n_in, n_out, required, 0, w, err);
+}
+
+int rb_bind_split(struct rbee_model *m, const char *name, int64_t n_in, int n_parts, const int64_t *rows,
+                  struct rb_weight *const *parts, const char *bias_name, float **biases, char *err) {
+    struct rb_weight whole;
+    float *bias = NULL;
+    int64_t n_out = 0;
+    for (int i = 0; i < n_parts; i++) n_out += rows[i];
+    if (rb_bind_weight(m, name, n_in, n_out, 1, &whole, err) ||
+        (bias_name && rb_bind_vector(m, bias_name, n_out, 1, &bias, err)))
+        return -1;
+    int64_t row0 = 0;
+    for (int i = 0; i < n_parts; row0 += rows[i], i++) {
+        *parts[i] = whole;
+        parts[i]->data = whole.data + (size_t)row0 * whole.row_bytes;
+        parts[i]->n_out = rows[i];
+        if (bias_name) biases[i] = bias + row0;
+    }
+    return 0;
 }
 
 static int own(struct rbee_model *m, float *v) {
@@ -217,6 +244,12 @@ void rb_weight_row_f32(const struct rb_weight *w, int64_t row, float *out) {
     rb_traits(w->type)->to_float(w->data + (size_t)row * w->row_bytes, out, w->n_in);
 }
 
+const float *rb_rope_factors(const struct rbee_model *m, int n_ctx) {
+    /* the reference pads its context to a multiple of 32 before comparing */
+    int64_t padded = ((int64_t)n_ctx + 31) / 32 * 32;
+    return m->rope_long && padded > m->hp.rope_n_ctx_orig ? m->rope_long : m->rope_freqs;
+}
+
 /* ---- checks common to every architecture ---- */
 
 static int check_hparams(const struct rb_hparams *hp, int rotary, char *err) {
@@ -247,9 +280,9 @@ static int check_hparams(const struct rb_hparams *hp, int rotary, char *err) {
         return -1;
     }
     if (!(hp->rope_base > 0.0f) || !isfinite(hp->rope_base) || !(hp->rope_freq_scale > 0.0f) ||
-        !isfinite(hp->rope_freq_scale)) {
-        snprintf(err, RB_ERR_MAX, "rope freq_base %g / scaling %g must be positive",
-                 (double)hp->rope_base, (double)hp->rope_freq_scale);
+        !isfinite(hp->rope_freq_scale) || !(hp->rope_attn_factor > 0.0f) || !isfinite(hp->rope_attn_factor)) {
+        snprintf(err, RB_ERR_MAX, "rope freq_base %g / scaling %g / attn_factor %g must be positive",
+                 (double)hp->rope_base, (double)hp->rope_freq_scale, (double)hp->rope_attn_factor);
         return -1;
     }
     return 0;
@@ -285,21 +318,59 @@ static void fill_info(struct rbee_model *m) {
 
 /* ---- load ---- */
 
-static int load(struct rbee_model *m, const char *path, char *err) {
+/* Copies of every string value, so rbee_model_meta_str can hand out C
+ * strings without writing to a loaded (shared, read-only) model. */
+static int copy_meta_strings(struct rbee_model *m, char *err) {
+    const struct gguf_file *f = &m->file;
+    m->meta_str = calloc(f->n_kv ? (size_t)f->n_kv : 1, sizeof *m->meta_str);
+    if (!m->meta_str) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
+    for (uint64_t i = 0; i < f->n_kv; i++) {
+        const struct gguf_kv *kv = &f->kv[i];
+        if (kv->type != GGUF_TYPE_STRING) continue;
+        uint64_t len;
+        memcpy(&len, kv->value, 8);
+        m->meta_str[i] = malloc((size_t)len + 1); /* len lies inside the mapping: checked at open */
+        if (!m->meta_str[i]) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
+        memcpy(m->meta_str[i], kv->value + 8, (size_t)len);
+        m->meta_str[i][len] = '\0';
+    }
+    return 0;
+}
+
+/* What model and vocabulary loads share: map the file, copy its strings, read general.name. */
+static int open_file(struct rbee_model *m, const char *path, char *err) {
     struct stat st;
     if (stat(path, &st) != 0) { snprintf(err, RB_ERR_MAX, "no such file"); return -1; }
     if (S_ISDIR(st.st_mode)) { snprintf(err, RB_ERR_MAX, "is a directory"); return -1; }
     m->path = strdup(path);
     if (!m->path) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
-    if (gguf_open(&m->file, m->path, err)) return -1;
+    if (gguf_open(&m->file, m->path, err) || copy_meta_strings(m, err)) return -1;
+    if (gguf_find_key(&m->file, "general.name") >= 0 &&
+        gguf_get_str(&m->file, "general.name", m->name, sizeof m->name, err)) return -1;
+    return 0;
+}
+
+static int load_tokenizer(struct rbee_model *m, char *err) {
+    char terr[RB_ERR_MAX];
+    if (rb_tokenizer_load(&m->tok, &m->file, terr)) {
+        snprintf(err, RB_ERR_MAX, "tokenizer: %.200s", terr);
+        return -1;
+    }
+    return 0;
+}
+
+static int load(struct rbee_model *m, const char *path, char *err) {
+    if (open_file(m, path, err)) return -1;
+    if (m->file.n_tensors == 0 && gguf_find_key(&m->file, "tokenizer.ggml.model") >= 0) {
+        snprintf(err, RB_ERR_MAX, "the file holds a vocabulary only (no tensors): it can be tokenized with, not run");
+        return -1;
+    }
 
     char arch[64];
     if (gguf_get_str(&m->file, "general.architecture", arch, sizeof arch, err)) return -1;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (!strcmp(archs[i]->name, arch)) m->arch = archs[i];
     if (!m->arch) { snprintf(err, RB_ERR_MAX, "architecture '%s' is not supported", arch); return -1; }
-    if (gguf_find_key(&m->file, "general.name") >= 0 &&
-        gguf_get_str(&m->file, "general.name", m->name, sizeof m->name, err)) return -1;
 
     const struct gguf_tensor *te = find_tensor(m, "token_embd.weight", 1, err);
     if (!te) return -1;
@@ -310,7 +381,7 @@ static int load(struct rbee_model *m, const char *path, char *err) {
         return -1;
     }
     m->hp.n_vocab = (int)te->ne[1];
-    if (m->arch->read_hparams(m, err) || check_hparams(&m->hp, m->arch->pos == RB_POS_ROPE, err)) return -1;
+    if (m->arch->read_hparams(m, err) || check_hparams(&m->hp, m->arch->rope != RB_ROPE_NONE, err)) return -1;
 
     /* token_embd is only dequantized row by row, unless it is the output too */
     const struct rb_hparams *hp = &m->hp;
@@ -329,17 +400,24 @@ static int load(struct rbee_model *m, const char *path, char *err) {
         return -1;
     }
     m->layers = calloc((size_t)hp->n_layers, sizeof *m->layers);
-    if (!m->layers) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
+    m->bound = calloc(m->file.n_tensors ? m->file.n_tensors : 1, 1);
+    if (!m->layers || !m->bound) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
+    m->bound[gguf_find_tensor(&m->file, "token_embd.weight")] = 1;
     if (m->arch->bind_tensors(m, err)) return -1;
     if (!m->output.data) { /* tied: the embedding is the output projection */
         if (rb_bind_weight(m, "token_embd.weight", hp->n_embd, hp->n_vocab, 1, &m->output, err)) return -1;
     }
+    /* every tensor must have been read: one the layout does not know means
+     * the file computes something rbee would silently leave out */
+    for (uint64_t i = 0; i < m->file.n_tensors; i++)
+        if (!m->bound[i]) {
+            char name[96];
+            snprintf(err, RB_ERR_MAX, "tensor '%s' is not used by rbee's '%s' architecture",
+                     gguf_show(&m->file.tensors[i].name, name, sizeof name), m->arch->name);
+            return -1;
+        }
 
-    char terr[RB_ERR_MAX];
-    if (rb_tokenizer_load(&m->tok, &m->file, terr)) {
-        snprintf(err, RB_ERR_MAX, "tokenizer: %.200s", terr);
-        return -1;
-    }
+    if (load_tokenizer(m, err)) return -1;
     int32_t n_tok_vocab = rb_tokenizer_n_vocab(m->tok);
     if (n_tok_vocab != hp->n_vocab) {
         snprintf(err, RB_ERR_MAX, "vocabulary has %d tokens but token_embd.weight has %d rows",
@@ -350,16 +428,37 @@ static int load(struct rbee_model *m, const char *path, char *err) {
     return 0;
 }
 
-int rbee_model_load(rbee_model **out, const char *path, char *err) {
+static int load_vocab(struct rbee_model *m, const char *path, char *err) {
+    if (open_file(m, path, err)) return -1;
+    char aerr[RB_ERR_MAX];
+    if (gguf_find_key(&m->file, "general.architecture") >= 0 &&
+        gguf_get_str(&m->file, "general.architecture", m->arch_name, sizeof m->arch_name, aerr))
+        m->arch_name[0] = '\0'; /* only shown in the info: not a reason to refuse the vocabulary */
+    if (load_tokenizer(m, err)) return -1;
+    m->info = (struct rbee_model_info){ .arch = m->arch_name, .name = m->name, .weight_type = "",
+                                        .file_bytes = m->file.size, .n_vocab = rb_tokenizer_n_vocab(m->tok) };
+    return 0;
+}
+
+static int new_model(rbee_model **out, const char *path, int vocab_only, char *err) {
     *out = NULL;
     struct rbee_model *m = calloc(1, sizeof *m);
     if (!m) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
-    if (load(m, path, err)) {
+    if (vocab_only ? load_vocab(m, path, err) : load(m, path, err)) {
         rbee_model_free(m);
         return -1;
     }
     *out = m;
     return 0;
+}
+
+int rbee_model_load(rbee_model **out, const char *path, char *err) { return new_model(out, path, 0, err); }
+int rbee_vocab_load(rbee_model **out, const char *path, char *err) { return new_model(out, path, 1, err); }
+int rbee_model_vocab_only(const rbee_model *m) { return m->arch == NULL; }
+
+const char *rbee_model_meta_str(const rbee_model *m, const char *key) {
+    int64_t i = gguf_find_key(&m->file, key);
+    return i >= 0 ? m->meta_str[i] : NULL;
 }
 
 void rbee_model_free(rbee_model *m) {
@@ -368,6 +467,9 @@ void rbee_model_free(rbee_model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->layers);
+    free(m->bound);
+    for (uint64_t i = 0; m->meta_str && i < m->file.n_kv; i++) free(m->meta_str[i]);
+    free(m->meta_str);
     if (m->file.map) gguf_close(&m->file);
     free(m->path);
     free(m);

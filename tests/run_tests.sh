@@ -35,7 +35,7 @@ run() {
 want() { [ "$SUITES" = all ] || [ "$SUITES" = "$1" ]; }
 
 # Suites that run once per ISA the CPU has (RBEE_ISA forces the kernel table).
-PER_ISA="test_golden test_forward"
+PER_ISA="test_golden test_forward test_arch"
 
 if want plain; then
     for t in build/tests/test_*; do
@@ -76,6 +76,18 @@ if want fuzz && [ -x build-fuzz/fuzz_gguf ]; then
     }
     run "fuzz gguf ${FUZZ_SECONDS:-60}s" fuzz_suite
 fi
+if want fuzz && [ -x build-fuzz/fuzz_tokenizer ]; then
+    mkdir -p build-fuzz/corpus_tokenizer
+    fuzz_tok_suite() {
+        if build-fuzz/fuzz_tokenizer -max_total_time=${FUZZ_SECONDS:-60} -max_len=2048 \
+             build-fuzz/corpus_tokenizer >build-fuzz/last_tokenizer.log 2>&1; then
+            echo "1 passed, 0 failed"
+        else
+            tail -n 40 build-fuzz/last_tokenizer.log; echo "0 passed, 1 failed"
+        fi
+    }
+    run "fuzz tokenizer ${FUZZ_SECONDS:-60}s" fuzz_tok_suite
+fi
 if want fuzz && [ -x build-fuzz/fuzz_http ]; then
     mkdir -p build-fuzz/corpus_http
     fuzz_http_suite() {
@@ -96,8 +108,8 @@ fi
 # cortex-a72) to keep emulation time down. The runs go ARM_JOBS (2) at a time,
 # then are counted in order (a run over 15 minutes is killed and fails);
 # test_neon prints which table ran. Under emulation the golden tests check
-# only stories260K.
-ARM_PER_CPU="test_kernels test_neon test_golden test_forward test_model test_cli test_attention"
+# only stories260K and phi3-mini (NEOX rope, fused tensors; ~15 s more).
+ARM_PER_CPU="test_kernels test_neon test_golden test_forward test_arch test_model test_cli test_attention"
 ARM_SLOW="test_quantize test_attention" # slowest first
 # test_serve starts build-arm/rbee as a child process, which qemu-user runs
 # only with binfmt_misc set up; the server is plain C over sockets, tested on
