@@ -133,6 +133,44 @@ TEST(stream_chunks_concatenate) {
     sc_resp_free(&r);
 }
 
+/* stop strings cut the text (and end it with "stop"); a seed repeats a
+ * sampled answer, another seed changes it; top_k 1 is greedy. */
+TEST(stop_and_sampling_fields) {
+    static char raw[1 << 16];
+    static struct sc_stream st;
+    char json[512], first[4096];
+    completion_json(json, sizeof json, prompts[0], N_TOK, ",\"stop\":[\"zzz\",\" little\"]");
+    struct rb_json_doc *d = curl_completion(S.port, json, raw, sizeof raw);
+    if (d) {
+        CHECK_STR(sc_json_str(rb_json_root(d), "choices.0.text"), ", there was a");
+        CHECK_STR(sc_json_str(rb_json_root(d), "choices.0.finish_reason"), "stop");
+    }
+    rb_json_free(d);
+    completion_json(json, sizeof json, prompts[0], N_TOK, ",\"stop\":\"Lily\",\"stream\":true");
+    curl_completion(S.port, json, raw, sizeof raw);
+    sc_read_stream(raw, 0, &st);
+    CHECK_STR(st.text, ", there was a little girl named ");
+    CHECK_STR(st.finish, "stop");
+    const char *sampled = "{\"prompt\":\"Once upon a time\",\"max_tokens\":40,\"temperature\":1.0,\"seed\":%d%s}";
+    snprintf(json, sizeof json, sampled, 5, "");
+    d = curl_completion(S.port, json, raw, sizeof raw);
+    snprintf(first, sizeof first, "%s", d && sc_json_str(rb_json_root(d), "choices.0.text") ?
+             sc_json_str(rb_json_root(d), "choices.0.text") : "?");
+    rb_json_free(d);
+    d = curl_completion(S.port, json, raw, sizeof raw);
+    if (d) CHECK_STR(sc_json_str(rb_json_root(d), "choices.0.text"), first);
+    rb_json_free(d);
+    snprintf(json, sizeof json, sampled, 6, "");
+    d = curl_completion(S.port, json, raw, sizeof raw);
+    CHECK(d && strcmp(sc_json_str(rb_json_root(d), "choices.0.text"), first) != 0);
+    rb_json_free(d);
+    snprintf(json, sizeof json, "{\"prompt\":\"%s\",\"max_tokens\":%d,\"temperature\":1.0,\"top_k\":1,\"seed\":6}",
+             prompts[0], N_TOK);
+    d = curl_completion(S.port, json, raw, sizeof raw);
+    if (d) CHECK_STR(sc_json_str(rb_json_root(d), "choices.0.text"), greedy[0]);
+    rb_json_free(d);
+}
+
 /* ------------------------------------------------------------ concurrency */
 
 struct job {
@@ -550,6 +588,7 @@ int main(void) {
     }
     RUN(greedy_completion_equals_run);
     RUN(stream_chunks_concatenate);
+    RUN(stop_and_sampling_fields);
     RUN(sixteen_concurrent_requests);
     RUN(follow_up_reuses_the_cache);
     RUN(errors_get_status_and_error_object);
