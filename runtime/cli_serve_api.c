@@ -424,8 +424,9 @@ static void generate(struct srv_conn *c, struct gen_req *r) {
     const char *how = failed ? (c->gone ? "client gone" : "failed")
                     : finish ? (res.finish == RBEE_FINISH_STOP ? "stop" : "length")
                     : c->gone || srv_client_gone(c) ? "client gone" : "cancelled";
-    snprintf(c->log_extra, sizeof c->log_extra, "slot %d: prompt %d (%d cached) + %d tokens, %s", slot,
-             res.n_prompt, res.n_prompt - res.n_prompt_eval, res.n_generated, how);
+    snprintf(c->log_extra, sizeof c->log_extra, "slot %d: prompt %d (%d cached) %.0f ms + %d tokens %.0f ms (%.1f t/s), %s",
+             slot, res.n_prompt, res.n_prompt - res.n_prompt_eval, res.prompt_ms, res.n_generated, res.gen_ms,
+             res.gen_ms > 0 ? 1e3 * res.n_generated / res.gen_ms : 0.0, how);
     if (failed) {
         /* answered already (an error), or the client is gone */
     } else if (!finish) {
