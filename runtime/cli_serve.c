@@ -194,7 +194,6 @@ int srv_error(struct srv_conn *c, int status, const char *param, const char *fmt
     if (b.failed) rc = -1;
     else if (c->sent_head) rc = srv_stream_event(c, b.data, b.len); /* mid-stream: the status is already 200 */
     else rc = srv_respond(c, status, "application/json", b.data, b.len);
-    if (!c->sent_head || rc) c->status = status;
     rb_buf_free(&b);
     return rc;
 }
@@ -495,19 +494,28 @@ static void start_conn(struct srv *s, int fd, const struct sockaddr_storage *sa,
 struct stopper {
     struct srv *srv;
     sigset_t set;
-    int wake_fd; /* written once: the accept loop polls its other end */
+    int wake_fd;        /* written once: the accept loop polls its other end */
+    atomic_int done;    /* the server has stopped: the next signal only ends this thread */
 };
 
-/* Waits for SIGINT or SIGTERM (blocked in every thread), then stops. */
+/* Waits for SIGINT or SIGTERM (blocked in every thread), then stops: no new
+ * connections, running generations cancelled. A second signal while the
+ * connections finish exits at once. */
 static void *stop_main(void *arg) {
     struct stopper *st = arg;
-    int sig = 0;
-    sigwait(&st->set, &sig);
-    if (!atomic_exchange(&st->srv->stopping, 1))
-        fprintf(stderr, "rbee serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    srv_slots_cancel_all(st->srv);
-    if (write(st->wake_fd, "x", 1) < 0) { /* the accept loop also polls the stop flag */ }
-    return NULL;
+    for (int n = 0;; n++) {
+        int sig = 0;
+        sigwait(&st->set, &sig);
+        if (atomic_load(&st->done)) return NULL;
+        const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+        if (n > 0) {
+            fprintf(stderr, "rbee serve: a second %s: exiting without waiting\n", name);
+            _exit(1);
+        }
+        if (!atomic_exchange(&st->srv->stopping, 1)) fprintf(stderr, "rbee serve: %s: stopping\n", name);
+        srv_slots_cancel_all(st->srv);
+        if (write(st->wake_fd, "x", 1) < 0) { /* the accept loop also polls the stop flag */ }
+    }
 }
 
 /* ------------------------------------------------------------ listening */
@@ -632,7 +640,7 @@ int cli_serve(int argc, char **argv) {
         cli_fail("serve", strerror(errno));
         goto out;
     }
-    struct stopper st = { s, set, pipe_fd[1] };
+    struct stopper st = { .srv = s, .set = set, .wake_fd = pipe_fd[1] };
     pthread_t stop_thread;
     if (pthread_create(&stop_thread, NULL, stop_main, &st)) {
         cli_fail("serve", "cannot start a thread");
@@ -650,14 +658,16 @@ int cli_serve(int argc, char **argv) {
     accept_loop(s, lfd, pipe_fd[0]);
     close(lfd);
     lfd = -1;
-    if (!atomic_exchange(&s->stopping, 1)) pthread_kill(stop_thread, SIGTERM); /* the loop broke on its own */
-    pthread_join(stop_thread, NULL);
+    if (!atomic_exchange(&s->stopping, 1)) srv_slots_cancel_all(s); /* the loop broke on its own */
     if (watching) pthread_join(watch_thread, NULL);
     /* wait for the connections: they see the stop within 100 ms, a running
      * generation within one token, a blocked write within --timeout */
     pthread_mutex_lock(&s->mu);
     while (s->n_conns > 0) pthread_cond_wait(&s->changed, &s->mu);
     pthread_mutex_unlock(&s->mu);
+    atomic_store(&st.done, 1);
+    pthread_kill(stop_thread, SIGTERM);
+    pthread_join(stop_thread, NULL);
     fprintf(stderr, "rbee serve: stopped\n");
     rc = 0;
 out:
