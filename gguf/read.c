@@ -12,6 +12,7 @@
  * where str = u64 length + bytes (no NUL) and an array value is
  *   u32 element type, u64 count, elements.
  */
+#define _DEFAULT_SOURCE /* madvise */
 #include "gguf.h"
 
 #include <errno.h>
@@ -577,6 +578,18 @@ void gguf_close(struct gguf_file *f) {
     if (f->owns_map && f->map)
         munmap((void *)f->map, f->size);
     memset(f, 0, sizeof *f);
+}
+
+void gguf_drop_pages(const struct gguf_file *f, const void *data, uint64_t n) {
+    long page = sysconf(_SC_PAGESIZE);
+    const uint8_t *p = data;
+    if (!f->owns_map || page <= 0 || p < f->map || n > f->size || (size_t)(p - f->map) > f->size - n)
+        return;
+    /* whole pages inside the range only: a neighbour's bytes stay */
+    uintptr_t begin = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t end = ((uintptr_t)p + (uintptr_t)n) & ~((uintptr_t)page - 1);
+    if (end > begin)
+        madvise((void *)begin, end - begin, MADV_DONTNEED);
 }
 
 /* ---- byte accounting for `rbee info` ---- */
