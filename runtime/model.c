@@ -285,14 +285,10 @@ static void fill_info(struct rbee_model *m) {
 
 /* ---- load ---- */
 
-static int load(struct rbee_model *m, const char *path, char *err) {
-    struct stat st;
-    if (stat(path, &st) != 0) { snprintf(err, RB_ERR_MAX, "no such file"); return -1; }
-    if (S_ISDIR(st.st_mode)) { snprintf(err, RB_ERR_MAX, "is a directory"); return -1; }
-    m->path = strdup(path);
-    if (!m->path) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
-    if (gguf_open(&m->file, m->path, err)) return -1;
-
+/* Everything after the file is open: architecture, hyperparameters,
+ * tensors, tokenizer. */
+static int bind_model(struct rbee_model *m, char *err) {
+    if (rb_kernels_select_env(err)) return -1;
     char arch[64];
     if (gguf_get_str(&m->file, "general.architecture", arch, sizeof arch, err)) return -1;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
@@ -350,16 +346,32 @@ static int load(struct rbee_model *m, const char *path, char *err) {
     return 0;
 }
 
-int rbee_model_load(rbee_model **out, const char *path, char *err) {
+static int open_path(struct rbee_model *m, const char *path, char *err) {
+    struct stat st;
+    if (stat(path, &st) != 0) { snprintf(err, RB_ERR_MAX, "no such file"); return -1; }
+    if (S_ISDIR(st.st_mode)) { snprintf(err, RB_ERR_MAX, "is a directory"); return -1; }
+    m->path = strdup(path);
+    if (!m->path) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
+    return gguf_open(&m->file, m->path, err);
+}
+
+/* A model from a path, or (path NULL) from size bytes at buf. */
+static int load(rbee_model **out, const char *path, const void *buf, size_t size, char *err) {
     *out = NULL;
     struct rbee_model *m = calloc(1, sizeof *m);
     if (!m) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
-    if (load(m, path, err)) {
+    if ((path ? open_path(m, path, err) : gguf_open_memory(&m->file, buf, size, err)) || bind_model(m, err)) {
         rbee_model_free(m);
         return -1;
     }
     *out = m;
     return 0;
+}
+
+int rbee_model_load(rbee_model **out, const char *path, char *err) { return load(out, path, NULL, 0, err); }
+
+int rb_model_load_memory(rbee_model **out, const void *buf, size_t size, char *err) {
+    return load(out, NULL, buf, size, err);
 }
 
 void rbee_model_free(rbee_model *m) {
@@ -368,7 +380,7 @@ void rbee_model_free(rbee_model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->layers);
-    if (m->file.map) gguf_close(&m->file);
+    gguf_close(&m->file); /* a no-op when it never opened */
     free(m->path);
     free(m);
 }

@@ -103,6 +103,10 @@ int rb_hp_u32(const struct rbee_model *m, const char *suffix, int required, uint
 int rb_hp_f32(const struct rbee_model *m, const char *suffix, int required, float dflt,
               float *out, char *err);
 
+/* rbee_model_load for a file already in memory (the fuzzer); buf must
+ * outlive the model. */
+int rb_model_load_memory(rbee_model **out, const void *buf, size_t size, char *err);
+
 /* Dequantize row `row` of a weight into n_in floats. */
 void rb_weight_row_f32(const struct rb_weight *w, int64_t row, float *out);
 
