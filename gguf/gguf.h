@@ -128,6 +128,15 @@ int gguf_get_arr(const struct gguf_file *f, const char *key, enum gguf_type elem
 /* i-th string of a string array kv (bounds already verified at open). */
 struct gguf_str gguf_arr_str(const struct gguf_kv *kv, uint64_t i);
 
+/* The valid UTF-8 character at s: its length (1..4, at most n) and code
+ * point in *cp; 0 when s does not start one (a stray continuation byte, a
+ * cut or overlong sequence, a surrogate, past U+10FFFF). Keys and tensor
+ * names must be valid UTF-8 without NUL (checked at open). */
+size_t gguf_utf8_char(const char *s, size_t n, uint32_t *cp);
+/* A file string made safe for an error message: printable ASCII kept, any
+ * other byte '?', cut to cap (>= 8) with "..."; returns buf. */
+const char *gguf_show(const char *s, uint64_t len, char *buf, size_t cap);
+
 /* Where every byte of the file goes (for `rbee info`): header + padding +
  * tensor bytes + unused == file size. padding counts the alignment gaps
  * (each smaller than the alignment); unused counts larger gaps and bytes

@@ -78,14 +78,13 @@ static int cur_str(struct cursor *c, struct gguf_str *s, uint64_t max_len) {
     return 0;
 }
 
-/* A printable, bounded copy of a file string for error messages. */
-static const char *show(const struct gguf_str *s, char *buf, size_t cap) {
-    size_t n = s->len < cap - 4 ? (size_t)s->len : cap - 4;
+const char *gguf_show(const char *s, uint64_t len, char *buf, size_t cap) {
+    size_t n = len < cap - 4 ? (size_t)len : cap - 4;
     for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s->data[i];
+        unsigned char ch = (unsigned char)s[i];
         buf[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
     }
-    if (n < s->len) {
+    if (n < len) {
         memcpy(buf + n, "...", 3);
         n += 3;
     }
@@ -93,7 +92,52 @@ static const char *show(const struct gguf_str *s, char *buf, size_t cap) {
     return buf;
 }
 
+static const char *show(const struct gguf_str *s, char *buf, size_t cap) {
+    return gguf_show(s->data, s->len, buf, cap);
+}
+
 #define SHOW_MAX 72
+
+size_t gguf_utf8_char(const char *s, size_t n, uint32_t *cp) {
+    const unsigned char *p = (const unsigned char *)s;
+    if (n == 0)
+        return 0;
+    if (p[0] < 0x80) {
+        *cp = p[0];
+        return 1;
+    }
+    size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    uint32_t c = p[0] & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (p[i] & 0x3f);
+    }
+    static const uint32_t least[5] = { 0, 0, 0x80, 0x800, 0x10000 }; /* below: overlong */
+    if (c < least[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return len;
+}
+
+/* Keys and tensor names are looked up as C strings and printed: a NUL would
+ * cut them short, invalid UTF-8 garbles them. */
+static int check_name(const struct gguf_str *s, const char *what, char *err) {
+    char name[SHOW_MAX];
+    uint32_t cp;
+    for (uint64_t i = 0; i < s->len;) {
+        size_t k = gguf_utf8_char(s->data + i, (size_t)(s->len - i), &cp);
+        if (k == 0 || cp == 0) {
+            snprintf(err, RB_ERR_MAX, "%s '%s': %s at byte %llu", what, show(s, name, sizeof name),
+                     k ? "NUL byte" : "invalid UTF-8", (unsigned long long)i);
+            return -1;
+        }
+        i += k;
+    }
+    return 0;
+}
 
 /* ---- metadata ---- */
 
@@ -174,6 +218,8 @@ static int parse_kv(struct cursor *c, struct gguf_kv *kv, uint64_t index, char *
         snprintf(err, RB_ERR_MAX, "metadata key %llu: empty name", (unsigned long long)index);
         return -1;
     }
+    if (check_name(&kv->key, "metadata key", err) != 0)
+        return -1;
     show(&kv->key, key, sizeof key);
     uint32_t type;
     if (cur_u32(c, &type) != 0) {
@@ -292,6 +338,8 @@ static int parse_tensor_info(struct cursor *c, struct gguf_tensor *t, uint64_t i
                  (unsigned long long)index);
         return -1;
     }
+    if (check_name(&t->name, "tensor name", err) != 0)
+        return -1;
     show(&t->name, name, sizeof name);
     if (cur_u32(c, &t->n_dims) != 0)
         goto truncated;

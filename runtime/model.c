@@ -241,8 +241,8 @@ static int check_hparams(const struct rb_hparams *hp, int rotary, char *err) {
         return -1;
     }
     if (!rotary) return 0;
-    if (hp->rope_dim < 0 || hp->rope_dim > hp->head_dim || hp->rope_dim % 2) {
-        snprintf(err, RB_ERR_MAX, "rope dimension_count %d must be even and at most the head dim %d",
+    if (hp->rope_dim <= 0 || hp->rope_dim > hp->head_dim || hp->rope_dim % 2) {
+        snprintf(err, RB_ERR_MAX, "rope dimension_count %d must be even, from 2 to the head dim %d",
                  hp->rope_dim, hp->head_dim);
         return -1;
     }
@@ -293,7 +293,11 @@ static int bind_model(struct rbee_model *m, char *err) {
     if (gguf_get_str(&m->file, "general.architecture", arch, sizeof arch, err)) return -1;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (!strcmp(archs[i]->name, arch)) m->arch = archs[i];
-    if (!m->arch) { snprintf(err, RB_ERR_MAX, "architecture '%s' is not supported", arch); return -1; }
+    if (!m->arch) {
+        char shown[64];
+        snprintf(err, RB_ERR_MAX, "architecture '%s' is not supported", gguf_show(arch, strlen(arch), shown, sizeof shown));
+        return -1;
+    }
     if (gguf_find_key(&m->file, "general.name") >= 0 &&
         gguf_get_str(&m->file, "general.name", m->name, sizeof m->name, err)) return -1;
 
