@@ -414,15 +414,17 @@ int cli_logits(int argc, char **argv) {
                "  -ctk T, -ctv T  KV cache type for K / V alone\n");
         return 0;
     }
-    if (read_prompt(&o)) return 1;
-    if (o.n_predict < 0) return fail("-n", "must be 0 or more");
     rbee_model *m;
     rbee_context *c;
-    if (open_model(&o, &m, &c)) return 1;
-    char err[RBEE_ERR_MAX];
-    int rc = rb_logits_report(m, c, o.prompt, o.n_predict, o.top, stdout, err) ? fail("logits", err) : 0;
-    rbee_context_free(c);
-    rbee_model_free(m);
+    int rc = 1;
+    if (o.n_predict < 0) return fail("-n", "must be 0 or more");
+    if (!read_prompt(&o) && !open_model(&o, &m, &c)) {
+        char err[RBEE_ERR_MAX];
+        rc = rb_logits_report(m, c, o.prompt, o.n_predict, o.top, stdout, err) ? fail("logits", err) : 0;
+        rbee_context_free(c);
+        rbee_model_free(m);
+    }
+    free(o.prompt_buf);
     return rc;
 }
 
