@@ -137,7 +137,7 @@ asan: asan-build
 # (nothing stale is run).
 fuzz-build:
 	@if command -v clang >/dev/null; then \
-	    $(MAKE) BUILD=$(FUZZ_BUILD) CC=clang CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
+	    $(MAKE) -k BUILD=$(FUZZ_BUILD) CC=clang CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
 	        LDFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer" fuzz-bins; \
 	else echo "fuzz: clang not found: $(words $(FUZZ_SRC)) fuzz targets NOT built (install clang)"; fi
 
