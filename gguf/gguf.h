@@ -125,6 +125,9 @@ int gguf_get_str(const struct gguf_file *f, const char *key, char *out, size_t c
  * (for GGUF_TYPE_STRING arrays use gguf_arr_str). */
 int gguf_get_arr(const struct gguf_file *f, const char *key, enum gguf_type elem_type,
                  const void **data, uint64_t *len, char *err);
+/* s as printable text for a message: bytes outside ASCII 0x20..0x7e become
+ * '?', and a string longer than cap - 4 bytes is cut and ends in "...". */
+const char *gguf_show(const struct gguf_str *s, char *buf, size_t cap);
 /* i-th string of a string array kv (bounds already verified at open). */
 struct gguf_str gguf_arr_str(const struct gguf_kv *kv, uint64_t i);
 
@@ -133,9 +136,6 @@ struct gguf_str gguf_arr_str(const struct gguf_kv *kv, uint64_t i);
  * cut or overlong sequence, a surrogate, past U+10FFFF). Keys and tensor
  * names must be valid UTF-8 without NUL (checked at open). */
 size_t gguf_utf8_char(const char *s, size_t n, uint32_t *cp);
-/* A file string made safe for an error message: printable ASCII kept, any
- * other byte '?', cut to cap (>= 8) with "..."; returns buf. */
-const char *gguf_show(const char *s, uint64_t len, char *buf, size_t cap);
 
 /* Where every byte of the file goes (for `rbee info`): header + padding +
  * tensor bytes + unused == file size. padding counts the alignment gaps

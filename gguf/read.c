@@ -78,22 +78,19 @@ static int cur_str(struct cursor *c, struct gguf_str *s, uint64_t max_len) {
     return 0;
 }
 
-const char *gguf_show(const char *s, uint64_t len, char *buf, size_t cap) {
-    size_t n = len < cap - 4 ? (size_t)len : cap - 4;
+/* A printable, bounded copy of a file string for error messages. */
+const char *gguf_show(const struct gguf_str *s, char *buf, size_t cap) {
+    size_t n = s->len < cap - 4 ? (size_t)s->len : cap - 4;
     for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
+        unsigned char ch = (unsigned char)s->data[i];
         buf[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
     }
-    if (n < len) {
+    if (n < s->len) {
         memcpy(buf + n, "...", 3);
         n += 3;
     }
     buf[n] = '\0';
     return buf;
-}
-
-static const char *show(const struct gguf_str *s, char *buf, size_t cap) {
-    return gguf_show(s->data, s->len, buf, cap);
 }
 
 #define SHOW_MAX 72
@@ -130,7 +127,7 @@ static int check_name(const struct gguf_str *s, const char *what, char *err) {
     for (uint64_t i = 0; i < s->len;) {
         size_t k = gguf_utf8_char(s->data + i, (size_t)(s->len - i), &cp);
         if (k == 0 || cp == 0) {
-            snprintf(err, RB_ERR_MAX, "%s '%s': %s at byte %llu", what, show(s, name, sizeof name),
+            snprintf(err, RB_ERR_MAX, "%s '%s': %s at byte %llu", what, gguf_show(s, name, sizeof name),
                      k ? "NUL byte" : "invalid UTF-8", (unsigned long long)i);
             return -1;
         }
@@ -220,7 +217,7 @@ static int parse_kv(struct cursor *c, struct gguf_kv *kv, uint64_t index, char *
     }
     if (check_name(&kv->key, "metadata key", err) != 0)
         return -1;
-    show(&kv->key, key, sizeof key);
+    gguf_show(&kv->key, key, sizeof key);
     uint32_t type;
     if (cur_u32(c, &type) != 0) {
         snprintf(err, RB_ERR_MAX, "truncated file: metadata '%s' ends past the end of the file", key);
@@ -290,7 +287,7 @@ static int check_unique(const void *first, size_t stride, uint64_t n, const char
     if (oom)
         snprintf(err, RB_ERR_MAX, "out of memory");
     else if (dup)
-        snprintf(err, RB_ERR_MAX, "duplicate %s '%s'", what, show(dup, name, sizeof name));
+        snprintf(err, RB_ERR_MAX, "duplicate %s '%s'", what, gguf_show(dup, name, sizeof name));
     return oom || dup ? -1 : 0;
 }
 
@@ -340,7 +337,7 @@ static int parse_tensor_info(struct cursor *c, struct gguf_tensor *t, uint64_t i
     }
     if (check_name(&t->name, "tensor name", err) != 0)
         return -1;
-    show(&t->name, name, sizeof name);
+    gguf_show(&t->name, name, sizeof name);
     if (cur_u32(c, &t->n_dims) != 0)
         goto truncated;
     if (t->n_dims == 0 || t->n_dims > 4) {
@@ -375,7 +372,7 @@ truncated:
 /* Type, shape and byte size of one tensor (everything but its position). */
 static int check_tensor_size(struct gguf_tensor *t, char *err) {
     char name[SHOW_MAX];
-    show(&t->name, name, sizeof name);
+    gguf_show(&t->name, name, sizeof name);
     const struct rb_type_size *ts = rb_type_size(t->type);
     if (!ts) {
         snprintf(err, RB_ERR_MAX, "tensor '%s': unknown or retired tensor type %u", name, t->type);
@@ -406,7 +403,7 @@ static int check_tensor_size(struct gguf_tensor *t, char *err) {
 /* Offset aligned, data inside the file (no wrap-around). */
 static int check_tensor_place(const struct gguf_file *f, struct gguf_tensor *t, char *err) {
     char name[SHOW_MAX];
-    show(&t->name, name, sizeof name);
+    gguf_show(&t->name, name, sizeof name);
     if (t->offset % f->alignment != 0) {
         snprintf(err, RB_ERR_MAX, "tensor '%s': data offset %llu is not a multiple of the alignment %llu",
                  name, (unsigned long long)t->offset, (unsigned long long)f->alignment);
@@ -444,8 +441,8 @@ static int check_overlaps(const struct gguf_file *f, char *err) {
         const struct gguf_tensor *a = by_off[i - 1], *b = by_off[i];
         if (a->offset + a->n_bytes > b->offset) { /* both inside the file: no overflow */
             char na[SHOW_MAX], nb[SHOW_MAX];
-            snprintf(err, RB_ERR_MAX, "tensors '%s' and '%s' overlap", show(&a->name, na, 48),
-                     show(&b->name, nb, 48));
+            snprintf(err, RB_ERR_MAX, "tensors '%s' and '%s' overlap", gguf_show(&a->name, na, 48),
+                     gguf_show(&b->name, nb, 48));
             rc = -1;
         }
     }
@@ -463,7 +460,7 @@ static int parse_header(struct cursor *c, struct gguf_file *f, char *err) {
     if (memcmp(c->buf, "GGUF", 4) != 0) {
         struct gguf_str magic = { 4, (const char *)c->buf };
         char m[8];
-        snprintf(err, RB_ERR_MAX, "not a GGUF file (magic '%s')", show(&magic, m, sizeof m));
+        snprintf(err, RB_ERR_MAX, "not a GGUF file (magic '%s')", gguf_show(&magic, m, sizeof m));
         return -1;
     }
     c->pos = 4;

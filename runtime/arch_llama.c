@@ -32,11 +32,6 @@ static int llama_read_hparams(struct rbee_model *m, char *err) {
         rb_hp_f32(m, "rope.freq_base", 0, 10000.0f, &hp->rope_base, err) ||
         rb_hp_f32(m, "attention.layer_norm_rms_epsilon", 1, 0.0f, &hp->norm_eps, err))
         return -1;
-    /* as llama.cpp: the whole head rotates (0 would silently turn rotary positions off) */
-    if (hp->rope_dim != hp->head_dim) {
-        snprintf(err, RB_ERR_MAX, "rope.dimension_count %d must equal the head dim %d", hp->rope_dim, hp->head_dim);
-        return -1;
-    }
 
     /* linear rope scaling divides positions by the factor */
     hp->rope_freq_scale = 1.0f;
@@ -53,8 +48,7 @@ static int llama_read_hparams(struct rbee_model *m, char *err) {
         }
         hp->rope_freq_scale = 1.0f / factor;
     } else if (type[0] && strcmp(type, "none")) {
-        char shown[40];
-        snprintf(err, RB_ERR_MAX, "rope scaling type '%s' is not supported", gguf_show(type, strlen(type), shown, sizeof shown));
+        snprintf(err, RB_ERR_MAX, "rope scaling type '%s' is not supported", type);
         return -1;
     }
     return 0;

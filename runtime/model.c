@@ -295,7 +295,8 @@ static int bind_model(struct rbee_model *m, char *err) {
         if (!strcmp(archs[i]->name, arch)) m->arch = archs[i];
     if (!m->arch) {
         char shown[64];
-        snprintf(err, RB_ERR_MAX, "architecture '%s' is not supported", gguf_show(arch, strlen(arch), shown, sizeof shown));
+        struct gguf_str a = { strlen(arch), arch };
+        snprintf(err, RB_ERR_MAX, "architecture '%s' is not supported", gguf_show(&a, shown, sizeof shown));
         return -1;
     }
     if (gguf_find_key(&m->file, "general.name") >= 0 &&
@@ -384,7 +385,7 @@ void rbee_model_free(rbee_model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->layers);
-    gguf_close(&m->file); /* a no-op when it never opened */
+    if (m->file.map) gguf_close(&m->file);
     free(m->path);
     free(m);
 }

@@ -37,8 +37,8 @@ static void expect_refused(enum ll_defect d, const char *want) {
 TEST(refuses_bad_hparams) {
     expect_refused(LL_HEADS_NOT_DIVIDING, "head_count 5 does not divide embedding_length 256");
     expect_refused(LL_KV_NOT_DIVIDING, "head_count_kv 3 does not divide head_count 4");
-    expect_refused(LL_ROPE_TOO_BIG, "rope.dimension_count 66 must equal the head dim 64");
-    expect_refused(LL_ROPE_ZERO, "rope.dimension_count 0 must equal the head dim 64");
+    expect_refused(LL_ROPE_TOO_BIG, "rope dimension_count 66 must be even, from 2 to the head dim 64");
+    expect_refused(LL_ROPE_ZERO, "rope dimension_count 0 must be even, from 2 to the head dim 64");
     expect_refused(LL_ZERO_EMBD, "hyperparameter 'llama.embedding_length' is 0");
     expect_refused(LL_ZERO_HEADS, "hyperparameter 'llama.attention.head_count' is 0");
     expect_refused(LL_ZERO_HEADS_KV, "hyperparameter head_count_kv = 0 is out of range 1..4096");
