@@ -211,12 +211,12 @@ static int parse_kv(struct cursor *c, struct gguf_kv *kv, uint64_t index, char *
                  (unsigned long long)index);
         return -1;
     }
+    if (check_name(&kv->key, "metadata key", err) != 0)
+        return -1;
     if (kv->key.len == 0) {
         snprintf(err, RB_ERR_MAX, "metadata key %llu: empty name", (unsigned long long)index);
         return -1;
     }
-    if (check_name(&kv->key, "metadata key", err) != 0)
-        return -1;
     gguf_show(&kv->key, key, sizeof key);
     uint32_t type;
     if (cur_u32(c, &type) != 0) {
@@ -335,11 +335,11 @@ static int parse_tensor_info(struct cursor *c, struct gguf_tensor *t, uint64_t i
                  (unsigned long long)index);
         return -1;
     }
-    if (check_name(&t->name, "tensor name", err) != 0)
-        return -1;
     gguf_show(&t->name, name, sizeof name);
     if (cur_u32(c, &t->n_dims) != 0)
         goto truncated;
+    if (check_name(&t->name, "tensor name", err) != 0)
+        return -1;
     if (t->n_dims == 0 || t->n_dims > 4) {
         snprintf(err, RB_ERR_MAX, "tensor '%s': %u dimensions (must be 1 to 4)", name, t->n_dims);
         return -1;
