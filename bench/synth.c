@@ -573,7 +573,7 @@ int rb_synth_write(const struct rb_synth_opts *o, const char *out_path, char *er
     struct synth_item *items = NULL;
     struct rb_outfile out;
     char why[RB_ERR_MAX];
-    int rc = -1;
+    int rc = -1, fd;
     memset(pools, 0, sizeof pools);
     if (!o->shape || !o->ftype) {
         set_err(err, "no shape or type given");
@@ -586,8 +586,9 @@ int rb_synth_write(const struct rb_synth_opts *o, const char *out_path, char *er
         free(list.t);
         return -1;
     }
+    fd = out.fd;
 
-    if (write_skeleton(o, &list, out.fd, err) != 0) goto done;
+    if (write_skeleton(o, &list, fd, err) != 0) goto done;
     if (read_offsets(&list, out.tmp_path, err) != 0) goto done;
     /* one pool per weight type in the mix, no bigger than its biggest tensor */
     for (int i = 0; i < list.n; i++) {
@@ -607,7 +608,7 @@ int rb_synth_write(const struct rb_synth_opts *o, const char *out_path, char *er
         goto done;
     }
     struct synth_job job = { .list = &list, .pools = pools, .items = items, .n_items = n_items,
-                             .fd = out.fd, .seed = o->seed, .progress = o->progress };
+                             .fd = fd, .seed = o->seed, .progress = o->progress };
     for (int i = 0; i < list.n; i++) job.total_bytes += list.t[i].n_bytes;
     for (int i = 0; i < n_items; i++) {
         const struct synth_tensor *t = &list.t[items[i].tensor];
