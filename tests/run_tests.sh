@@ -106,14 +106,15 @@ if want arm && [ -d "$ARM_BUILD"/tests ]; then
             done
         done >"$arm_dir/jobs"
         # each job: CPU BINARY LOGPREFIX -> LOGPREFIX.log and LOGPREFIX.rc
-        # RBEE_GOLDEN_QUICK=0 make test-arm: every golden model (~2.5 min more per CPU)
+        # RBEE_GOLDEN_QUICK=0 make test-arm: every golden model (~2.5 min more per CPU);
+        # RBEE_EMULATED=1 tells timing tests they time qemu, not the machine
         # The slowest runs start first so the short ones fill the other slot
         # (test_quantize alone is most of the emulated time: K-quant searches).
         {
             for s in $ARM_SLOW; do grep " $ARM_BUILD/tests/$s " "$arm_dir/jobs"; done
             grep -vE " $ARM_BUILD/tests/($(echo $ARM_SLOW | tr ' ' '|')) " "$arm_dir/jobs"
         } |
-            RBEE_GOLDEN_QUICK=${RBEE_GOLDEN_QUICK:-1} xargs -P "${ARM_JOBS:-2}" -L 1 sh -c \
+            RBEE_GOLDEN_QUICK=${RBEE_GOLDEN_QUICK:-1} RBEE_EMULATED=1 xargs -P "${ARM_JOBS:-2}" -L 1 sh -c \
                 'timeout 900 qemu-aarch64 -cpu "$0" -L /usr/aarch64-linux-gnu "$1" >"$2.log" 2>&1; echo $? >"$2.rc"'
         replay() { cat "$1.log"; return "$(cat "$1.rc" 2>/dev/null || echo 1)"; }
         while read -r cpu t prefix; do

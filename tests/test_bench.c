@@ -246,14 +246,19 @@ static double plain_read_bps(const struct rb_membw *m, int n_runs) {
  * turn about (so a busy moment falls on both): one thread must be within
  * 0.5x..1.8x of the plain loop (measured 0.84..1.27x here; counting words
  * as bytes is 8x off, counting the buffer twice 2x), and two threads at
- * most 2.5x one (how much slower they are depends on the load). Under the sanitizers every load is
- * checked, differently in the two loops (measured 0.29x): only a factor of
- * 6 more slack is meaningful there. */
+ * most 2.5x one (how much slower they are depends on the load). Under the
+ * sanitizers every load is checked, differently in the two loops (measured
+ * 0.29x), and under qemu (RBEE_EMULATED=1, set by run_tests.sh)
+ * instructions, not memory, are timed (2.2x): there only a factor of 6
+ * more slack is meaningful. */
+static double bw_slack(void) {
 #if defined(__SANITIZE_ADDRESS__)
-#define BW_SLACK 6.0
+    return 6.0;
 #else
-#define BW_SLACK 1.0
+    const char *e = getenv("RBEE_EMULATED");
+    return e && !strcmp(e, "1") ? 6.0 : 1.0;
 #endif
+}
 
 TEST(bandwidth_matches_a_plain_loop) {
     struct rb_membw m;
@@ -269,9 +274,10 @@ TEST(bandwidth_matches_a_plain_loop) {
     }
     printf("  1 thread %.2f GB/s, plain loop %.2f GB/s (ratio %.2f), 2 threads %.2f GB/s\n", one / 1e9, plain / 1e9,
            one / plain, two / 1e9);
-    CHECK_MSG(one > 0.5 / BW_SLACK * plain && one < 1.8 * BW_SLACK * plain, "1 thread %.3g B/s, plain loop %.3g B/s",
+    double slack = bw_slack();
+    CHECK_MSG(one > 0.5 / slack * plain && one < 1.8 * slack * plain, "1 thread %.3g B/s, plain loop %.3g B/s",
               one, plain);
-    CHECK_MSG(two > 0 && two < 2.5 * one, "2 threads %.3g B/s, 1 thread %.3g B/s", two, one); /* no thread counted twice */
+    CHECK_MSG(two > 0 && two < 2.5 * slack * one, "2 threads %.3g B/s, 1 thread %.3g B/s", two, one); /* no thread counted twice */
     rb_membw_free(&m);
     CHECK(m.buf == NULL);
 }

@@ -8,7 +8,7 @@
  *    what they were (as root this once turned /dev/null into a file); a
  *    full device is an error; output written in place (synth) refuses them;
  *  - quantize converts tensor by tensor as the file is written: peak memory
- *    is far below input + output;
+ *    grows by well under input + output;
  *  - SIGINT / SIGTERM stop quantize and leave no temp file.
  * Device nodes are made with mknod in a temp directory (root); without root
  * the system's /dev/null and /dev/full are used, which a non-root process
@@ -252,7 +252,9 @@ TEST(quantize_streams_tensor_by_tensor) {
     double in_out_kib = (double)(si.st_size + so.st_size) / 1024;
     printf("  quantizing %s to q8_0: peak RSS grew %.1f MiB; input + output %.1f MiB\n", big_in,
            growth / 1024.0, in_out_kib / 1024);
-    CHECK_MSG(growth < 0.6 * in_out_kib, "peak RSS grew %ld KiB, input + output %.0f KiB", growth, in_out_kib);
+    /* measured 26.7 MiB (28.4 under ASan, 35.1 under qemu, whose code cache grows too);
+     * holding the output model took 67 */
+    CHECK_MSG(growth < 0.7 * in_out_kib, "peak RSS grew %ld KiB, input + output %.0f KiB", growth, in_out_kib);
     unlink(out);
 }
 
