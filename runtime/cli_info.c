@@ -31,7 +31,6 @@ struct info_opts {
     const char *name_k, *name_v;
 };
 
-
 static void info_usage(FILE *out) {
     fprintf(out, "usage: rbee info MODEL.gguf [--json] [-c N] [-t N] [--kv-type T] [-ctk T] [-ctv T]\n\n"
                  "Prints architecture, file type, hyperparameters, tokenizer, parameter count,\n"
