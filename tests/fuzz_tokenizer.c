@@ -10,6 +10,9 @@
  * a wrong bound in the pre-tokenizers, the special-token partition, either
  * encoder or the decoder shows up as an ASan/UBSan report. Ids out of range
  * and a count that changes between the counting and the writing call abort.
+ *
+ * fuzz-seeds: $SHARED/reference/tokenizer/ggml-vocab-llama-bpe.gguf.inp $SHARED/reference/tokenizer/ggml-vocab-qwen2.gguf.inp $SHARED/reference/tokenizer/ggml-vocab-llama-spm.gguf.inp
+ * fuzz-max-len: 2048
  */
 #include <stdint.h>
 #include <stdio.h>
