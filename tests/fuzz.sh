@@ -43,9 +43,19 @@ run_one() {
     mkdir -p "$corpus"
     seeds=""
     [ -d "tests/fuzz_seeds/$name" ] && seeds="tests/fuzz_seeds/$name"
+    # libFuzzer reads directories: seed files go into one of their own
+    files=$FUZZ_BUILD/seeds/$name
+    rm -rf "$files"
     for s in $(declared "$name" fuzz-seeds | sed "s|\$SHARED|$SHARED|g"); do
-        if [ -e "$s" ]; then seeds="$seeds $s"; else echo "fuzz $name: seed $s not found"; fi
+        if [ -d "$s" ]; then seeds="$seeds $s"
+        elif [ -f "$s" ]; then mkdir -p "$files" && cp "$s" "$files/"
+        else
+            echo "fuzz $name: seed $s not found"
+            echo "0 passed, 1 failed"
+            return 1
+        fi
     done
+    [ -d "$files" ] && seeds="$seeds $files"
     max_len=$(declared "$name" fuzz-max-len)
     # shellcheck disable=SC2086 # seeds is a list of paths
     if "$bin" -max_total_time="$seconds" -max_len="${max_len:-65536}" -timeout=20 \

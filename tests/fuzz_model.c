@@ -38,7 +38,7 @@ static void run_a_little(rbee_model *m) {
     char err[RBEE_ERR_MAX];
     if (rbee_context_new(&c, m, &cp, err) != 0) return;
     int32_t ids[8];
-    int64_t n = rbee_tokenize(m, "Hi there", 8, rbee_add_bos(m), ids, 8, err);
+    int64_t n = rbee_tokenize(m, "Hi there<|im_end|>", 18, -1, 1, ids, 8, err);
     if (n > 0 && n <= 8 && rbee_eval(c, ids, (int)(n < 4 ? n : 4), 0, err) == 0) {
         struct rbee_sampler_params sp = rbee_sampler_default_params();
         rbee_sampler *s = rbee_sampler_new(&sp, rbee_n_vocab(c));

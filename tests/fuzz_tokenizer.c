@@ -96,6 +96,8 @@ static void roundtrip(const struct rb_tokenizer *t, const char *text, size_t len
         total += rb_detok_push(t, &d, ids[i], piece, piece_cap);
     }
     total += rb_detok_flush(&d, piece, piece_cap);
+    if (total > (size_t)n * (piece_cap + 1) + piece_cap) /* no push writes more than its cap */
+        abort();
     free(piece);
     free(ids);
 }
