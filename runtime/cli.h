@@ -4,6 +4,9 @@
 #ifndef RB_CLI_H
 #define RB_CLI_H
 
+/* runtime/cli_main.c: the whole command (argv[0] = "rbee"); version is
+ * what `rbee --version` prints */
+int cli_main(int argc, char **argv, const char *version);
 int cli_run(int argc, char **argv);      /* runtime/cli_run.c */
 int cli_logits(int argc, char **argv);   /* runtime/cli_run.c */
 int cli_tokenize(int argc, char **argv); /* runtime/cli_run.c */
@@ -17,6 +20,5 @@ int cli_serve(int argc, char **argv);    /* runtime/cli_serve.c */
 int cli_fail(const char *what, const char *why);
 /* A flag's value as a number in lo..hi, else the error line and 1. */
 int cli_parse_int(const char *flag, const char *s, long lo, long hi, int *out);
-int cli_parse_float(const char *flag, const char *s, float lo, float hi, float *out);
 
 #endif

@@ -1,5 +1,5 @@
-/* cli_args.c - the error line and the numeric flag values every command
- * parses the same way (declared in cli.h). */
+/* cli_args.c - the error line and integer flag values, shared by commands
+ * (declared in cli.h; cli_run.c still has its own copies, to be folded in). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,18 +21,5 @@ int cli_parse_int(const char *flag, const char *s, long lo, long hi, int *out) {
         return cli_fail(flag, why);
     }
     *out = (int)v;
-    return 0;
-}
-
-int cli_parse_float(const char *flag, const char *s, float lo, float hi, float *out) {
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        char why[160];
-        snprintf(why, sizeof why, "expected a number in %g..%g, got '%s'", (double)lo, (double)hi, s);
-        return cli_fail(flag, why);
-    }
-    *out = v;
     return 0;
 }

@@ -8,6 +8,9 @@
  * only ever ask for more), so a server reading in pieces sees what one
  * reading everything at once would. The first input byte picks small or
  * default limits so both edges are reached.
+ *
+ * fuzz-max-len: 20000
+ * fuzz-dict: tests/fuzz_http.dict
  */
 #include <stdint.h>
 #include <stddef.h>
