@@ -8,6 +8,7 @@
 int32_t rbee_token_bos(const rbee_model *m) { return rb_tokenizer_bos(m->tok); }
 int32_t rbee_token_eos(const rbee_model *m) { return rb_tokenizer_eos(m->tok); }
 int rbee_add_bos(const rbee_model *m) { return rb_tokenizer_add_bos(m->tok); }
+int rbee_token_is_eog(const rbee_model *m, int32_t id) { return id >= 0 && id == rb_tokenizer_eos(m->tok); }
 
 int64_t rbee_tokenize(const rbee_model *m, const char *text, size_t len, int add_bos,
                       int32_t *ids, int64_t cap, char *err) {
@@ -36,5 +37,6 @@ size_t rbee_detok_flush(rbee_detok *d, char *out, size_t cap) {
 }
 
 void rbee_detok_free(rbee_detok *d) { free(d); }
+size_t rbee_detok_max_piece(const rbee_model *m) { return rb_tokenizer_max_piece(m->tok); }
 
 const char *rbee_isa(void) { return rb_kernels()->isa; }

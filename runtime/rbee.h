@@ -59,6 +59,7 @@ void rbee_model_get_info(const rbee_model *m, struct rbee_model_info *info);
 int32_t rbee_token_bos(const rbee_model *m); /* -1 if none */
 int32_t rbee_token_eos(const rbee_model *m); /* -1 if none */
 int rbee_add_bos(const rbee_model *m);       /* 1 if prompts start with BOS */
+int rbee_token_is_eog(const rbee_model *m, int32_t id); /* 1 if id ends generation (end of turn) */
 
 /* Encode UTF-8 text; writes at most cap ids, returns the count needed
  * (call again with a larger buffer when > cap), -1 on error. */
@@ -71,6 +72,7 @@ rbee_detok *rbee_detok_new(const rbee_model *m); /* NULL on out of memory */
 size_t rbee_detok_push(rbee_detok *d, int32_t id, char *out, size_t cap);
 size_t rbee_detok_flush(rbee_detok *d, char *out, size_t cap);
 void rbee_detok_free(rbee_detok *d);
+size_t rbee_detok_max_piece(const rbee_model *m); /* a cap that no push exceeds (>= 64) */
 
 /* ---- context: KV cache, scratch buffers, thread pool ---- */
 
@@ -139,6 +141,58 @@ void rbee_sampler_free(rbee_sampler *s);
 int32_t rbee_sample(rbee_sampler *s, const float *logits);
 /* Record a token (prompt or generated) for the repetition penalty. */
 void rbee_sampler_accept(rbee_sampler *s, int32_t id);
+
+/* ---- session: a context, the tokens its cache holds, one generation loop ---- */
+
+typedef struct rbee_session rbee_session;
+
+int rbee_session_new(rbee_session **out, const rbee_model *m, const struct rbee_context_params *p, char *err);
+void rbee_session_free(rbee_session *s);
+rbee_context *rbee_session_context(rbee_session *s);
+int rbee_session_n_cached(const rbee_session *s);          /* tokens in the cache */
+const int32_t *rbee_session_tokens(const rbee_session *s); /* those tokens, in order */
+void rbee_session_reset(rbee_session *s);                  /* empty the cache */
+
+struct rbee_gen_params {
+    int n_predict;                        /* most tokens to generate; < 0: until the end of
+                                             the turn or a full context */
+    struct rbee_sampler_params sampling;
+    const char *const *stop;              /* stop strings (OpenAI "stop"): text that could begin
+                                             one is held back; the stop string is not passed on */
+    int n_stop;
+    const volatile int *cancel;           /* polled between tokens and prompt chunks; non-zero
+                                             stops (a volatile sig_atomic_t set by a handler) */
+    /* each piece of complete UTF-8 text once final; non-zero return cancels */
+    int (*on_text)(void *user, const char *text, size_t len);
+    void *user;
+};
+
+enum rbee_finish {
+    RBEE_FINISH_STOP,      /* an end-of-generation token or a stop string */
+    RBEE_FINISH_LENGTH,    /* n_predict tokens */
+    RBEE_FINISH_CANCELLED, /* *cancel or on_text */
+    RBEE_FINISH_CONTEXT,   /* the context is full */
+};
+
+struct rbee_gen_result {
+    enum rbee_finish finish;
+    int n_prompt;       /* tokens in the prompt */
+    int n_prompt_eval;  /* of those, evaluated by this call (the rest were in the cache) */
+    int n_generated;    /* tokens generated */
+    int n_cached;       /* tokens in the cache afterwards */
+    double prompt_ms, gen_ms;
+};
+
+/* Make the cache hold prompt (keeping the longest common prefix it already
+ * holds, evaluating the rest, at least the last token), then sample up to
+ * n_predict tokens. Every generated token passed on is evaluated into the
+ * cache (a stopping end-of-generation token is not), so a next call whose
+ * prompt is this prompt + the reply's tokens + a new turn evaluates only the
+ * new turn. Re-tokenizing the reply's text may give other tokens than were
+ * generated; reuse then stops where they part. Fails (-1, err) when the
+ * prompt is empty or longer than the context; a cancel is not a failure. */
+int rbee_session_generate(rbee_session *s, const int32_t *prompt, int n_prompt,
+                          const struct rbee_gen_params *gp, struct rbee_gen_result *res, char *err);
 
 /* ---- chat templates ---- */
 
