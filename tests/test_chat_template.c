@@ -1,5 +1,5 @@
 /* test_chat_template.c - rbee_chat_apply_template against llama.cpp b4748:
- * every conversation of ../shared/reference/chat/*.txt (template text and
+ * every conversation of ../shared/reference/chat/ (every .txt: template text and
  * its same_as_builtin names), the expected outputs of the reference's own
  * tests/test-chat-template.cpp (one conversation, every family), and
  * conversations of other shapes (no system, only a system, assistant last,
