@@ -3,6 +3,7 @@
  * "rbee: error: <what>: <why>" and exit status 1. */
 #define _DEFAULT_SOURCE /* getrusage's ru_maxrss */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,8 @@ struct opts {
     const char *type_k, *type_v;
     struct rbee_sampler_params sp;
     const char *text; /* tokenize: the positional TEXT */
+    const char *system, *chat_template; /* chat */
+    int verbose;
     char *prompt_buf; /* -f contents, owned */
 };
 
@@ -58,21 +61,37 @@ static int parse_float(const char *flag, const char *s, float lo, float hi, floa
 }
 
 /* Which flags a command accepts. */
-enum { F_GEN = 1, F_SAMPLE = 2, F_LOGITS = 4, F_TOKENIZE = 8 };
+enum { F_GEN = 1, F_SAMPLE = 2, F_LOGITS = 4, F_TOKENIZE = 8, F_CHAT = 16 };
+
+/* A fresh seed for each run, so runs differ unless --seed repeats one
+ * (printed with the stats); 32 bits, short enough to type back. */
+static uint64_t random_seed(void) {
+    uint32_t x = 0;
+    int fd = open("/dev/urandom", O_RDONLY);
+    if (fd < 0 || read(fd, &x, sizeof x) != (ssize_t)sizeof x) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        x = (uint32_t)ts.tv_nsec * 2654435761u ^ (uint32_t)ts.tv_sec ^ (uint32_t)getpid() << 16;
+    }
+    if (fd >= 0) close(fd);
+    return x;
+}
 
 static int parse(int argc, char **argv, int allowed, struct opts *o) {
     memset(o, 0, sizeof *o);
-    o->n_predict = allowed & F_LOGITS ? 48 : 128;
+    o->n_predict = allowed & F_LOGITS ? 48 : allowed & F_CHAT ? -1 : 128;
     long n_cpu = sysconf(_SC_NPROCESSORS_ONLN); /* like llama.cpp: one thread per core */
     o->n_threads = n_cpu < 1 ? 1 : n_cpu > 64 ? 64 : (int)n_cpu;
     o->top = 8;
     o->sp = rbee_sampler_default_params();
+    o->sp.seed = random_seed();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes_value = 1, rc = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { o->help = 1; return 0; }
         if (!strcmp(a, "--no-bos") && (allowed & F_TOKENIZE)) { o->no_bos = 1; continue; }
+        if ((!strcmp(a, "-v") || !strcmp(a, "--verbose")) && (allowed & F_CHAT)) { o->verbose = 1; continue; }
         if (a[0] != '-' || !a[1]) {
             if ((allowed & F_TOKENIZE) && !o->text) { o->text = a; continue; }
             return fail(a, "unexpected argument");
@@ -81,6 +100,8 @@ static int parse(int argc, char **argv, int allowed, struct opts *o) {
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if ((allowed & (F_GEN | F_LOGITS)) && (!strcmp(a, "-p") || !strcmp(a, "--prompt"))) o->prompt = v;
         else if ((allowed & F_GEN) && (!strcmp(a, "-f") || !strcmp(a, "--file"))) o->prompt_file = v;
+        else if ((allowed & F_CHAT) && !strcmp(a, "--system")) o->system = v;
+        else if ((allowed & F_CHAT) && !strcmp(a, "--chat-template")) o->chat_template = v;
         else if ((allowed & (F_GEN | F_LOGITS)) && (!strcmp(a, "-n") || !strcmp(a, "--n-predict")))
             rc = parse_int(a, v, -1, INT_MAX, &o->n_predict);
         else if ((allowed & (F_GEN | F_LOGITS)) && (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")))
@@ -184,12 +205,12 @@ static void run_usage(FILE *out) {
         "  --min-p M               drop tokens below M x the top probability (default 0.05)\n"
         "  --repeat-penalty R      penalize recent tokens (default 1.0 = off)\n"
         "  --repeat-last-n N       tokens the penalty looks back over (default 64)\n"
-        "  --seed S                random seed (default 42)\n"
+        "  --seed S                random seed (default: a new one each run, printed with the stats)\n"
         "  --kv-type T             KV cache type for K and V: f32, f16 (default), q8_0, q4_0\n"
         "  -ctk T, -ctv T          KV cache type for K / V alone\n");
 }
 
-static void print_stats(int n_prompt, double t_prompt, int n_gen, double t_gen) {
+static void print_stats(int n_prompt, double t_prompt, int n_gen, double t_gen, uint64_t seed) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     fprintf(stderr, "\n\nprompt:     %5d tokens in %8.3f s = %9.2f tokens/s\n",
@@ -197,6 +218,7 @@ static void print_stats(int n_prompt, double t_prompt, int n_gen, double t_gen) 
     fprintf(stderr, "generation: %5d tokens in %8.3f s = %9.2f tokens/s\n",
             n_gen, t_gen, t_gen > 0 && n_gen > 0 ? n_gen / t_gen : 0.0);
     fprintf(stderr, "peak RSS:   %.1f MiB\n", (double)ru.ru_maxrss / 1024.0); /* ru_maxrss is in KiB on Linux */
+    fprintf(stderr, "seed:       %llu\n", (unsigned long long)seed);
 }
 
 static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
@@ -229,9 +251,10 @@ static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
     double t0 = now_s();
     if (rbee_eval(c, ids, (int)n, 0, err)) { fail("eval", err); goto done; }
     double t_prompt = now_s() - t0, t_gen = 0;
-    int n_gen = 0, eos = rbee_token_eos(m), full = 0;
+    int n_gen = 0, eos = rbee_token_eos(m), full = 0, stopped = 0;
     t0 = now_s();
     for (; o->n_predict < 0 || n_gen < o->n_predict; ) {
+        if (*cli_sigint_flag()) { stopped = 1; break; } /* Ctrl-C: stop, but print what we have */
         int32_t id = rbee_sample(s, rbee_get_logits(c, -1));
         if (id == eos) break;
         rbee_sampler_accept(s, id);
@@ -248,8 +271,9 @@ static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
     fwrite(piece, 1, k, stdout);
     fflush(stdout);
     if (full) fprintf(stderr, "\nrbee: context of %d tokens is full; generation stopped\n", rbee_n_ctx(c));
-    print_stats((int)n, t_prompt, n_gen, t_gen);
-    rc = 0;
+    if (stopped) fprintf(stderr, "\nrbee: interrupted\n");
+    print_stats((int)n, t_prompt, n_gen, t_gen, o->sp.seed);
+    rc = stopped ? 130 : 0; /* as a shell reports a SIGINT */
 done:
     free(ids);
     rbee_sampler_free(s);
@@ -265,12 +289,28 @@ int cli_run(int argc, char **argv) {
     rbee_context *c;
     int rc = 1;
     if (!read_prompt(&o) && !open_model(&o, &m, &c)) {
+        cli_sigint_catch();
         rc = generate(&o, m, c);
         rbee_context_free(c);
         rbee_model_free(m);
     }
     free(o.prompt_buf);
     return rc;
+}
+
+/* ------------------------------------------------------------ chat */
+
+int cli_chat(int argc, char **argv) {
+    struct opts o;
+    if (parse(argc, argv, F_GEN | F_SAMPLE | F_CHAT, &o)) return 1;
+    if (o.help) { cli_chat_usage(); return 0; }
+    if (o.prompt || o.prompt_file) return fail(o.prompt ? "-p" : "-f", "not an option of chat (type the turns)");
+    struct cli_chat_args a = {
+        .model = o.model, .system = o.system, .chat_template = o.chat_template, .verbose = o.verbose,
+        .n_predict = o.n_predict, .n_ctx = o.n_ctx, .n_threads = o.n_threads,
+        .type_k = o.type_k, .type_v = o.type_v, .sp = o.sp,
+    };
+    return cli_chat_main(&a);
 }
 
 /* ------------------------------------------------------------ logits */
