@@ -13,9 +13,11 @@
  * reply, Ctrl-C or Ctrl-D at the prompt ends. Pipe: one turn per line,
  * each reply on its own line, nothing else on stdout. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -279,9 +281,61 @@ static void reset(struct chat *c) {
 
 /* ------------------------------------------------------------ the loop */
 
+/* Input lines, read with read(2) rather than stdio so that no line can
+ * wait in a buffer while we wait on the descriptor. */
+struct lines { char *buf; size_t start, n, cap; int eof; };
+
+/* The next line (its '\n' replaced by NUL) in *line: its length, -1 at the
+ * end of input, -2 for Ctrl-C, -3 for a read error (errno). A Ctrl-C that
+ * comes just before the wait still counts: SIGINT stays blocked until
+ * pselect unblocks it atomically. */
+static ssize_t next_line(struct lines *l, char **line) {
+    for (;;) {
+        char *nl = memchr(l->buf + l->start, '\n', l->n - l->start);
+        if (nl || (l->eof && l->n > l->start)) {
+            char *s = l->buf + l->start;
+            size_t k = nl ? (size_t)(nl - s) : l->n - l->start;
+            s[k] = 0;
+            l->start += nl ? k + 1 : k;
+            *line = s;
+            return (ssize_t)k;
+        }
+        if (l->eof) return -1;
+        if (l->start) { /* room at the front */
+            memmove(l->buf, l->buf + l->start, l->n - l->start);
+            l->n -= l->start;
+            l->start = 0;
+        }
+        if (l->cap - l->n < 4096) {
+            char *b = realloc(l->buf, l->cap * 2 + 4096 + 1);
+            if (!b) { errno = ENOMEM; return -3; }
+            l->buf = b;
+            l->cap = l->cap * 2 + 4096;
+        }
+        sigset_t intr, old;
+        sigemptyset(&intr);
+        sigaddset(&intr, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &intr, &old);
+        fd_set rd;
+        FD_ZERO(&rd);
+        FD_SET(STDIN_FILENO, &rd);
+        int r = *cli_sigint_flag() ? -1 : pselect(STDIN_FILENO + 1, &rd, NULL, NULL, NULL, &old);
+        int e = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (*cli_sigint_flag()) return -2;
+        if (r < 0 && e == EINTR) continue;
+        if (r < 0) { errno = e; return -3; }
+        ssize_t k = read(STDIN_FILENO, l->buf + l->n, l->cap - l->n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return -3;
+        if (k == 0) l->eof = 1;
+        l->n += (size_t)k;
+    }
+}
+
 static int converse(struct chat *c) {
-    char *line = NULL;
-    size_t cap = 0;
+    struct lines in = { 0 };
+    char *line;
     int rc = 0;
     for (;;) {
         cli_sigint_clear();
@@ -289,15 +343,14 @@ static int converse(struct chat *c) {
             fputs(c->color ? "\033[1;32m>>>\033[0m " : ">>> ", stdout);
             fflush(stdout);
         }
-        errno = 0;
-        ssize_t n = getline(&line, &cap, stdin);
+        ssize_t n = next_line(&in, &line);
         if (n < 0) {
-            /* Ctrl-D, end of input, or Ctrl-C at the prompt: the end */
-            if (errno && errno != EINTR) rc = fail("stdin", strerror(errno));
+            /* Ctrl-D, the end of the input, or Ctrl-C at the prompt: the end */
+            if (n == -3) rc = fail("stdin", strerror(errno));
             if (c->tty) fputs("\n", stdout);
             break;
         }
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+        while (n > 0 && line[n - 1] == '\r') line[--n] = 0;
         if (!n) continue;
         if (!strcmp(line, "/reset")) {
             reset(c);
@@ -308,7 +361,7 @@ static int converse(struct chat *c) {
         if (t == 1) { rc = 1; break; }
         if (!c->tty && *cli_sigint_flag()) { rc = 130; break; } /* a script's Ctrl-C ends it */
     }
-    free(line);
+    free(in.buf);
     if (fflush(stdout) && !rc) rc = fail("stdout", strerror(errno));
     return rc;
 }
@@ -327,7 +380,15 @@ int cli_chat_main(const struct cli_chat_args *a) {
     cp.n_threads = a->n_threads;
     cp.type_k = a->type_k;
     cp.type_v = a->type_v;
-    if (rbee_session_new(&c.s, m, &cp, err)) { fail("context", err); goto done; }
+    /* the context's worker threads inherit a blocked SIGINT, so Ctrl-C always
+     * reaches this thread, the one that waits for input */
+    sigset_t intr, old;
+    sigemptyset(&intr);
+    sigaddset(&intr, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &intr, &old);
+    int bad = rbee_session_new(&c.s, m, &cp, err);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (bad) { fail("context", err); goto done; }
     if (a->system && push_msg(&c, "system", a->system, strlen(a->system))) { fail("chat", "out of memory"); goto done; }
     c.first = c.n_msgs;
     if (a->verbose)
