@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test.h"
 #include "../runtime/json.h"
 #include "../runtime/rbee.h"
 
@@ -152,6 +153,24 @@ static inline int chat_ref_files(const char *dir, char paths[][512], int max) {
             memcpy(t, paths[j], 512); memcpy(paths[j], paths[j - 1], 512); memcpy(paths[j - 1], t, 512);
         }
     return n;
+}
+
+/* Call fn for every conversation of every file of reference/chat; a file
+ * that cannot be read or parsed fails the running test, and so do fewer
+ * than 9 files. Returns the number of conversations seen. */
+static inline int chat_ref_each(void (*fn)(const char *path, const struct chat_ref *r, int i, void *user),
+                                void *user) {
+    static char paths[64][512];
+    static struct chat_ref r;
+    char dir[512], err[256];
+    int n_files = chat_ref_files(test_path(dir, sizeof dir, "reference/chat"), paths, 64), n_conv = 0;
+    CHECK_MSG(n_files >= 9, "only %d reference files in %s", n_files, dir);
+    for (int f = 0; f < n_files; f++) {
+        if (chat_ref_load(paths[f], &r, err)) { TEST_FAIL_AT("%s", err); continue; }
+        for (int i = 0; i < r.n_conv; i++, n_conv++) fn(paths[f], &r, i, user);
+        chat_ref_free(&r);
+    }
+    return n_conv;
 }
 
 #endif

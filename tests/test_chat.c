@@ -208,42 +208,39 @@ static int write_file(const char *path, const char *data, size_t n) {
 
 /* ------------------------------------------------------------ rbee template */
 
-TEST(template_matches_reference_files) {
-    char dir[512], paths[64][512], err[256];
-    int n_files = chat_ref_files(test_path(dir, sizeof dir, "reference/chat"), paths, 64), n_conv = 0;
-    CHECK_MSG(n_files >= 9, "only %d reference files in %s", n_files, dir);
-    for (int f = 0; f < n_files; f++) {
-        static struct chat_ref r;
-        if (chat_ref_load(paths[f], &r, err)) { TEST_FAIL_AT("%s", err); continue; }
-        for (int i = 0; i < r.n_conv; i++) {
-            const struct chat_ref_conv *c = &r.conv[i];
-            struct rb_buf json = { 0 };
-            rb_buf_puts(&json, "[");
-            for (size_t k = 0; k < c->n_msgs; k++) {
-                rb_buf_puts(&json, k ? ",\n {\"role\": " : "{\"role\": ");
-                rb_json_put_string(&json, c->msgs[k].role, strlen(c->msgs[k].role));
-                rb_buf_puts(&json, ", \"content\": ");
-                rb_json_put_string(&json, c->msgs[k].content, strlen(c->msgs[k].content));
-                rb_buf_puts(&json, "}");
-            }
-            rb_buf_puts(&json, "]\n");
-            char path[512];
-            snprintf(path, sizeof path, "%s/messages.json", tmpdir);
-            CHECK(!json.failed && !write_file(path, json.data, json.len));
-            rb_buf_free(&json);
-            const char *args[] = { "template", "-m", stories, "--chat-template", r.tmpl, path, NULL };
-            struct proc p;
-            int st = run_rbee(&p, args, NULL, 30);
-            CHECK_MSG(st == 0 && p.o.n == c->prompt_len && !memcmp(p.o.s, c->prompt, c->prompt_len),
-                      "%s conversation %d: exit %d, %zu bytes:\n    got  [%s]\n    want [%s]\n    stderr %s", paths[f],
-                      i + 1, st, p.o.n, p.o.s, c->prompt, p.e.s);
-            CHECK_MSG(p.e.n == 0, "stderr: %s", p.e.s);
-            proc_free(&p);
-            n_conv++;
-        }
-        chat_ref_free(&r);
+/* The conversation as a messages file, through `rbee template` with the
+ * template text. */
+static void check_template_cli(const char *file, const struct chat_ref *r, int i, void *user) {
+    const struct chat_ref_conv *c = &r->conv[i];
+    struct rb_buf json = { 0 };
+    rb_buf_puts(&json, "[");
+    for (size_t k = 0; k < c->n_msgs; k++) {
+        rb_buf_puts(&json, k ? ",\n {\"role\": " : "{\"role\": ");
+        rb_json_put_string(&json, c->msgs[k].role, strlen(c->msgs[k].role));
+        rb_buf_puts(&json, ", \"content\": ");
+        rb_json_put_string(&json, c->msgs[k].content, strlen(c->msgs[k].content));
+        rb_buf_puts(&json, "}");
     }
-    CHECK(n_conv >= 9);
+    rb_buf_puts(&json, "]\n");
+    char path[512];
+    snprintf(path, sizeof path, "%s/messages.json", tmpdir);
+    CHECK(!json.failed && !write_file(path, json.data, json.len));
+    rb_buf_free(&json);
+    const char *args[] = { "template", "-m", stories, "--chat-template", r->tmpl, path, NULL };
+    struct proc p;
+    int st = run_rbee(&p, args, NULL, 30);
+    CHECK_MSG(st == 0 && p.o.n == c->prompt_len && !memcmp(p.o.s, c->prompt, c->prompt_len),
+              "%s conversation %d: exit %d, %zu bytes:\n    got  [%s]\n    want [%s]\n    stderr %s", file, i + 1, st,
+              p.o.n, p.o.s, c->prompt, p.e.s);
+    CHECK_MSG(p.e.n == 0, "stderr: %s", p.e.s);
+    proc_free(&p);
+    (*(int *)user)++;
+}
+
+TEST(template_matches_reference_files) {
+    int n = 0;
+    chat_ref_each(check_template_cli, &n);
+    CHECK(n >= 9);
 }
 
 /* One "rbee: error:" line on stderr, exit 1, nothing on stdout. */

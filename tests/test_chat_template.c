@@ -6,6 +6,8 @@
  * repeated roles, none) whose expected text follows from the reference's
  * formatter code (src/llama-chat.cpp at c392e50). Also detection order and
  * the buffer contract. */
+#include <unistd.h>
+
 #include "test.h"
 #include "chat_ref.h"
 
@@ -24,72 +26,60 @@ static const char *fmt(const char *tmpl, const msg_t *m, size_t n, int add_ass) 
 
 /* ------------------------------------------------------------ reference files */
 
-TEST(reference_files) {
-    char dir[512], paths[64][512], err[256];
-    int n_files = chat_ref_files(test_path(dir, sizeof dir, "reference/chat"), paths, 64), n_conv = 0;
-    CHECK_MSG(n_files >= 9, "only %d reference files in %s", n_files, dir);
-    for (int f = 0; f < n_files; f++) {
-        static struct chat_ref r;
-        if (chat_ref_load(paths[f], &r, err)) { TEST_FAIL_AT("%s", err); continue; }
-        for (int i = 0; i < r.n_conv; i++, n_conv++) {
-            const struct chat_ref_conv *c = &r.conv[i];
-            int64_t got = rbee_chat_apply_template(r.tmpl, c->msgs, c->n_msgs, 1, out, sizeof out, err);
-            CHECK_MSG(got == (int64_t)c->prompt_len && !memcmp(out, c->prompt, c->prompt_len),
-                      "%s: conversation %d:\n    got  [%s]\n    want [%s]", paths[f], i + 1, got >= 0 ? out : err,
-                      c->prompt);
-            /* the built-in names that give the same prompt */
-            char names[256];
-            snprintf(names, sizeof names, "%s", c->same_as ? c->same_as : "");
-            for (char *save, *name = strtok_r(names, " ,", &save); name; name = strtok_r(NULL, " ,", &save)) {
-                const char *g = fmt(name, c->msgs, c->n_msgs, 1);
-                CHECK_MSG(!strcmp(g, c->prompt), "%s: built-in %s:\n    got  [%s]\n    want [%s]", paths[f], name, g,
-                          c->prompt);
-            }
-        }
-        chat_ref_free(&r);
+static void check_conversation(const char *path, const struct chat_ref *r, int i, void *user) {
+    (void)user;
+    char err[RBEE_ERR_MAX];
+    const struct chat_ref_conv *c = &r->conv[i];
+    int64_t got = rbee_chat_apply_template(r->tmpl, c->msgs, c->n_msgs, 1, out, sizeof out, err);
+    CHECK_MSG(got == (int64_t)c->prompt_len && !memcmp(out, c->prompt, c->prompt_len),
+              "%s: conversation %d:\n    got  [%s]\n    want [%s]", path, i + 1, got >= 0 ? out : err, c->prompt);
+    /* the built-in names that give the same prompt */
+    char names[256];
+    snprintf(names, sizeof names, "%s", c->same_as ? c->same_as : "");
+    for (char *save, *name = strtok_r(names, " ,", &save); name; name = strtok_r(NULL, " ,", &save)) {
+        const char *g = fmt(name, c->msgs, c->n_msgs, 1);
+        CHECK_MSG(!strcmp(g, c->prompt), "%s: built-in %s:\n    got  [%s]\n    want [%s]", path, name, g, c->prompt);
     }
-    printf("  %d files, %d conversations\n", n_files, n_conv);
+}
+
+TEST(reference_files) {
+    int n = chat_ref_each(check_conversation, NULL);
+    CHECK(n >= 9);
+    printf("  %d conversations\n", n);
 }
 
 /* The tokens: lines: the prompt tokenized as llama.cpp tokenizes a chat
  * prompt (the vocab's BOS, special tokens parsed), through a vocab-only
  * load of ../shared/reference/tokenizer/VOCAB or ../shared/models/VOCAB. */
 #if 0 /* TODO(tok): rbee_vocab_load, parse_special */
-TEST(reference_tokens) {
-    char dir[512], paths[64][512], err[256];
-    int n_files = chat_ref_files(test_path(dir, sizeof dir, "reference/chat"), paths, 64), n_checked = 0;
-    for (int f = 0; f < n_files; f++) {
-        static struct chat_ref r;
-        if (chat_ref_load(paths[f], &r, err)) { TEST_FAIL_AT("%s", err); continue; }
-        for (int i = 0; i < r.n_conv; i++) {
-            const struct chat_ref_conv *c = &r.conv[i];
-            if (!c->vocab) continue;
-            char rel[600], path[1024];
-            snprintf(rel, sizeof rel, "reference/tokenizer/%s", c->vocab);
-            test_path(path, sizeof path, rel);
-            FILE *probe = fopen(path, "rb");
-            if (probe) fclose(probe);
-            else {
-                snprintf(rel, sizeof rel, "models/%s", c->vocab);
-                test_path(path, sizeof path, rel);
-            }
-            rbee_model *m = NULL;
-            if (rbee_vocab_load(&m, path, err)) { TEST_FAIL_AT("%s: %s", path, err); continue; }
-            int32_t ids[CHAT_REF_MAX_TOKENS];
-            int64_t n = rbee_tokenize(m, c->prompt, c->prompt_len, rbee_add_bos(m), 1, ids, CHAT_REF_MAX_TOKENS, err);
-            CHECK_MSG(n == c->n_tokens && !memcmp(ids, c->tokens, (size_t)n * sizeof *ids),
-                      "%s conversation %d on %s: %lld tokens, want %d", paths[f], i + 1, c->vocab, (long long)n,
-                      c->n_tokens);
-            for (int k = 0; n > 0 && k < n && k < c->n_tokens; k++)
-                if (ids[k] != c->tokens[k]) {
-                    printf("    first difference at %d: %d, want %d\n", k, ids[k], c->tokens[k]);
-                    break;
-                }
-            n_checked++;
-            rbee_model_free(m);
-        }
-        chat_ref_free(&r);
+static void check_tokens(const char *path, const struct chat_ref *r, int i, void *user) {
+    const struct chat_ref_conv *c = &r->conv[i];
+    if (!c->vocab) return;
+    char rel[600], vocab[1024], err[RBEE_ERR_MAX];
+    snprintf(rel, sizeof rel, "reference/tokenizer/%s", c->vocab);
+    test_path(vocab, sizeof vocab, rel);
+    if (access(vocab, R_OK)) {
+        snprintf(rel, sizeof rel, "models/%s", c->vocab);
+        test_path(vocab, sizeof vocab, rel);
     }
+    rbee_model *m = NULL;
+    if (rbee_vocab_load(&m, vocab, err)) { TEST_FAIL_AT("%s: %s", vocab, err); return; }
+    int32_t ids[CHAT_REF_MAX_TOKENS];
+    int64_t n = rbee_tokenize(m, c->prompt, c->prompt_len, rbee_add_bos(m), 1, ids, CHAT_REF_MAX_TOKENS, err);
+    CHECK_MSG(n == c->n_tokens && !memcmp(ids, c->tokens, (size_t)n * sizeof *ids),
+              "%s conversation %d on %s: %lld tokens, want %d", path, i + 1, c->vocab, (long long)n, c->n_tokens);
+    for (int k = 0; k < n && k < c->n_tokens; k++)
+        if (ids[k] != c->tokens[k]) {
+            printf("    first difference at %d: %d, want %d\n", k, ids[k], c->tokens[k]);
+            break;
+        }
+    (*(int *)user)++;
+    rbee_model_free(m);
+}
+
+TEST(reference_tokens) {
+    int n_checked = 0;
+    chat_ref_each(check_tokens, &n_checked);
     CHECK_MSG(n_checked >= 4, "only %d conversations with tokens", n_checked);
 }
 #else
