@@ -291,7 +291,7 @@ struct lines { char *buf; size_t start, n, cap; int eof; };
  * pselect unblocks it atomically. */
 static ssize_t next_line(struct lines *l, char **line) {
     for (;;) {
-        char *nl = memchr(l->buf + l->start, '\n', l->n - l->start);
+        char *nl = l->n > l->start ? memchr(l->buf + l->start, '\n', l->n - l->start) : NULL;
         if (nl || (l->eof && l->n > l->start)) {
             char *s = l->buf + l->start;
             size_t k = nl ? (size_t)(nl - s) : l->n - l->start;
