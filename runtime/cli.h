@@ -24,6 +24,12 @@ struct cli_chat_args {
     struct rbee_sampler_params sp;
 };
 int cli_chat_main(const struct cli_chat_args *a);
+/* What a chat turn feeds after the cache's tokens when msgs[n - 2] is the
+ * reply just generated and msgs[n - 1] the new user message: the text the
+ * template puts after a reply (its end marker), then the new turn up to the
+ * opening of the assistant's. malloc'd; NULL when msgs do not end so, the
+ * template does not append, or memory runs out (then format it all). */
+char *cli_chat_next_text(const char *tmpl, const struct rbee_chat_message *msgs, size_t n, size_t *len);
 void cli_chat_usage(void);
 
 /* The chat template a command uses: flag (--chat-template's value) when

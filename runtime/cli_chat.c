@@ -96,12 +96,12 @@ static void drop_msgs(struct chat *c, size_t i, size_t j) {
     c->n_msgs -= j - i;
 }
 
-/* The first n messages through the template, malloc'd (NULL: out of memory). */
-static char *format(const struct chat *c, const struct rbee_chat_message *msgs, size_t n, int add_ass, size_t *len) {
+/* n messages through the template, malloc'd (NULL: out of memory). */
+static char *format(const char *tmpl, const struct rbee_chat_message *msgs, size_t n, int add_ass, size_t *len) {
     char err[RBEE_ERR_MAX];
-    int64_t need = rbee_chat_apply_template(c->tmpl, msgs, n, add_ass, NULL, 0, err);
+    int64_t need = rbee_chat_apply_template(tmpl, msgs, n, add_ass, NULL, 0, err);
     char *t = need >= 0 ? malloc((size_t)need + 1) : NULL;
-    if (t) rbee_chat_apply_template(c->tmpl, msgs, n, add_ass, t, (size_t)need + 1, err);
+    if (t) rbee_chat_apply_template(tmpl, msgs, n, add_ass, t, (size_t)need + 1, err);
     *len = t ? (size_t)need : 0;
     return t;
 }
@@ -126,7 +126,7 @@ static int add_tokens(struct chat *c, const char *text, size_t len, int add_bos,
 /* The whole conversation as a fresh prompt. */
 static int prompt_full(struct chat *c, char *err) {
     size_t len;
-    char *text = format(c, c->msgs, c->n_msgs, 1, &len);
+    char *text = format(c->tmpl, c->msgs, c->n_msgs, 1, &len);
     if (!text) { strcpy(err, "out of memory"); return -1; }
     c->n_ids = 0;
     int rc = add_tokens(c, text, len, rbee_add_bos(c->m), err);
@@ -134,59 +134,54 @@ static int prompt_full(struct chat *c, char *err) {
     return rc;
 }
 
-/* What the template writes after an assistant message's content (its end
- * marker), found by formatting a marker in its place. */
-static char *reply_tail(const struct chat *c, size_t n_before, size_t *len) {
+char *cli_chat_next_text(const char *tmpl, const struct rbee_chat_message *msgs, size_t n, size_t *len) {
+    if (n < 2 || strcmp(msgs[n - 2].role, "assistant")) return NULL;
+    /* what the template writes after a reply: format a marker in its place */
     static const char marker[] = "\x01rbee-reply\x01";
-    struct rbee_chat_message *m = malloc((n_before + 1) * sizeof *m);
+    struct rbee_chat_message *m = malloc(n * sizeof *m);
     if (!m) return NULL;
-    memcpy(m, c->msgs, n_before * sizeof *m);
-    m[n_before] = (struct rbee_chat_message){ "assistant", marker };
-    size_t n;
-    char *t = format(c, m, n_before + 1, 0, &n);
+    memcpy(m, msgs, n * sizeof *m);
+    m[n - 2].content = marker;
+    size_t n_marked, n_old, n_new;
+    char *marked = format(tmpl, m, n - 1, 0, &n_marked);
+    char *old = format(tmpl, msgs, n - 1, 0, &n_old), *new = format(tmpl, msgs, n, 1, &n_new), *out = NULL;
     free(m);
-    if (!t) return NULL;
     const char *at = NULL;
-    for (const char *p = t; (p = strstr(p, marker)); p++) at = p;
-    size_t off = at ? (size_t)(at - t) + sizeof marker - 1 : n;
-    memmove(t, t + off, n - off + 1);
-    *len = n - off;
-    return t;
+    for (const char *p = marked; p && (p = strstr(p, marker)); p++) at = p;
+    /* only when the new message is appended to the text, as every built-in formatter does */
+    if (at && old && new && n_new >= n_old && !memcmp(old, new, n_old)) {
+        size_t tail = n_marked - (size_t)(at - marked) - (sizeof marker - 1);
+        if ((out = malloc(tail + n_new - n_old + 1))) {
+            memcpy(out, at + sizeof marker - 1, tail);
+            memcpy(out + tail, new + n_old, n_new - n_old + 1);
+            *len = tail + n_new - n_old;
+        }
+    }
+    free(marked);
+    free(old);
+    free(new);
+    return out;
 }
 
 /* The prompt for the newest user message (the last message): the cache's
- * tokens + the end of the last reply + the new turn, when the cache holds
- * the conversation and the template only appends; else the whole text. */
+ * own tokens + the text after them, when the cache holds the conversation
+ * and the template appends; else the whole conversation again. */
 static int prompt_next(struct chat *c, char *err) {
-    size_t n = c->n_msgs;
-    int after_reply = n >= 2 && !strcmp(c->msgs[n - 2].role, "assistant");
-    if (!c->synced || !after_reply || !rbee_session_n_cached(c->s)) return prompt_full(c, err);
-    size_t old_len, new_len, tail_len;
-    char *old = format(c, c->msgs, n - 1, 0, &old_len), *new = format(c, c->msgs, n, 1, &new_len);
-    char *tail = reply_tail(c, n - 2, &tail_len);
-    int rc = -1;
-    if (!old || !new || !tail) { strcpy(err, "out of memory"); goto done; }
-    if (new_len < old_len || memcmp(old, new, old_len)) { rc = prompt_full(c, err); goto done; }
+    size_t len;
     int n_cached = rbee_session_n_cached(c->s);
+    char *text = c->synced && n_cached ? cli_chat_next_text(c->tmpl, c->msgs, c->n_msgs, &len) : NULL;
+    if (!text) return prompt_full(c, err);
     if (n_cached > c->cap_ids) {
         int32_t *ids = realloc(c->ids, (size_t)n_cached * sizeof *ids);
-        if (!ids) { strcpy(err, "out of memory"); goto done; }
+        if (!ids) { free(text); strcpy(err, "out of memory"); return -1; }
         c->ids = ids;
         c->cap_ids = n_cached;
     }
     memcpy(c->ids, rbee_session_tokens(c->s), (size_t)n_cached * sizeof *c->ids);
     c->n_ids = n_cached;
-    /* one piece, so the end marker and the new turn tokenize as in a whole prompt */
-    char *delta = malloc(tail_len + new_len - old_len + 1);
-    if (!delta) { strcpy(err, "out of memory"); goto done; }
-    memcpy(delta, tail, tail_len);
-    memcpy(delta + tail_len, new + old_len, new_len - old_len);
-    rc = add_tokens(c, delta, tail_len + new_len - old_len, 0, err);
-    free(delta);
-done:
-    free(old);
-    free(new);
-    free(tail);
+    /* one piece, so that the end marker and the new turn tokenize as in a whole prompt */
+    int rc = add_tokens(c, text, len, 0, err);
+    free(text);
     return rc;
 }
 

@@ -54,6 +54,9 @@ static int fail(const char *what, const char *why) {
     return 1;
 }
 
+/* A conversation file bigger than this is refused rather than read. */
+#define MAX_MESSAGES_BYTES ((size_t)64 << 20)
+
 /* The whole file (or stdin for "-"); NUL-terminated, owned by the caller. */
 static char *slurp(const char *path, size_t *len, char *why, size_t why_cap) {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
@@ -65,6 +68,12 @@ static char *slurp(const char *path, size_t *len, char *why, size_t why_cap) {
     char *buf = malloc(cap);
     for (size_t got; buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
         n += got;
+        if (n > MAX_MESSAGES_BYTES) {
+            snprintf(why, why_cap, "larger than %zu MiB", MAX_MESSAGES_BYTES >> 20);
+            free(buf);
+            if (f != stdin) fclose(f);
+            return NULL;
+        }
         if (n + 1 == cap) {
             char *b = realloc(buf, cap *= 2);
             if (!b) free(buf);

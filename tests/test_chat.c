@@ -25,6 +25,7 @@
 
 #include "test.h"
 #include "chat_ref.h"
+#include "../runtime/cli.h"
 
 static char rbee[1100];   /* the binary under test */
 static char tmpdir[256];  /* scratch, removed at the end */
@@ -299,6 +300,55 @@ TEST(template_bad_input) {
     expect_error(bad_model, NULL, "/nonexistent.gguf");
 }
 
+/* ------------------------------------------------------------ the text of a next turn */
+
+static const char *next_text(const char *tmpl, const struct rbee_chat_message *m, size_t n) {
+    static char buf[4096];
+    size_t len;
+    char *t = cli_chat_next_text(tmpl, m, n, &len);
+    snprintf(buf, sizeof buf, "%s", t ? t : "(null)");
+    CHECK(!t || strlen(t) == len);
+    free(t);
+    return buf;
+}
+
+/* After a reply the cache holds prompt + reply; the next turn feeds the
+ * reply's end marker and the new turn. */
+TEST(next_turn_text) {
+    const struct rbee_chat_message m[] = { { "system", "S" }, { "user", "U" }, { "assistant", "R" }, { "user", "V" } };
+    static const struct { const char *tmpl, *want; } cases[] = {
+        { "chatml", "<|im_end|>\n<|im_start|>user\nV<|im_end|>\n<|im_start|>assistant\n" },
+        { "llama3", "<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nV<|eot_id|><|start_header_id|>assistant"
+                    "<|end_header_id|>\n\n" },
+        { "gemma", "<end_of_turn>\n<start_of_turn>user\nV<end_of_turn>\n<start_of_turn>model\n" },
+        { "phi3", "<|end|>\n<|user|>\nV<|end|>\n<|assistant|>\n" },
+        { "llama2-sys-strip", "</s>[INST] V [/INST]" },
+        { "mistral-v7", "</s>[INST] V[/INST]" },
+        { "glmedge", "<|user|>\nV<|assistant|>" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CHECK_MSG(!strcmp(next_text(cases[i].tmpl, m, 4), cases[i].want), "%s: [%s]", cases[i].tmpl,
+                  next_text(cases[i].tmpl, m, 4));
+    /* where the assistant's opening is the start of its message, prompt +
+     * reply + next text is the whole conversation, formatted at once */
+    static const char *whole[] = { "chatml", "llama3", "phi3", "phi4", "gemma", "zephyr", "falcon3", "monarch",
+                                   "llama2", "llama2-sys", "llama2-sys-bos", "llama2-sys-strip", "mistral-v3-tekken",
+                                   "command-r", "deepseek", "deepseek3", "exaone3", "megrez",
+                                   "orion", "gigachat", "minicpm", "rwkv-world" };
+    char err[RBEE_ERR_MAX], first[2048], all[2048], joined[4096];
+    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++) {
+        int64_t a = rbee_chat_apply_template(whole[i], m, 2, 1, first, sizeof first, err);
+        int64_t b = rbee_chat_apply_template(whole[i], m, 4, 1, all, sizeof all, err);
+        snprintf(joined, sizeof joined, "%sR%s", first, next_text(whole[i], m, 4));
+        CHECK_MSG(a > 0 && b > 0 && !strcmp(joined, all), "%s:\n    joined [%s]\n    whole  [%s]", whole[i], joined,
+                  all);
+    }
+    for (size_t i = 0; rbee_chat_template_builtin(i); i++) /* every built-in formatter appends */
+        CHECK_MSG(strcmp(next_text(rbee_chat_template_builtin(i), m, 4), "(null)"), "%s", rbee_chat_template_builtin(i));
+    CHECK_STR(next_text("chatml", m, 2), "(null)"); /* not after a reply */
+    CHECK_STR(next_text("chatml", m, 1), "(null)");
+}
+
 /* ------------------------------------------------------------ rbee chat in a pipe */
 
 /* The numbers of "turn N: prompt P tokens, cache C tokens, reply R tokens" */
@@ -530,6 +580,7 @@ int main(void) {
     if (mkdir(tmpdir, 0700)) { printf("mkdir %s: %s\n0 passed, 1 failed\n", tmpdir, strerror(errno)); return 1; }
     RUN(template_matches_reference_files);
     RUN(template_bad_input);
+    RUN(next_turn_text);
     RUN(chat_pipe_reuses_the_cache);
     RUN(chat_pipe_reset_and_commands);
     RUN(chat_pipe_drops_old_turns);
