@@ -1,12 +1,14 @@
 /* attention.c - causal attention with GQA/MQA over the KV cache.
  *
  * Glossary: hd = head_dim, group = query heads per KV head, query = one
- * (token, query head) pair, n_keys = keys a query sees (pos + t + 1).
+ * (token, query head) pair; a query sees keys [first, n_keys): n_keys =
+ * pos + t + 1, first = 0, or n_keys - window with a sliding window.
  *
  * Algorithm: exact two-pass softmax per query, the way the reference runtime
  * (llama.cpp without flash attention) computes it, so an F16 cache
  * reproduces its rounding:
- *   pass 1  s[j] = dot(q, k_j) * 1/sqrt(hd)   q rounded like the cache wants:
+ *   pass 1  s[j] = dot(q, k_j) * kq_scale     q (times q_scale, in F32, when the
+ *           model scales Q first) rounded like the cache wants:
  *           F32 cache: q as is; F16: q rounded to F16 (products of two
  *           halves are exact in F32); Q8_0/Q4_0: q quantized to Q8_0 and
  *           dotted with integer sums, block scales in F32 (q and the stored
@@ -24,9 +26,10 @@
  * normalized weights can only be reproduced once the sum is known.
  *
  * Kernels: the dot products of both passes, the softmax and the F16
- * conversions go through the kernel table chosen at start (simd/kernels.h:
- * vec_dot[F32] / vec_dot[F16] on float rows, gemm or vec_dot[Q8_0 / Q4_0]
- * on quantized keys against the Q8_0 queries), so they run with
+ * conversions go through the kernel table the caller passes (the
+ * context's; simd/kernels.h: vec_dot[F32] / vec_dot[F16] on float rows,
+ * gemm or vec_dot[Q8_0 / Q4_0] on quantized keys against the Q8_0
+ * queries), so they run with
  * AVX2/AVX-512/NEON although this file is compiled for the baseline ISA. An
  * entry the table lacks falls back to the plain C in kv_rows.h and here.
  * The weighted sum of dequantized V rows is plain C written so GCC keeps its
@@ -94,7 +97,7 @@ static int att_is_quant(uint32_t type) { return type == RB_TYPE_Q8_0 || type == 
 /* n floats -> F16 bits (round to nearest even), vectorized where the table can. */
 static void att_to_f16(const struct rb_kernels *kern, const float *x, uint16_t *h, int n) {
     if (kern->f32_to_f16) kern->f32_to_f16(x, h, n);
-    else for (int i = 0; i < n; i++) h[i] = kv_f32_to_f16(x[i]);
+    else for (int i = 0; i < n; i++) h[i] = rb_f32_to_f16(x[i]);
 }
 
 /* One quantized row (hd values of padded blocks) -> hd floats. Each block
@@ -107,12 +110,12 @@ static void att_dequant_row(uint32_t type, const uint8_t *src, int hd, float *re
         if (type == RB_TYPE_Q8_0) {
             block_q8_0 blk;
             memcpy(&blk, src + (size_t)b * sizeof blk, sizeof blk);
-            float d = kv_f16_to_f32(blk.d);
+            float d = rb_f16_to_f32(blk.d);
             for (int i = 0; i < KV_QK; i++) blk_f[i] = d * (float)blk.qs[i];
         } else {
             block_q4_0 blk;
             memcpy(&blk, src + (size_t)b * sizeof blk, sizeof blk);
-            float d = kv_f16_to_f32(blk.d);
+            float d = rb_f16_to_f32(blk.d);
             for (int i = 0; i < KV_QK / 2; i++) {
                 blk_f[i] = d * (float)((blk.qs[i] & 0x0f) - 8);
                 blk_f[i + KV_QK / 2] = d * (float)((blk.qs[i] >> 4) - 8);
@@ -132,12 +135,12 @@ static float att_dot_quant(uint32_t type, const uint8_t *krow, const block_q8_0 
         if (type == RB_TYPE_Q8_0) {
             block_q8_0 blk;
             memcpy(&blk, krow + (size_t)b * sizeof blk, sizeof blk);
-            dk = kv_f16_to_f32(blk.d);
+            dk = rb_f16_to_f32(blk.d);
             memcpy(k, blk.qs, KV_QK);
         } else {
             block_q4_0 blk;
             memcpy(&blk, krow + (size_t)b * sizeof blk, sizeof blk);
-            dk = kv_f16_to_f32(blk.d);
+            dk = rb_f16_to_f32(blk.d);
             for (int i = 0; i < KV_QK / 2; i++) {
                 k[i] = (int8_t)((blk.qs[i] & 0x0f) - 8);
                 k[i + KV_QK / 2] = (int8_t)((blk.qs[i] >> 4) - 8);
@@ -145,7 +148,7 @@ static float att_dot_quant(uint32_t type, const uint8_t *krow, const block_q8_0 
         }
         int32_t sumi = 0;
         for (int i = 0; i < KV_QK; i++) sumi += (int32_t)k[i] * (int32_t)q[b].qs[i];
-        sum += (float)sumi * (dk * kv_f16_to_f32(q[b].d));
+        sum += (float)sumi * (dk * rb_f16_to_f32(q[b].d));
     }
     return sum;
 }
@@ -222,60 +225,68 @@ static void att_values_f32(float *restrict acc, const float *restrict w, const f
 /* ------------------------------------------------------- one batch */
 
 /* Queries sharing one KV head: query i is token tok[i] (its row in q/out)
- * of query head head[i], seeing keys [0, n_keys[i]). */
+ * of query head head[i], seeing keys [first[i], n_keys[i]). */
 struct att_batch {
     int n;
-    int tok[ATT_BATCH], head[ATT_BATCH], n_keys[ATT_BATCH];
+    int tok[ATT_BATCH], head[ATT_BATCH], first[ATT_BATCH], n_keys[ATT_BATCH];
 };
 
-/* Prepare each query row the way pass 1 needs it. */
-static void att_prepare_queries(const struct rb_kernels *kern, const struct rb_kv_cache *kv, const struct att_batch *bt,
-                                const float *q, int q_stride, struct att_scratch *s) {
+/* Prepare each query row the way pass 1 needs it: scaled by q_scale in F32
+ * first if the model asks for it, then as F32, F16 or Q8_0 blocks. */
+static void att_prepare_queries(const struct rb_kernels *kern, const struct rb_kv_cache *kv, float q_scale,
+                                const struct att_batch *bt, const float *q, int q_stride, struct att_scratch *s) {
     int hd = kv->head_dim, n_blk = kv_blocks(hd);
     for (int i = 0; i < bt->n; i++) {
         const float *qrow = q + (size_t)bt->tok[i] * q_stride + (size_t)bt->head[i] * hd;
+        float *qf = s->q + (size_t)i * hd;
+        if (q_scale != 1.0f) {
+            for (int d = 0; d < hd; d++) qf[d] = qrow[d] * q_scale;
+            qrow = qf;
+        }
         if (att_is_quant(kv->type_k)) {
             for (int b = 0; b < n_blk; b++) {
                 float block[KV_QK];
                 int m = hd - b * KV_QK < KV_QK ? hd - b * KV_QK : KV_QK;
                 kv_key_block(qrow + b * KV_QK, m, 1, block); /* as the keys were built */
-                block_q8_0 *y = &s->q8[(size_t)i * n_blk + b];
-                y->d = kv_quantize_block_q8_0(block, NULL, y->qs);
+                rb_quantize_block_q8_0(block, NULL, &s->q8[(size_t)i * n_blk + b]);
             }
         } else if (kv->type_k == RB_TYPE_F16) {
             att_to_f16(kern, qrow, s->q16 + (size_t)i * hd, hd);
-        } else {
-            memcpy(s->q + (size_t)i * hd, qrow, (size_t)hd * sizeof(float));
+        } else if (qrow != qf) {
+            memcpy(qf, qrow, (size_t)hd * sizeof(float));
         }
     }
 }
 
-/* Pass 1: scores[i][j] = q_i . k_j * scale for j < n_keys[i]. */
+/* Pass 1: scores[i][j] = q_i . k_j * scale for j in [first[i], n_keys[i]),
+ * over keys [j_lo, j_hi) (the union of the batch's ranges). */
 static void att_scores(const struct rb_kernels *kern, const struct rb_kv_cache *kv, const uint8_t *k_head,
-                       const struct att_batch *bt, int max_keys, float scale, struct att_scratch *s) {
+                       const struct att_batch *bt, int j_lo, int j_hi, float scale, struct att_scratch *s) {
     int hd = kv->head_dim, n_blk = kv_blocks(hd), n_ctx = kv->n_ctx;
     rb_gemm_fn gemm = att_is_quant(kv->type_k) ? kern->gemm[kv->type_k] : NULL;
-    for (int j0 = 0; j0 < max_keys; j0 += ATT_TILE) {
-        int j1 = j0 + ATT_TILE < max_keys ? j0 + ATT_TILE : max_keys;
+    for (int j0 = j_lo; j0 < j_hi; j0 += ATT_TILE) {
+        int j1 = j0 + ATT_TILE < j_hi ? j0 + ATT_TILE : j_hi;
         const uint8_t *rows = k_head + (size_t)j0 * kv->k_row_bytes;
         if (gemm) /* all rows of the tile x all queries in one call: each K block loaded once */
             gemm((int64_t)n_blk * KV_QK, j1 - j0, bt->n, rows, kv->k_row_bytes, s->q8,
                  (size_t)n_blk * sizeof(block_q8_0), s->scores + j0, n_ctx);
         for (int i = 0; i < bt->n; i++) {
-            float *sc = s->scores + (size_t)i * n_ctx + j0;
+            int begin = j0 > bt->first[i] ? j0 : bt->first[i];
             int end = j1 < bt->n_keys[i] ? j1 : bt->n_keys[i];
-            if (end <= j0) continue;
+            if (end <= begin) continue;
+            float *sc = s->scores + (size_t)i * n_ctx + begin;
+            const uint8_t *row = k_head + (size_t)begin * kv->k_row_bytes;
             /* float rows: calloc'd, hd * 4 (F32) or hd * 2 (F16) bytes each, so aligned */
-            if (gemm) /* same bits as vec_dot per row (kernels.h); rows past end are never read */
-                for (int j = 0; j < end - j0; j++) sc[j] *= scale;
+            if (gemm) /* same bits as vec_dot per row (kernels.h); rows outside [begin, end) are never read */
+                for (int j = 0; j < end - begin; j++) sc[j] *= scale;
             else if (att_is_quant(kv->type_k))
-                att_scores_quant(kern, kv->type_k, s->q8 + (size_t)i * n_blk, rows, kv->k_row_bytes,
-                                 end - j0, hd, scale, sc);
+                att_scores_quant(kern, kv->type_k, s->q8 + (size_t)i * n_blk, row, kv->k_row_bytes,
+                                 end - begin, hd, scale, sc);
             else if (kv->type_k == RB_TYPE_F16)
-                att_scores_f16(kern, s->q16 + (size_t)i * hd, (const uint16_t *)(const void *)rows, end - j0, hd,
+                att_scores_f16(kern, s->q16 + (size_t)i * hd, (const uint16_t *)(const void *)row, end - begin, hd,
                                scale, sc);
             else
-                att_scores_f32(kern, s->q + (size_t)i * hd, (const float *)(const void *)rows, end - j0, hd,
+                att_scores_f32(kern, s->q + (size_t)i * hd, (const float *)(const void *)row, end - begin, hd,
                                scale, sc);
         }
     }
@@ -310,69 +321,78 @@ static void att_softmax(const struct rb_kernels *kern, float *x, int n) {
 }
 
 /* Pass 2 over transposed float V (v_head: hd rows of n_ctx values):
- * acc_i[d] = dot(w_i, V row d) over the query's n_keys. Row d stays in L1
- * while every query of the batch takes its dot product with it. F16 V
- * meets the weights rounded to F16 (the reference's rounding). */
+ * acc_i[d] = dot(w_i, V row d) over the query's keys [first, n_keys). Row d
+ * stays in L1 while every query of the batch takes its dot product with it.
+ * F16 V meets the weights rounded to F16 (the reference's rounding). */
 static void att_values_trans(const struct rb_kernels *kern, const struct rb_kv_cache *kv, const uint8_t *v_head,
                              const struct att_batch *bt, struct att_scratch *s) {
     int hd = kv->head_dim, n_ctx = kv->n_ctx, is_f16 = kv->type_v == RB_TYPE_F16;
     size_t row_bytes = (size_t)n_ctx * (is_f16 ? sizeof(uint16_t) : sizeof(float));
     rb_vec_dot_fn dot = kern->vec_dot[kv->type_v];
     if (is_f16)
-        for (int i = 0; i < bt->n; i++)
-            att_to_f16(kern, s->scores + (size_t)i * n_ctx, s->w16 + (size_t)i * n_ctx, bt->n_keys[i]);
+        for (int i = 0; i < bt->n; i++) {
+            size_t at = (size_t)i * n_ctx + (size_t)bt->first[i];
+            att_to_f16(kern, s->scores + at, s->w16 + at, bt->n_keys[i] - bt->first[i]);
+        }
     for (int d = 0; d < hd; d++) {
-        const void *row = v_head + (size_t)d * row_bytes;
+        const uint8_t *row = v_head + (size_t)d * row_bytes;
         for (int i = 0; i < bt->n; i++) {
             float *out = s->acc + (size_t)i * hd + d;
-            int n = bt->n_keys[i];
+            int first = bt->first[i], n = bt->n_keys[i] - first;
+            size_t at = (size_t)i * n_ctx + (size_t)first;
             if (is_f16) {
-                const uint16_t *w = s->w16 + (size_t)i * n_ctx;
-                if (dot) dot(n, out, row, w);
-                else *out = kv_dot_f16(row, w, n);
+                const uint16_t *w = s->w16 + at, *v = (const uint16_t *)(const void *)row + first;
+                if (dot) dot(n, out, v, w);
+                else *out = kv_dot_f16(v, w, n);
             } else {
-                const float *w = s->scores + (size_t)i * n_ctx;
-                if (dot) dot(n, out, row, w);
-                else *out = kv_dot_f32(row, w, n);
+                const float *w = s->scores + at, *v = (const float *)(const void *)row + first;
+                if (dot) dot(n, out, v, w);
+                else *out = kv_dot_f32(v, w, n);
             }
         }
     }
 }
 
-/* Pass 2 over quantized V rows: acc_i = sum_j w_ij v_j, a tile of rows
- * dequantized at a time. */
+/* Pass 2 over quantized V rows: acc_i = sum_j w_ij v_j over keys [j_lo, j_hi),
+ * a tile of rows dequantized at a time. */
 static void att_values_rows(const struct rb_kv_cache *kv, const uint8_t *v_head,
-                            const struct att_batch *bt, int max_keys, struct att_scratch *s) {
+                            const struct att_batch *bt, int j_lo, int j_hi, struct att_scratch *s) {
     int hd = kv->head_dim, n_ctx = kv->n_ctx;
     memset(s->acc, 0, (size_t)bt->n * hd * sizeof(float));
-    for (int j0 = 0; j0 < max_keys; j0 += ATT_TILE) {
-        int j1 = j0 + ATT_TILE < max_keys ? j0 + ATT_TILE : max_keys;
+    for (int j0 = j_lo; j0 < j_hi; j0 += ATT_TILE) {
+        int j1 = j0 + ATT_TILE < j_hi ? j0 + ATT_TILE : j_hi;
         for (int j = j0; j < j1; j++)
             att_dequant_row(kv->type_v, v_head + (size_t)j * kv->v_row_bytes, hd, s->tile + (size_t)(j - j0) * hd);
         for (int i = 0; i < bt->n; i++) {
             const float *w = s->scores + (size_t)i * n_ctx;
             float *acc = s->acc + (size_t)i * hd;
+            int begin = j0 > bt->first[i] ? j0 : bt->first[i];
             int end = j1 < bt->n_keys[i] ? j1 : bt->n_keys[i];
-            if (end > j0) att_values_f32(acc, w + j0, s->tile, end - j0, hd);
+            if (end > begin) att_values_f32(acc, w + begin, s->tile + (size_t)(begin - j0) * hd, end - begin, hd);
         }
     }
 }
 
-static void att_run_batch(const struct rb_kernels *kern, const struct rb_kv_cache *kv, int layer, int kv_head,
+static void att_run_batch(const struct rb_kernels *kern, const struct rb_kv_cache *kv,
+                          const struct rb_attn_params *ap, int layer, int kv_head,
                           const struct att_batch *bt, const float *q, float *out, int q_stride,
                           struct att_scratch *s) {
     /* one KV head's n_ctx rows (K; V as rows or transposed: the same bytes) */
     size_t head_row0 = ((size_t)layer * kv->n_heads_kv + kv_head) * kv->n_ctx;
     const uint8_t *k_head = kv->k + head_row0 * kv->k_row_bytes;
     const uint8_t *v_head = kv->v + head_row0 * kv->v_row_bytes;
-    int hd = kv->head_dim, max_keys = 0;
-    for (int i = 0; i < bt->n; i++) max_keys = bt->n_keys[i] > max_keys ? bt->n_keys[i] : max_keys;
+    int hd = kv->head_dim, j_lo = kv->n_ctx, j_hi = 0;
+    for (int i = 0; i < bt->n; i++) {
+        j_lo = bt->first[i] < j_lo ? bt->first[i] : j_lo;
+        j_hi = bt->n_keys[i] > j_hi ? bt->n_keys[i] : j_hi;
+    }
 
-    att_prepare_queries(kern, kv, bt, q, q_stride, s);
-    att_scores(kern, kv, k_head, bt, max_keys, 1.0f / sqrtf((float)hd), s);
-    for (int i = 0; i < bt->n; i++) att_softmax(kern, s->scores + (size_t)i * kv->n_ctx, bt->n_keys[i]);
+    att_prepare_queries(kern, kv, ap->q_scale, bt, q, q_stride, s);
+    att_scores(kern, kv, k_head, bt, j_lo, j_hi, ap->kq_scale, s);
+    for (int i = 0; i < bt->n; i++)
+        att_softmax(kern, s->scores + (size_t)i * kv->n_ctx + bt->first[i], bt->n_keys[i] - bt->first[i]);
     if (kv->v_trans) att_values_trans(kern, kv, v_head, bt, s);
-    else att_values_rows(kv, v_head, bt, max_keys, s);
+    else att_values_rows(kv, v_head, bt, j_lo, j_hi, s);
     for (int i = 0; i < bt->n; i++)
         memcpy(out + (size_t)bt->tok[i] * q_stride + (size_t)bt->head[i] * hd, s->acc + (size_t)i * hd,
                (size_t)hd * sizeof(float));
@@ -380,22 +400,19 @@ static void att_run_batch(const struct rb_kernels *kern, const struct rb_kv_cach
 
 /* ------------------------------------------------------------ entry */
 
-void rb_attention(const struct rb_kv_cache *kv, int layer, int n_heads,
-                  const float *q, float *out, int pos,
-                  int tok_begin, int tok_end, int head_begin, int head_end,
-                  float *scratch) {
-    rb_attention_with(rb_kernels(), kv, layer, n_heads, q, out, pos, tok_begin, tok_end, head_begin, head_end,
-                      scratch);
+struct rb_attn_params rb_attn_params_default(int head_dim) {
+    struct rb_attn_params p = { .q_scale = 1.0f, .kq_scale = 1.0f / sqrtf((float)head_dim), .window = 0 };
+    return p;
 }
 
-void rb_attention_with(const struct rb_kernels *kern, const struct rb_kv_cache *kv, int layer, int n_heads,
-                       const float *q, float *out, int pos,
-                       int tok_begin, int tok_end, int head_begin, int head_end,
-                       float *scratch) {
+void rb_attention(const struct rb_kernels *kern, const struct rb_kv_cache *kv, const struct rb_attn_params *ap,
+                  int layer, int n_heads, const float *q, float *out, int pos,
+                  int tok_begin, int tok_end, int head_begin, int head_end, float *scratch) {
     if (head_begin >= head_end || tok_begin >= tok_end) return;
-    /* never read past the cache: a range outside it (a caller's bug) computes nothing */
+    /* Programmer errors (a caller's bug, never bad input): a range outside
+     * the cache would read past it, so the call computes nothing. */
     if (layer < 0 || layer >= kv->n_layers || n_heads <= 0 || n_heads % kv->n_heads_kv != 0 || head_begin < 0 ||
-        head_end > n_heads || tok_begin < 0 || pos < 0 || pos > kv->n_ctx - tok_end)
+        head_end > n_heads || tok_begin < 0 || pos < 0 || pos > kv->n_ctx - tok_end || ap->window < 0)
         return;
     struct att_scratch s = att_carve(kv, scratch);
     int group = n_heads / kv->n_heads_kv;
@@ -407,16 +424,19 @@ void rb_attention_with(const struct rb_kernels *kern, const struct rb_kv_cache *
         int h1 = (kvh + 1) * group < head_end ? (kvh + 1) * group : head_end;
         struct att_batch bt = { .n = 0 };
         for (int t = tok_begin; t < tok_end; t++) {
+            int n_keys = pos + t + 1;
+            int first = ap->window > 0 && n_keys > ap->window ? n_keys - ap->window : 0;
             for (int h = h0; h < h1; h++) {
                 bt.tok[bt.n] = t;
                 bt.head[bt.n] = h;
-                bt.n_keys[bt.n] = pos + t + 1;
+                bt.first[bt.n] = first;
+                bt.n_keys[bt.n] = n_keys;
                 if (++bt.n == ATT_BATCH) {
-                    att_run_batch(kern, kv, layer, kvh, &bt, q, out, q_stride, &s);
+                    att_run_batch(kern, kv, ap, layer, kvh, &bt, q, out, q_stride, &s);
                     bt.n = 0;
                 }
             }
         }
-        if (bt.n) att_run_batch(kern, kv, layer, kvh, &bt, q, out, q_stride, &s);
+        if (bt.n) att_run_batch(kern, kv, ap, layer, kvh, &bt, q, out, q_stride, &s);
     }
 }

@@ -42,24 +42,31 @@ void rb_kv_store(struct rb_kv_cache *kv, int layer, int pos, int n_tok, const fl
 /* Floats of scratch one thread needs for rb_attention. */
 size_t rb_attention_scratch_floats(const struct rb_kv_cache *kv);
 
+/* How a model scales and masks its attention (filled per layer by the
+ * architecture, runtime/model.h). */
+struct rb_attn_params {
+    float q_scale;  /* each query row is multiplied by this in F32 before q.k (phi3: 1/sqrt(hd),
+                       as its reference scales Q); 1: left as it is */
+    float kq_scale; /* q.k is multiplied by this before the softmax (usually 1/sqrt(hd)) */
+    int window;     /* 0: a query at position p sees keys 0 .. p; w > 0: only the last w of them,
+                       p - w + 1 .. p (sliding-window attention) */
+};
+
+/* Plain causal attention: q_scale 1, kq_scale 1/sqrt(head_dim), no window. */
+struct rb_attn_params rb_attn_params_default(int head_dim);
+
 /* For query heads [head_begin, head_end) and query tokens [tok_begin, tok_end)
- * of a batch whose first token sits at position pos (token t sees keys
- * 0 .. pos + t): out = softmax(q k^T / sqrt(head_dim)) v.
+ * of a batch whose first token sits at position pos (token t sees keys up to
+ * pos + t, and at most ap->window of them): out = softmax(q k^T * scales) v.
  * q, out: [n_tok][n_heads * head_dim] F32 (rows of the whole batch).
+ * kern: the kernel table the dot products, softmax and F16 conversions run
+ * with (the context's); an entry the table lacks (NULL) uses attention/'s
+ * plain C, so a zeroed table runs the portable code alone.
  * Numerics match the reference runtime for an F16 cache: q rounded to F16
  * for q.k, softmax in F32, weights rounded to F16 before the product with v. */
-void rb_attention(const struct rb_kv_cache *kv, int layer, int n_heads,
-                  const float *q, float *out, int pos,
-                  int tok_begin, int tok_end, int head_begin, int head_end,
-                  float *scratch);
-
-/* rb_attention with an explicit kernel table instead of rb_kernels(); an
- * entry the table lacks (NULL) uses attention/'s plain C, so a zeroed table
- * runs the portable code alone (tests cover both paths this way). */
 struct rb_kernels;
-void rb_attention_with(const struct rb_kernels *kern, const struct rb_kv_cache *kv, int layer, int n_heads,
-                       const float *q, float *out, int pos,
-                       int tok_begin, int tok_end, int head_begin, int head_end,
-                       float *scratch);
+void rb_attention(const struct rb_kernels *kern, const struct rb_kv_cache *kv, const struct rb_attn_params *ap,
+                  int layer, int n_heads, const float *q, float *out, int pos,
+                  int tok_begin, int tok_end, int head_begin, int head_end, float *scratch);
 
 #endif

@@ -119,27 +119,6 @@ void rb_kv_free(struct rb_kv_cache *kv) {
 
 /* ------------------------------------------------------------- storing */
 
-/* One Q4_0 block, as ggml's quantize_row_q4_0_ref: d = (the value of
- * largest magnitude) / -8, q = min(15, trunc(x / d + 8.5 + off[i])) (off as
- * for kv_quantize_block_q8_0; NULL is exactly ggml's rule). */
-static void kv_quantize_block_q4_0(const float *x, const float *off, block_q4_0 *y) {
-    float amax = 0.0f, max = 0.0f;
-    for (int i = 0; i < KV_QK; i++)
-        if (amax < fabsf(x[i])) { amax = fabsf(x[i]); max = x[i]; }
-    float d = max / -8.0f;
-    float id = d != 0.0f ? 1.0f / d : 0.0f;
-    y->d = kv_f32_to_f16(d);
-    for (int i = 0; i < KV_QK / 2; i++) {
-        float off_lo = off ? off[i] : 0.0f, off_hi = off ? off[i + KV_QK / 2] : 0.0f;
-        /* x * id lies in [-8, 8]; with an offset the sum may reach -0.5: clamp at 0 too */
-        float t_lo = fmaxf(0.0f, x[i] * id + 8.5f + off_lo), t_hi = fmaxf(0.0f, x[i + KV_QK / 2] * id + 8.5f + off_hi);
-        int lo = (int)(int8_t)t_lo, hi = (int)(int8_t)t_hi;
-        lo = lo < 15 ? lo : 15;
-        hi = hi < 15 ? hi : 15;
-        y->qs[i] = (uint8_t)(lo | (hi << 4));
-    }
-}
-
 /* Store head_dim floats x as one row of the given type at dst. is_key:
  * quantized blocks are built as key blocks (rotated, replicated; kv_rows.h),
  * else padded with zeros. */
@@ -148,7 +127,7 @@ static void kv_store_row(uint32_t type, int head_dim, const float *x, uint8_t *d
         memcpy(dst, x, (size_t)head_dim * sizeof(float));
     } else if (type == RB_TYPE_F16) {
         for (int i = 0; i < head_dim; i++) {
-            rb_f16 h = kv_f32_to_f16(x[i]);
+            rb_f16 h = rb_f32_to_f16(x[i]);
             memcpy(dst + 2 * (size_t)i, &h, 2);
         }
     } else {
@@ -164,11 +143,11 @@ static void kv_store_row(uint32_t type, int head_dim, const float *x, uint8_t *d
             const float *offsets = is_key && kv_copies(m) > 1 ? off : NULL;
             if (type == RB_TYPE_Q8_0) {
                 block_q8_0 q;
-                q.d = kv_quantize_block_q8_0(block, offsets, q.qs);
+                rb_quantize_block_q8_0(block, offsets, &q);
                 memcpy(dst + (size_t)b * sizeof q, &q, sizeof q);
             } else {
                 block_q4_0 q;
-                kv_quantize_block_q4_0(block, offsets, &q);
+                rb_quantize_block_q4_0(block, offsets, &q);
                 memcpy(dst + (size_t)b * sizeof q, &q, sizeof q);
             }
         }
@@ -183,7 +162,7 @@ static void kv_store_column(uint32_t type, const float *x, size_t stride, int n_
         for (int t = 0; t < n_tok; t++) dst[t] = x[(size_t)t * stride];
     } else {
         uint16_t *dst = (uint16_t *)(void *)row + pos;
-        for (int t = 0; t < n_tok; t++) dst[t] = kv_f32_to_f16(x[(size_t)t * stride]);
+        for (int t = 0; t < n_tok; t++) dst[t] = rb_f32_to_f16(x[(size_t)t * stride]);
     }
 }
 

@@ -1,12 +1,11 @@
 /* kv_rows.h - private to attention/: how one cache row is stored and read.
  *
- * The hot loops of attention convert F16 rows, round floats to F16 and
- * quantize query rows. They live here as small static inline functions,
- * written branch-free on plain integers and floats so the compiler can
- * vectorize them at -O2 with the baseline ISA (attention/ gets no special
- * flags). They do the same arithmetic as quant/ (rb_f32_to_f16 and the Q8_0 /
- * Q4_0 reference quantizers; tests/test_attention.c checks they give the same
- * bytes), so they can be inlined into those loops.
+ * The hot loops of attention read F16 rows and take dot products; the plain
+ * C versions here (the fallbacks for kernel-table entries a table lacks)
+ * are small static inline functions written with fixed-width inner loops so
+ * the compiler vectorizes them at -O2 with the baseline ISA (attention/
+ * gets no special flags). F16 conversion and the Q8_0 / Q4_0 block
+ * quantizers are quant/'s (quant.h), the only ones in the code base.
  *
  * Row layout in the cache (one row = one token's head_dim values of one KV head):
  *   F32, F16: head_dim values, no padding.
@@ -27,51 +26,11 @@
 /* Values per quant block of the cache (Q8_0 and Q4_0 both use 32). */
 #define KV_QK 32
 
-static inline uint32_t kv_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static inline float kv_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-
-/* IEEE half -> float, exact for every input (normals, subnormals, inf, NaN).
- * Shift exponent+mantissa into float position, then multiply by 2^112 to
- * rebias the exponent; this also normalizes subnormal halves exactly. */
-static inline float kv_f16_to_f32(uint16_t h) {
-    uint32_t em = (uint32_t)(h & 0x7fff) << 13;
-    float mag = kv_bits_f32(em) * 0x1p112f;
-    uint32_t bits = kv_f32_bits(mag);
-    bits |= (em >= (0x7c00u << 13)) ? 0x7f800000u : 0u; /* inf / NaN keep all-ones exponent */
-    return kv_bits_f32(bits | ((uint32_t)(h & 0x8000) << 16));
-}
-
-/* float -> IEEE half, round to nearest even (as F16C / rb_f32_to_f16);
- * overflow gives inf, NaN gives a quiet NaN. All three cases are computed
- * and selected so the loop around a call stays branch-free. */
-static inline uint16_t kv_f32_to_f16(float f) {
-    uint32_t u = kv_f32_bits(f);
-    uint32_t sign = u & 0x80000000u;
-    u ^= sign;
-    /* normal half: drop 13 mantissa bits with round-half-even, rebias exponent */
-    uint32_t odd = (u >> 13) & 1u;
-    uint32_t normal = (u + 0xc8000fffu + odd) >> 13; /* 0xc8000000 = (15 - 127) << 23 */
-    /* subnormal half (|f| < 2^-14): an FP add aligns the mantissa and rounds */
-    float sub_f = kv_bits_f32(u) + 0.5f;                /* 0.5f = 2^-1: ulp becomes 2^-24 */
-    uint32_t subnormal = kv_f32_bits(sub_f) - 0x3f000000u;
-    uint32_t big = u > 0x7f800000u ? 0x7e00u : 0x7c00u; /* NaN : inf */
-    uint32_t h = u >= 0x47800000u ? big : (u < 0x38800000u ? subnormal : normal);
-    return (uint16_t)(h | (sign >> 16));
-}
-
 /* The loops below walk their rows KV_LANES values at a time with a fixed-count
  * inner loop, then finish the tail one by one. At -O2, GCC vectorizes only
  * loops it can replace entirely, so a plain loop of unknown length stays
  * scalar; the fixed 8-wide body is vectorized (SLP) whatever n is. */
 #define KV_LANES 8
-
-/* n halves -> floats. */
-static inline void kv_f16_row_to_f32(const uint16_t *restrict x, float *restrict y, int n) {
-    int i = 0;
-    for (; i + KV_LANES <= n; i += KV_LANES)
-        for (int l = 0; l < KV_LANES; l++) y[i + l] = kv_f16_to_f32(x[i + l]);
-    for (; i < n; i++) y[i] = kv_f16_to_f32(x[i]);
-}
 
 /* Dot product of two float rows; eight running sums so it vectorizes without
  * reassociation flags. */
@@ -90,9 +49,9 @@ static inline float kv_dot_f16(const uint16_t *restrict a, const uint16_t *restr
     float acc[KV_LANES] = {0};
     int i = 0;
     for (; i + KV_LANES <= n; i += KV_LANES)
-        for (int l = 0; l < KV_LANES; l++) acc[l] += kv_f16_to_f32(a[i + l]) * kv_f16_to_f32(b[i + l]);
+        for (int l = 0; l < KV_LANES; l++) acc[l] += rb_f16_to_f32(a[i + l]) * rb_f16_to_f32(b[i + l]);
     float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < n; i++) s += kv_f16_to_f32(a[i]) * kv_f16_to_f32(b[i]);
+    for (; i < n; i++) s += rb_f16_to_f32(a[i]) * rb_f16_to_f32(b[i]);
     return s;
 }
 
@@ -159,20 +118,6 @@ static inline void kv_key_block(const float *x, int m, int is_query, float *blk)
 static inline float kv_key_offset(int i, int m) {
     int copies = kv_copies(m), c = i / m;
     return c < copies ? ((float)c + 0.5f) / (float)copies - 0.5f : 0.0f;
-}
-
-/* One block of 32 floats -> Q8_0, as ggml's quantize_row_q8_0_ref:
- * d = max|x| / 127, q = round(x / d + off[i]) half away from zero (off:
- * the replica offsets of a key block, or NULL for none, which is exactly
- * ggml's rule). Returns d as the F16 value stored; q written to qs. */
-static inline uint16_t kv_quantize_block_q8_0(const float *x, const float *off, int8_t *qs) {
-    float amax = 0.0f;
-    for (int i = 0; i < KV_QK; i++) amax = fmaxf(amax, fabsf(x[i]));
-    float d = amax / 127.0f;
-    float id = d != 0.0f ? 1.0f / d : 0.0f;
-    /* |x * id| <= 127 and |off| < 1/2, so the result stays in [-127, 127] */
-    for (int i = 0; i < KV_QK; i++) qs[i] = (int8_t)roundf(x[i] * id + (off ? off[i] : 0.0f));
-    return kv_f32_to_f16(d);
 }
 
 #endif

@@ -18,8 +18,10 @@ static void synth_usage(FILE *out) {
             "  --shape SHAPE   %s\n"
             "  --type TYPE     %s\n"
             "  --seed S        random seed (default 1)\n"
-            "  --vocab FILE    tokenizer source (default $SHARED/reference/tokenizer/\n"
-            "                  ggml-vocab-llama-spm.gguf or ggml-vocab-gpt-2.gguf; SHARED=../shared)\n"
+            "  --vocab FILE    tokenizer source (default: the shape's vocab under $SHARED, SHARED=../shared:\n"
+            "                  reference/tokenizer/ggml-vocab-llama-bpe.gguf for llama3.2 and smollm2,\n"
+            "                  ggml-vocab-qwen2.gguf for qwen2.5, models/phi3-mini-q8_0.gguf for phi3,\n"
+            "                  ggml-vocab-gpt-2.gguf for gpt2, ggml-vocab-llama-spm.gguf for the rest)\n"
             "  -t N            threads (default: all CPUs)\n",
             rb_synth_shape_names(), rb_synth_ftype_names());
 }

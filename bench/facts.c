@@ -53,11 +53,13 @@ int rb_model_facts(const struct gguf_file *f, struct rb_model_facts *m, char *er
     m->n_heads_kv = (int)arch_u32(f, m->arch, "attention.head_count_kv", (uint32_t)m->n_heads);
     m->n_ctx_train = (int)arch_u32(f, m->arch, "context_length", 0);
     uint32_t n_embd = arch_u32(f, m->arch, "embedding_length", 0);
-    if (m->n_layers <= 0 || m->n_heads <= 0 || m->n_heads_kv <= 0 || n_embd == 0 || n_embd % (uint32_t)m->n_heads) {
+    uint32_t key_len = arch_u32(f, m->arch, "attention.key_length", 0); /* head size when given */
+    if (m->n_layers <= 0 || m->n_heads <= 0 || m->n_heads_kv <= 0 || n_embd == 0 ||
+        (!key_len && n_embd % (uint32_t)m->n_heads) || key_len > 65536) {
         snprintf(err, RB_ERR_MAX, "%s: missing or inconsistent block_count/head_count/embedding_length", m->arch);
         return -1;
     }
-    m->head_dim = (int)(n_embd / (uint32_t)m->n_heads);
+    m->head_dim = key_len ? (int)key_len : (int)(n_embd / (uint32_t)m->n_heads);
     type_label(f, m->type_label, sizeof m->type_label);
 
     int has_output = gguf_find_tensor(f, "output.weight") >= 0;

@@ -42,12 +42,29 @@ static void set_err(char *err, const char *fmt, ...) {
 
 /* ---- shapes and file types ---- */
 
+/* The real models' hyperparameters (their config.json, as llama.cpp's
+ * converter writes them), and the vocab in ../shared that matches: */
 static const struct rb_synth_shape shapes[] = {
     /* name             arch     embd  layers heads kv   ffn    vocab  ctx */
-    { "tinyllama-1.1b", "llama", 2048, 22,    32,   4,   5632,  32000, 2048 },
-    { "llama2-7b",      "llama", 4096, 32,    32,   32,  11008, 32000, 4096 },
-    { "llama-mini",     "llama", 256,  4,     8,    2,   768,   32000, 512 },
-    { "gpt2-124m",      "gpt2",  768,  12,    12,   12,  3072,  50257, 1024 },
+    { "tinyllama-1.1b", "llama", 2048, 22,    32,   4,   5632,  32000, 2048, .vocab = NULL },
+    { "llama2-7b",      "llama", 4096, 32,    32,   32,  11008, 32000, 4096, .vocab = NULL },
+    { "llama-mini",     "llama", 256,  4,     8,    2,   768,   32000, 512, .vocab = NULL },
+    { "gpt2-124m",      "gpt2",  768,  12,    12,   12,  3072,  50257, 1024, .vocab = NULL },
+    /* Llama 3.2 1B: rope_freqs, tied embeddings, the Llama 3 BPE vocab */
+    { "llama3.2-1b",    "llama", 2048, 16,    32,   8,   8192, 128256, 131072, .rope_base = 500000.0f,
+      .tied = 1, .llama3_rope = 1, .vocab = "reference/tokenizer/ggml-vocab-llama-bpe.gguf", .tokenizer = "gpt2" },
+    /* Qwen2.5: q/k/v biases, NEOX rope, tied embeddings, the Qwen2 BPE vocab */
+    { "qwen2.5-0.5b",   "qwen2", 896,  24,    14,   2,   4864, 151936, 32768, .rope_base = 1000000.0f,
+      .norm_eps = 1e-6f, .tied = 1, .vocab = "reference/tokenizer/ggml-vocab-qwen2.gguf", .tokenizer = "gpt2" },
+    { "qwen2.5-1.5b",   "qwen2", 1536, 28,    12,   2,   8960, 151936, 32768, .rope_base = 1000000.0f,
+      .norm_eps = 1e-6f, .tied = 1, .vocab = "reference/tokenizer/ggml-vocab-qwen2.gguf", .tokenizer = "gpt2" },
+    /* Phi-3-mini-4k: fused attn_qkv and gate/up, window 2047, its SPM vocab */
+    { "phi3-mini",      "phi3",  3072, 32,    32,   32,  8192,  32064, 4096, .window = 2047,
+      .vocab = "models/phi3-mini-q8_0.gguf" },
+    /* SmolLM2-360M: tied; its own 49152-token BPE vocab is not in ../shared,
+     * so the first Llama 3 tokens stand in (synth_vocab.c) */
+    { "smollm2-360m",   "llama", 960,  32,    15,   5,   2560,  49152, 8192, .rope_base = 100000.0f,
+      .tied = 1, .vocab = "reference/tokenizer/ggml-vocab-llama-bpe.gguf", .tokenizer = "gpt2", .cut_vocab = 1 },
 };
 
 const struct rb_synth_shape *rb_synth_shape_find(const char *name) {
@@ -57,7 +74,8 @@ const struct rb_synth_shape *rb_synth_shape_find(const char *name) {
 }
 
 const char *rb_synth_shape_names(void) {
-    return "tinyllama-1.1b, llama2-7b, llama-mini, gpt2-124m";
+    return "tinyllama-1.1b, llama2-7b, llama-mini, gpt2-124m, llama3.2-1b, qwen2.5-0.5b, qwen2.5-1.5b, "
+           "phi3-mini, smollm2-360m";
 }
 
 static const struct rb_synth_ftype ftypes[] = {
@@ -137,7 +155,9 @@ uint32_t rb_synth_tensor_type(const struct rb_synth_ftype *ft, const char *name,
 
 /* ---- the tensor list ---- */
 
-enum synth_kind { SYNTH_WEIGHT, SYNTH_NORM, SYNTH_BIAS };
+/* weights from the block pools; norms 1 + noise and biases noise, F32;
+ * Llama 3's rope factors by their formula */
+enum synth_kind { SYNTH_WEIGHT, SYNTH_NORM, SYNTH_BIAS, SYNTH_ROPE_FREQS };
 
 struct synth_tensor {
     char name[64];
@@ -165,27 +185,41 @@ static int list_add(struct synth_list *l, const struct rb_synth_shape *s, const 
     t->ne[0] = ne0;
     t->ne[1] = ne1;
     t->kind = kind;
-    t->type = rb_synth_tensor_type(ft, t->name, (int)t->n_dims, ne0, layer, s->n_layers);
+    /* a tied embedding is also the output, and llama.cpp gives it output's type */
+    const char *as = s->tied && !strcmp(t->name, "token_embd.weight") ? "output.weight" : t->name;
+    t->type = rb_synth_tensor_type(ft, as, (int)t->n_dims, ne0, layer, s->n_layers);
     t->n_bytes = rb_row_bytes(t->type, ne0) * (uint64_t)ne1;
     return t->n_bytes ? 0 : -1;
 }
 
-static int build_llama(struct synth_list *l, const struct rb_synth_shape *s, const struct rb_synth_ftype *ft) {
+/* llama, qwen2 (q/k/v biases) and phi3 (fused attn_qkv, fused ffn_up) */
+static int build_rotary(struct synth_list *l, const struct rb_synth_shape *s, const struct rb_synth_ftype *ft) {
     int64_t d = s->n_embd, d_kv = (int64_t)s->n_embd / s->n_heads * s->n_heads_kv, f = s->n_ff;
+    int qwen2 = !strcmp(s->arch, "qwen2"), phi3 = !strcmp(s->arch, "phi3");
     int rc = list_add(l, s, ft, -1, "token_embd.weight", SYNTH_WEIGHT, d, s->n_vocab);
+    if (s->llama3_rope) rc |= list_add(l, s, ft, -1, "rope_freqs.weight", SYNTH_ROPE_FREQS, d / s->n_heads / 2, 1);
     for (int i = 0; i < s->n_layers; i++) {
         rc |= list_add(l, s, ft, i, "attn_norm.weight", SYNTH_NORM, d, 1);
-        rc |= list_add(l, s, ft, i, "attn_q.weight", SYNTH_WEIGHT, d, d);
-        rc |= list_add(l, s, ft, i, "attn_k.weight", SYNTH_WEIGHT, d, d_kv);
-        rc |= list_add(l, s, ft, i, "attn_v.weight", SYNTH_WEIGHT, d, d_kv);
+        if (phi3) {
+            rc |= list_add(l, s, ft, i, "attn_qkv.weight", SYNTH_WEIGHT, d, d + 2 * d_kv);
+        } else {
+            rc |= list_add(l, s, ft, i, "attn_q.weight", SYNTH_WEIGHT, d, d);
+            rc |= list_add(l, s, ft, i, "attn_k.weight", SYNTH_WEIGHT, d, d_kv);
+            rc |= list_add(l, s, ft, i, "attn_v.weight", SYNTH_WEIGHT, d, d_kv);
+        }
+        if (qwen2) {
+            rc |= list_add(l, s, ft, i, "attn_q.bias", SYNTH_BIAS, d, 1);
+            rc |= list_add(l, s, ft, i, "attn_k.bias", SYNTH_BIAS, d_kv, 1);
+            rc |= list_add(l, s, ft, i, "attn_v.bias", SYNTH_BIAS, d_kv, 1);
+        }
         rc |= list_add(l, s, ft, i, "attn_output.weight", SYNTH_WEIGHT, d, d);
         rc |= list_add(l, s, ft, i, "ffn_norm.weight", SYNTH_NORM, d, 1);
-        rc |= list_add(l, s, ft, i, "ffn_gate.weight", SYNTH_WEIGHT, d, f);
+        if (!phi3) rc |= list_add(l, s, ft, i, "ffn_gate.weight", SYNTH_WEIGHT, d, f);
         rc |= list_add(l, s, ft, i, "ffn_down.weight", SYNTH_WEIGHT, f, d);
-        rc |= list_add(l, s, ft, i, "ffn_up.weight", SYNTH_WEIGHT, d, f);
+        rc |= list_add(l, s, ft, i, "ffn_up.weight", SYNTH_WEIGHT, d, phi3 ? 2 * f : f);
     }
     rc |= list_add(l, s, ft, -1, "output_norm.weight", SYNTH_NORM, d, 1);
-    rc |= list_add(l, s, ft, -1, "output.weight", SYNTH_WEIGHT, d, s->n_vocab);
+    if (!s->tied) rc |= list_add(l, s, ft, -1, "output.weight", SYNTH_WEIGHT, d, s->n_vocab);
     return rc;
 }
 
@@ -216,7 +250,7 @@ static int build_gpt2(struct synth_list *l, const struct rb_synth_shape *s, cons
 static int build_list(struct synth_list *l, const struct rb_synth_shape *s, const struct rb_synth_ftype *ft,
                       char *err) {
     int is_gpt2 = !strcmp(s->arch, "gpt2");
-    if (!is_gpt2 && strcmp(s->arch, "llama") != 0) {
+    if (!is_gpt2 && strcmp(s->arch, "llama") && strcmp(s->arch, "qwen2") && strcmp(s->arch, "phi3")) {
         set_err(err, "shape %s: unknown architecture %s", s->name, s->arch);
         return -1;
     }
@@ -226,11 +260,11 @@ static int build_list(struct synth_list *l, const struct rb_synth_shape *s, cons
         set_err(err, "shape %s: inconsistent hyperparameters", s->name);
         return -1;
     }
-    l->cap = 8 + s->n_layers * (is_gpt2 ? 12 : 9); /* a few outside the blocks */
+    l->cap = 8 + s->n_layers * 12; /* a few outside the blocks; at most 12 in one (gpt2, qwen2) */
     l->n = 0;
     l->t = calloc((size_t)l->cap, sizeof *l->t);
     if (!l->t) { set_err(err, "out of memory"); return -1; }
-    if ((is_gpt2 ? build_gpt2(l, s, ft) : build_llama(l, s, ft)) != 0) {
+    if ((is_gpt2 ? build_gpt2(l, s, ft) : build_rotary(l, s, ft)) != 0) {
         set_err(err, "shape %s: a tensor's row length does not fit type %s", s->name, ft->name);
         free(l->t);
         l->t = NULL;
@@ -346,6 +380,7 @@ struct synth_job {
     uint64_t total_bytes;
     atomic_int last_percent;
     int progress;
+    float rope_base;         /* for rope_freqs.weight */
 };
 
 static void progress_draw(struct synth_job *job) {
@@ -362,12 +397,34 @@ static void progress_draw(struct synth_job *job) {
     fflush(stderr);
 }
 
+/* Llama 3's rope factors for n pairs (llama.cpp's converter): wavelengths
+ * under 8192 / 4 keep 1, over 8192 / 1 get the factor 32, and between them
+ * a smooth blend; the original context 8192 of Llama 3.1 / 3.2. */
+static void llama3_rope_freqs(float *out, int64_t n, float base) {
+    const double factor = 32.0, low = 1.0, high = 4.0, old_ctx = 8192.0;
+    for (int64_t i = 0; i < n; i++) {
+        double freq = 1.0 / pow(base, (double)(2 * i) / (double)(2 * n));
+        double wavelen = 2.0 * 3.141592653589793 / freq;
+        if (wavelen < old_ctx / high) out[i] = 1.0f;
+        else if (wavelen > old_ctx / low) out[i] = (float)factor;
+        else {
+            double smooth = (old_ctx / wavelen - low) / (high - low);
+            out[i] = (float)(1.0 / ((1.0 - smooth) / factor + smooth));
+        }
+    }
+}
+
 static int fill_item(struct synth_job *job, const struct synth_item *it, uint8_t *buf, float *row) {
     const struct synth_tensor *t = &job->list->t[it->tensor];
     uint64_t row_bytes = t->n_bytes / (uint64_t)t->ne[1];
     uint64_t st = stream_seed(job->seed, (uint64_t)it->tensor, it->chunk);
     uint8_t *dst = buf;
     for (int64_t r = it->row_begin; r < it->row_end; r++, dst += row_bytes) {
+        if (t->kind == SYNTH_ROPE_FREQS) {
+            llama3_rope_freqs(row, t->ne[0], job->rope_base);
+            memcpy(dst, row, row_bytes);
+            continue;
+        }
         if (t->kind != SYNTH_WEIGHT) { /* 1-D, F32: norms around 1, biases around 0 */
             fill_normal(&st, row, t->ne[0], t->kind == SYNTH_NORM ? 1.0f : 0.0f, SYNTH_STD);
             memcpy(dst, row, row_bytes);
@@ -453,48 +510,6 @@ static int run_fill(struct synth_job *job, int n_threads, char *err) {
 
 /* ---- metadata and the file ---- */
 
-const char *rb_synth_default_vocab(const char *arch, char *buf, size_t cap) {
-    const char *shared = getenv("SHARED");
-    if (!shared || !*shared) shared = "../shared";
-    snprintf(buf, cap, "%s/reference/tokenizer/%s", shared,
-             !strcmp(arch, "gpt2") ? "ggml-vocab-gpt-2.gguf" : "ggml-vocab-llama-spm.gguf");
-    return buf;
-}
-
-/* Copy every tokenizer.* key, checking the vocab suits the shape. */
-static int copy_vocab(struct gguf_writer *w, const struct rb_synth_shape *s, const char *path, char *err) {
-    struct gguf_file f;
-    char e[RB_ERR_MAX];
-    if (gguf_open(&f, path, e) != 0) {
-        set_err(err, "vocab %s: %s", path, e);
-        return -1;
-    }
-    int rc = 0;
-    char model[32] = "";
-    int64_t tok = gguf_find_key(&f, "tokenizer.ggml.tokens");
-    const char *want = !strcmp(s->arch, "gpt2") ? "gpt2" : "llama";
-    if (gguf_get_str(&f, "tokenizer.ggml.model", model, sizeof model, e) != 0 || tok < 0) {
-        set_err(err, "vocab %s: no tokenizer.ggml.model or tokenizer.ggml.tokens", path);
-        rc = -1;
-    } else if (strcmp(model, want) != 0) {
-        set_err(err, "vocab %s: tokenizer '%s', but shape %s needs '%s'", path, model, s->name, want);
-        rc = -1;
-    } else if (f.kv[tok].arr_len != (uint64_t)s->n_vocab) {
-        set_err(err, "vocab %s: %llu tokens, but shape %s has %d", path,
-                 (unsigned long long)f.kv[tok].arr_len, s->name, s->n_vocab);
-        rc = -1;
-    }
-    for (uint64_t i = 0; rc == 0 && i < f.n_kv; i++) {
-        const struct gguf_str *k = &f.kv[i].key;
-        if (k->len >= 10 && !memcmp(k->data, "tokenizer.", 10) && gguf_writer_copy_kv(w, &f.kv[i]) != 0) {
-            set_err(err, "vocab %s: cannot copy a tokenizer key", path);
-            rc = -1;
-        }
-    }
-    gguf_close(&f);
-    return rc;
-}
-
 static int add_hparams(struct gguf_writer *w, const struct rb_synth_shape *s, const struct rb_synth_ftype *ft) {
     char key[96], name[96];
     const char *a = s->arch;
@@ -512,10 +527,11 @@ static int add_hparams(struct gguf_writer *w, const struct rb_synth_shape *s, co
     if (!strcmp(a, "gpt2")) {
         rc |= gguf_writer_add_f32(w, KEY("attention.layer_norm_epsilon"), 1e-5f);
     } else {
-        rc |= gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
+        rc |= gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), s->norm_eps > 0 ? s->norm_eps : 1e-5f);
         rc |= gguf_writer_add_u32(w, KEY("rope.dimension_count"), (uint32_t)(s->n_embd / s->n_heads));
-        rc |= gguf_writer_add_f32(w, KEY("rope.freq_base"), 10000.0f);
+        rc |= gguf_writer_add_f32(w, KEY("rope.freq_base"), s->rope_base > 0 ? s->rope_base : 10000.0f);
         rc |= gguf_writer_add_u32(w, KEY("vocab_size"), (uint32_t)s->n_vocab);
+        if (s->window > 0) rc |= gguf_writer_add_u32(w, KEY("attention.sliding_window"), (uint32_t)s->window);
     }
 #undef KEY
     rc |= gguf_writer_add_u32(w, "general.quantization_version", 2);
@@ -537,14 +553,14 @@ static int write_skeleton(const struct rb_synth_opts *o, const struct synth_list
     }
     struct gguf_writer *w = gguf_writer_new();
     char vocab[512];
-    const char *vocab_path = o->vocab_path ? o->vocab_path : rb_synth_default_vocab(o->shape->arch, vocab, sizeof vocab);
+    const char *vocab_path = o->vocab_path ? o->vocab_path : rb_synth_default_vocab(o->shape, vocab, sizeof vocab);
     int rc = w ? 0 : -1;
     if (!w) set_err(err, "out of memory");
     if (rc == 0 && add_hparams(w, o->shape, o->ftype) != 0) {
         set_err(err, "cannot add metadata");
         rc = -1;
     }
-    if (rc == 0) rc = copy_vocab(w, o->shape, vocab_path, err);
+    if (rc == 0) rc = rb_synth_copy_vocab(w, o->shape, vocab_path, err);
     for (int i = 0; rc == 0 && i < l->n; i++) {
         const struct synth_tensor *t = &l->t[i];
         if (gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, zeros, t->n_bytes, 1) != 0) {
@@ -618,7 +634,8 @@ int rb_synth_write(const struct rb_synth_opts *o, const char *out_path, char *er
         goto done;
     }
     struct synth_job job = { .list = &list, .pools = pools, .items = items, .n_items = n_items,
-                             .fd = fd, .seed = o->seed, .progress = o->progress };
+                             .fd = fd, .seed = o->seed, .progress = o->progress,
+                             .rope_base = o->shape->rope_base > 0 ? o->shape->rope_base : 10000.0f };
     for (int i = 0; i < list.n; i++) job.total_bytes += list.t[i].n_bytes;
     for (int i = 0; i < n_items; i++) {
         const struct synth_tensor *t = &list.t[items[i].tensor];

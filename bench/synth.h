@@ -20,13 +20,22 @@
 
 struct rb_synth_shape {
     const char *name;   /* "tinyllama-1.1b" */
-    const char *arch;   /* "llama" or "gpt2" */
+    const char *arch;   /* "llama", "qwen2", "phi3" or "gpt2" */
     int n_embd, n_layers, n_heads, n_heads_kv, n_ff, n_vocab, n_ctx;
+    /* what the real model's file has; 0 / NULL for the usual: */
+    float rope_base;       /* 0: 10000 */
+    float norm_eps;        /* 0: 1e-5 */
+    int tied;              /* 1: no output.weight (logits from token_embd, which takes output's type) */
+    int llama3_rope;       /* 1: rope_freqs.weight by Llama 3's formula (factor 32, low 1, high 4, original 8192) */
+    int window;            /* {arch}.attention.sliding_window (phi3) */
+    const char *vocab;     /* vocab file under $SHARED; NULL: by arch (synth_vocab.c) */
+    const char *tokenizer; /* its tokenizer.ggml.model: "llama" (SPM) or "gpt2" (BPE); NULL: by arch */
+    int cut_vocab;         /* 1: the vocab has more tokens than n_vocab; keep the first ones (synth_vocab.c) */
 };
 
 /* A known shape by name, or NULL. */
 const struct rb_synth_shape *rb_synth_shape_find(const char *name);
-/* "tinyllama-1.1b, llama2-7b, llama-mini, gpt2-124m" (for usage and errors) */
+/* "tinyllama-1.1b, llama2-7b, ..." (for usage and errors) */
 const char *rb_synth_shape_names(void);
 
 /* File types (llama.cpp's general.file_type ids): parse "q4_0", "q4_k_m", ... */
@@ -53,7 +62,7 @@ struct rb_synth_opts {
     const struct rb_synth_shape *shape;
     const struct rb_synth_ftype *ftype;
     uint64_t seed;
-    const char *vocab_path; /* NULL: $SHARED (or ../shared)/reference/tokenizer/ggml-vocab-<llama-spm|gpt-2>.gguf */
+    const char *vocab_path; /* NULL: rb_synth_default_vocab */
     int n_threads;          /* <= 0: all online CPUs */
     int progress;           /* 1: draw a progress bar on stderr */
     int64_t pool_floats;    /* values per block pool; 0: 4M (tests use fewer to run fast) */
@@ -66,7 +75,15 @@ uint64_t rb_synth_rng_next(uint64_t *state);
 
 int rb_synth_write(const struct rb_synth_opts *o, const char *out_path, char *err);
 
-/* The default vocab file for an architecture (buf gets the path). */
-const char *rb_synth_default_vocab(const char *arch, char *buf, size_t cap);
+/* synth_vocab.c: the vocabulary.
+ * The default vocab file of a shape (buf gets the path): $SHARED (or
+ * ../shared)/ + shape->vocab, else reference/tokenizer/ggml-vocab-gpt-2.gguf
+ * for gpt2 and ggml-vocab-llama-spm.gguf for the rest. */
+const char *rb_synth_default_vocab(const struct rb_synth_shape *s, char *buf, size_t cap);
+/* Copy every tokenizer.* key of the vocab at path into w, checking it suits
+ * the shape (tokenizer model, token count). With shape->cut_vocab, a larger
+ * vocab is cut to n_vocab tokens: the first n_vocab - 2, then its BOS and
+ * EOS tokens (ids n_vocab - 2 and - 1), and the merges among the kept tokens. */
+int rb_synth_copy_vocab(struct gguf_writer *w, const struct rb_synth_shape *s, const char *path, char *err);
 
 #endif

@@ -121,6 +121,9 @@ int gguf_get_str(const struct gguf_file *f, const char *key, char *out, size_t c
  * (for GGUF_TYPE_STRING arrays use gguf_arr_str). */
 int gguf_get_arr(const struct gguf_file *f, const char *key, enum gguf_type elem_type,
                  const void **data, uint64_t *len, char *err);
+/* s as printable text for a message: bytes outside ASCII 0x20..0x7e become
+ * '?', and a string longer than cap - 4 bytes is cut and ends in "...". */
+const char *gguf_show(const struct gguf_str *s, char *buf, size_t cap);
 /* i-th string of a string array kv (bounds already verified at open). */
 struct gguf_str gguf_arr_str(const struct gguf_kv *kv, uint64_t i);
 

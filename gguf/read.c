@@ -78,7 +78,7 @@ static int cur_str(struct cursor *c, struct gguf_str *s, uint64_t max_len) {
 }
 
 /* A printable, bounded copy of a file string for error messages. */
-static const char *show(const struct gguf_str *s, char *buf, size_t cap) {
+const char *gguf_show(const struct gguf_str *s, char *buf, size_t cap) {
     size_t n = s->len < cap - 4 ? (size_t)s->len : cap - 4;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s->data[i];
@@ -173,7 +173,7 @@ static int parse_kv(struct cursor *c, struct gguf_kv *kv, uint64_t index, char *
         snprintf(err, RB_ERR_MAX, "metadata key %llu: empty name", (unsigned long long)index);
         return -1;
     }
-    show(&kv->key, key, sizeof key);
+    gguf_show(&kv->key, key, sizeof key);
     uint32_t type;
     if (cur_u32(c, &type) != 0) {
         snprintf(err, RB_ERR_MAX, "truncated file: metadata '%s' ends past the end of the file", key);
@@ -243,7 +243,7 @@ static int check_unique(const void *first, size_t stride, uint64_t n, const char
     if (oom)
         snprintf(err, RB_ERR_MAX, "out of memory");
     else if (dup)
-        snprintf(err, RB_ERR_MAX, "duplicate %s '%s'", what, show(dup, name, sizeof name));
+        snprintf(err, RB_ERR_MAX, "duplicate %s '%s'", what, gguf_show(dup, name, sizeof name));
     return oom || dup ? -1 : 0;
 }
 
@@ -291,7 +291,7 @@ static int parse_tensor_info(struct cursor *c, struct gguf_tensor *t, uint64_t i
                  (unsigned long long)index);
         return -1;
     }
-    show(&t->name, name, sizeof name);
+    gguf_show(&t->name, name, sizeof name);
     if (cur_u32(c, &t->n_dims) != 0)
         goto truncated;
     if (t->n_dims == 0 || t->n_dims > 4) {
@@ -326,7 +326,7 @@ truncated:
 /* Type, shape and byte size of one tensor (everything but its position). */
 static int check_tensor_size(struct gguf_tensor *t, char *err) {
     char name[SHOW_MAX];
-    show(&t->name, name, sizeof name);
+    gguf_show(&t->name, name, sizeof name);
     const struct rb_type_size *ts = rb_type_size(t->type);
     if (!ts) {
         snprintf(err, RB_ERR_MAX, "tensor '%s': unknown or retired tensor type %u", name, t->type);
@@ -357,7 +357,7 @@ static int check_tensor_size(struct gguf_tensor *t, char *err) {
 /* Offset aligned, data inside the file (no wrap-around). */
 static int check_tensor_place(const struct gguf_file *f, struct gguf_tensor *t, char *err) {
     char name[SHOW_MAX];
-    show(&t->name, name, sizeof name);
+    gguf_show(&t->name, name, sizeof name);
     if (t->offset % f->alignment != 0) {
         snprintf(err, RB_ERR_MAX, "tensor '%s': data offset %llu is not a multiple of the alignment %llu",
                  name, (unsigned long long)t->offset, (unsigned long long)f->alignment);
@@ -395,8 +395,8 @@ static int check_overlaps(const struct gguf_file *f, char *err) {
         const struct gguf_tensor *a = by_off[i - 1], *b = by_off[i];
         if (a->offset + a->n_bytes > b->offset) { /* both inside the file: no overflow */
             char na[SHOW_MAX], nb[SHOW_MAX];
-            snprintf(err, RB_ERR_MAX, "tensors '%s' and '%s' overlap", show(&a->name, na, 48),
-                     show(&b->name, nb, 48));
+            snprintf(err, RB_ERR_MAX, "tensors '%s' and '%s' overlap", gguf_show(&a->name, na, 48),
+                     gguf_show(&b->name, nb, 48));
             rc = -1;
         }
     }
@@ -414,7 +414,7 @@ static int parse_header(struct cursor *c, struct gguf_file *f, char *err) {
     if (memcmp(c->buf, "GGUF", 4) != 0) {
         struct gguf_str magic = { 4, (const char *)c->buf };
         char m[8];
-        snprintf(err, RB_ERR_MAX, "not a GGUF file (magic '%s')", show(&magic, m, sizeof m));
+        snprintf(err, RB_ERR_MAX, "not a GGUF file (magic '%s')", gguf_show(&magic, m, sizeof m));
         return -1;
     }
     c->pos = 4;

@@ -119,19 +119,21 @@ static void min_max(const float *x, int n, float *min, float *max) {
 }
 
 /* Q4_0: d = max / -8 maps the extreme element to q = 0 (value -8 d), so the
- * other side gets the full 7 steps. */
+ * other side gets the full 7 steps. off (see quant.h) shifts each rounding. */
+void rb_quantize_block_q4_0(const float *x, const float *off, block_q4_0 *y) {
+    float d = signed_absmax(x, QK4_0) / -8.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y->d = rb_f32_to_f16(d);
+    for (int j = 0; j < QK4_0 / 2; j++) {
+        int lo = trunc_clamp(x[j] * id + 8.5f + (off ? off[j] : 0.0f), 15);
+        int hi = trunc_clamp(x[j + QK4_0 / 2] * id + 8.5f + (off ? off[j + QK4_0 / 2] : 0.0f), 15);
+        y->qs[j] = (uint8_t)(lo | hi << 4);
+    }
+}
+
 void rb_quantize_row_q4_0(const float *x, void *dst, int64_t n) {
     block_q4_0 *b = dst;
-    for (int64_t i = 0; i < n / QK4_0; i++, x += QK4_0) {
-        float d = signed_absmax(x, QK4_0) / -8.0f;
-        float id = d != 0.0f ? 1.0f / d : 0.0f;
-        b[i].d = rb_f32_to_f16(d);
-        for (int j = 0; j < QK4_0 / 2; j++) {
-            int lo = trunc_clamp(x[j] * id + 8.5f, 15);
-            int hi = trunc_clamp(x[j + QK4_0 / 2] * id + 8.5f, 15);
-            b[i].qs[j] = (uint8_t)(lo | hi << 4);
-        }
-    }
+    for (int64_t i = 0; i < n / QK4_0; i++) rb_quantize_block_q4_0(x + i * QK4_0, NULL, &b[i]);
 }
 
 void rb_quantize_row_q4_1(const float *x, void *dst, int64_t n) {
@@ -191,16 +193,18 @@ void rb_quantize_row_q5_1(const float *x, void *dst, int64_t n) {
 /* Q8_0 weights: d = amax / 127, q = round(x / d) half away from zero (ggml's
  * quantize_row_q8_0_ref). The activation quantizer in simd/scalar.c rounds
  * half to even instead, as ggml's SIMD activation path does. */
+void rb_quantize_block_q8_0(const float *x, const float *off, block_q8_0 *y) {
+    float amax = fabsf(signed_absmax(x, QK8_0));
+    float d = amax / 127.0f;
+    float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y->d = rb_f32_to_f16(d);
+    for (int j = 0; j < QK8_0; j++) {
+        float v = roundf(x[j] * id + (off ? off[j] : 0.0f));
+        y->qs[j] = (int8_t)(v >= 127.0f ? 127 : v <= -127.0f ? -127 : v == v ? (int)v : 0);
+    }
+}
+
 void rb_quantize_row_q8_0(const float *x, void *dst, int64_t n) {
     block_q8_0 *b = dst;
-    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
-        float amax = fabsf(signed_absmax(x, QK8_0));
-        float d = amax / 127.0f;
-        float id = d != 0.0f ? 1.0f / d : 0.0f;
-        b[i].d = rb_f32_to_f16(d);
-        for (int j = 0; j < QK8_0; j++) {
-            float v = roundf(x[j] * id);
-            b[i].qs[j] = (int8_t)(v >= 127.0f ? 127 : v <= -127.0f ? -127 : v == v ? (int)v : 0);
-        }
-    }
+    for (int64_t i = 0; i < n / QK8_0; i++) rb_quantize_block_q8_0(x + i * QK8_0, NULL, &b[i]);
 }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "../gguf/gguf.h"
 
 typedef uint16_t rb_f16;  /* IEEE half, stored bits */
@@ -100,11 +101,58 @@ _Static_assert(sizeof(block_q6_K) == 210, "block_q6_K size");
 typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
 _Static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
 
-/* ---- F16 / BF16 ---- */
-float rb_f16_to_f32(rb_f16 h);
-rb_f16 rb_f32_to_f16(float f);   /* round to nearest even, like F16C */
+/* ---- F16 / BF16 ----
+ *
+ * half:  1 sign | 5 exponent (bias 15) | 10 mantissa; exponent 0 = subnormal
+ *        (value = mantissa * 2^-24), exponent 31 = Inf/NaN.
+ * The one F16 conversion of the code base, bit-exact with F16C / ggml in
+ * both directions (round to nearest even; NaN stays NaN, made quiet, its
+ * top payload bits kept). Inline and branch-free (every case computed,
+ * then selected) so the loops that call them (dot products, the KV cache,
+ * attention) vectorize at -O2 on the baseline ISA. */
+
+static inline uint32_t rb_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float rb_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/* Exponent and mantissa go to the float's; rescaling by 2^-112 rebiases
+ * the exponent (exact for normals, Inf and NaN). A subnormal is built as
+ * 0.5 + m * 2^-24, then 0.5 is taken away (exact, and no float subnormal
+ * is ever formed, so flush-to-zero modes cannot spoil it). */
+static inline float rb_f16_to_f32(rb_f16 h) {
+    uint32_t w = (uint32_t)h << 16, two_w = w + w; /* exponent and mantissa at the top */
+    float normal = rb_bits_f32((two_w >> 4) + (0xe0u << 23)) * 0x1p-112f;
+    float subnormal = rb_bits_f32((two_w >> 17) | (126u << 23)) - 0.5f;
+    uint32_t bits = two_w < (1u << 27) ? rb_f32_bits(subnormal) : rb_f32_bits(normal);
+    return rb_bits_f32(bits | (w & 0x80000000u));
+}
+
+/* Normal half: drop 13 mantissa bits with round-half-even and rebias the
+ * exponent (a carry into the exponent is the right answer, up to Inf).
+ * Subnormal half (|f| < 2^-14): a float add of 0.5 aligns the mantissa to
+ * steps of 2^-24 and rounds it. */
+static inline rb_f16 rb_f32_to_f16(float f) {
+    uint32_t u = rb_f32_bits(f);
+    uint32_t sign = u & 0x80000000u;
+    u ^= sign;
+    uint32_t odd = (u >> 13) & 1u;
+    uint32_t normal = (u + 0xc8000fffu + odd) >> 13; /* 0xc8000000 = (15 - 127) << 23 */
+    uint32_t subnormal = rb_f32_bits(rb_bits_f32(u) + 0.5f) - 0x3f000000u;
+    uint32_t big = u > 0x7f800000u ? 0x7e00u | ((u >> 13) & 0x3ffu) : 0x7c00u; /* NaN : Inf */
+    uint32_t h = u >= 0x47800000u ? big : (u < 0x38800000u ? subnormal : normal);
+    return (rb_f16)(h | (sign >> 16));
+}
+
 float rb_bf16_to_f32(rb_bf16 h);
 rb_bf16 rb_f32_to_bf16(float f); /* round to nearest even, NaN kept quiet */
+
+/* ---- block quantizers ----
+ * One 32-value block, by ggml's reference rule (quantize_row_q8_0_ref /
+ * quantize_row_q4_0_ref), which the row quantizers of the traits table
+ * apply block by block. off: NULL for exactly that rule, or 32 offsets in
+ * (-1/2, 1/2) added to each scaled value before it is rounded (the KV
+ * cache's replicated key blocks, attention/kv_rows.h). */
+void rb_quantize_block_q8_0(const float *x, const float *off, block_q8_0 *y);
+void rb_quantize_block_q4_0(const float *x, const float *off, block_q4_0 *y);
 
 /* ---- traits ---- */
 typedef void (*rb_to_float_fn)(const void *src, float *dst, int64_t n);

@@ -1,6 +1,6 @@
 /* arch_gpt2.c - general.architecture = "gpt2": token plus learned position
  * embeddings, LayerNorm with weight and bias, one fused attn_qkv projection
- * (rows [q | k | v]) with bias, attention output with bias, a GELU (tanh
+ * (rows [q | k | v], bound as three views) with bias, attention output with bias, a GELU (tanh
  * form) feed-forward with biases, a final LayerNorm, then output.weight or
  * the tied token embedding. Every bias is required, as in the files
  * llama.cpp's converter writes; position_embd's rows bound the context. */
@@ -29,6 +29,7 @@ static int gpt2_read_hparams(struct rbee_model *m, char *err) {
     hp->rope_dim = 0; /* no rotary positions: the rope fields stay unused */
     hp->rope_base = 0.0f;
     hp->rope_freq_scale = 1.0f;
+    hp->rope_attn_factor = 1.0f;
     return 0;
 }
 
@@ -36,13 +37,16 @@ static int gpt2_bind_layer(struct rbee_model *m, int il, char *err) {
     const struct rb_hparams *hp = &m->hp;
     struct rb_layer *l = &m->layers[il];
     int64_t e = hp->n_embd, q_dim = (int64_t)hp->n_heads * hp->head_dim;
-    int64_t qkv_dim = q_dim + 2 * (int64_t)hp->n_heads_kv * hp->head_dim;
-    char n[96];
+    int64_t kv_dim = (int64_t)hp->n_heads_kv * hp->head_dim;
+    const int64_t qkv_rows[3] = { q_dim, kv_dim, kv_dim };
+    struct rb_weight *const qkv[3] = { &l->wq, &l->wk, &l->wv };
+    float *qkv_b[3];
+    char n[96], nb[96];
 #define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, il), n)
+    snprintf(nb, sizeof nb, "blk.%d.attn_qkv.bias", il);
     if (rb_bind_vector(m, NAME("attn_norm.weight"), e, 1, &l->attn_norm, err) ||
         rb_bind_vector(m, NAME("attn_norm.bias"), e, 1, &l->attn_norm_b, err) ||
-        rb_bind_weight(m, NAME("attn_qkv.weight"), e, qkv_dim, 1, &l->wqkv, err) ||
-        rb_bind_vector(m, NAME("attn_qkv.bias"), qkv_dim, 1, &l->bqkv, err) ||
+        rb_bind_split(m, NAME("attn_qkv.weight"), e, 3, qkv_rows, qkv, nb, qkv_b, err) ||
         rb_bind_weight(m, NAME("attn_output.weight"), q_dim, e, 1, &l->wo, err) ||
         rb_bind_vector(m, NAME("attn_output.bias"), e, 1, &l->bo, err) ||
         rb_bind_vector(m, NAME("ffn_norm.weight"), e, 1, &l->ffn_norm, err) ||
@@ -53,6 +57,10 @@ static int gpt2_bind_layer(struct rbee_model *m, int il, char *err) {
         rb_bind_vector(m, NAME("ffn_down.bias"), e, 1, &l->b_down, err))
         return -1;
 #undef NAME
+    l->bq = qkv_b[0];
+    l->bk = qkv_b[1];
+    l->bv = qkv_b[2];
+    l->attn = rb_attn_params_default(hp->head_dim);
     return 0;
 }
 
@@ -72,9 +80,8 @@ static int gpt2_bind_tensors(struct rbee_model *m, char *err) {
 const struct rb_arch rb_arch_gpt2 = {
     .name = "gpt2",
     .norm = RB_NORM_LAYER,
-    .pos = RB_POS_LEARNED,
+    .rope = RB_ROPE_NONE,
     .ffn = RB_FFN_GELU,
-    .fused_qkv = 1,
     .read_hparams = gpt2_read_hparams,
     .bind_tensors = gpt2_bind_tensors,
 };

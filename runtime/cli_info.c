@@ -134,6 +134,7 @@ static const char *const hparam_keys[] = {
     "context_length", "embedding_length", "block_count", "feed_forward_length",
     "attention.head_count", "attention.head_count_kv", "attention.key_length", "rope.dimension_count",
     "rope.freq_base", "attention.layer_norm_rms_epsilon", "attention.layer_norm_epsilon",
+    "attention.value_length", "attention.sliding_window", "rope.scaling.factor",
 };
 #define N_HPARAMS (sizeof hparam_keys / sizeof hparam_keys[0])
 

@@ -24,7 +24,7 @@ static size_t max_act_row(const struct rbee_model *m) {
     size_t best = act_row_bytes(&m->output);
     for (int il = 0; il < m->hp.n_layers; il++) {
         const struct rb_layer *l = &m->layers[il];
-        const struct rb_weight *ws[] = { &l->wq, &l->wk, &l->wv, &l->wqkv, &l->wo,
+        const struct rb_weight *ws[] = { &l->wq, &l->wk, &l->wv, &l->wo,
                                          &l->w_gate, &l->w_up, &l->w_down };
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
             if (ws[i]->data) best = max_z(best, act_row_bytes(ws[i]));
@@ -54,7 +54,6 @@ static int alloc_scratch(struct rbee_context *c, int count_only, char *err) {
     c->q = alloc_floats(c, b * q_dim, co, &failed);
     c->k = alloc_floats(c, b * kv_dim, co, &failed);
     c->v = alloc_floats(c, b * kv_dim, co, &failed);
-    if (c->m->arch->fused_qkv) c->qkv = alloc_floats(c, b * (q_dim + 2 * kv_dim), co, &failed);
     c->att = alloc_floats(c, b * q_dim, co, &failed);
     c->proj = alloc_floats(c, b * e, co, &failed);
     c->gate = alloc_floats(c, b * (size_t)hp->n_ff, co, &failed);
@@ -85,7 +84,7 @@ static int resolve_params(const rbee_model *m, const struct rbee_context_params 
         snprintf(err, RB_ERR_MAX, "thread count %d is out of range 1..1024", p->n_threads);
         return -1;
     }
-    if (m->arch->pos == RB_POS_LEARNED && n_ctx > m->hp.n_ctx_train) {
+    if (m->pos_embd.data && n_ctx > m->hp.n_ctx_train) { /* learned positions end at the table */
         snprintf(err, RB_ERR_MAX, "context size %d is more than the %d positions the model has learned",
                  n_ctx, m->hp.n_ctx_train);
         return -1;
@@ -119,6 +118,7 @@ int rbee_context_new(rbee_context **out, const rbee_model *m,
     c->n_batch = n_ctx < RB_MAX_BATCH ? n_ctx : RB_MAX_BATCH;
     c->n_threads = n_threads;
     c->pool_min_work = RB_POOL_MIN_WORK;
+    c->rope_factors = rb_rope_factors(m, n_ctx);
     const struct rb_hparams *hp = &m->hp;
     if (rb_kv_init(&c->kv, hp->n_layers, n_ctx, hp->n_heads_kv, hp->head_dim, tk, tv, err) ||
         alloc_scratch(c, 0, err) || rb_pool_new(&c->pool, n_threads, err)) {
@@ -162,7 +162,7 @@ void rbee_context_free(rbee_context *c) {
     if (!c) return;
     rb_pool_free(c->pool);
     rb_kv_free(&c->kv);
-    float *bufs[] = { c->x, c->xn, c->q, c->k, c->v, c->qkv, c->att, c->proj, c->gate, c->up,
+    float *bufs[] = { c->x, c->xn, c->q, c->k, c->v, c->att, c->proj, c->gate, c->up,
                       (float *)c->act, c->att_scratch, c->rope_cos, c->rope_sin, c->embd_row, c->logits };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(c);

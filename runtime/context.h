@@ -34,7 +34,6 @@ struct rbee_context {
     float *xn;       /* [n_batch][n_embd] normed input of a block */
     float *q;        /* [n_batch][n_heads * head_dim] queries */
     float *k, *v;    /* [n_batch][n_heads_kv * head_dim] keys, values */
-    float *qkv;      /* [n_batch][q_dim + 2 kv_dim] fused projection (fused_qkv only) */
     float *att;      /* [n_batch][n_heads * head_dim] attention output */
     float *proj;     /* [n_batch][n_embd] attn_output / ffn_down result */
     float *gate, *up;/* [n_batch][n_ff] feed-forward hidden */
@@ -43,6 +42,7 @@ struct rbee_context {
     float *att_scratch;        /* [n_threads][att_scratch_floats] */
     size_t att_scratch_floats;
     float *rope_cos, *rope_sin;/* [n_batch][rope_dim / 2] */
+    const float *rope_factors; /* [rope_dim / 2] of the model's, chosen for n_ctx (rb_rope_factors), or NULL */
     float *embd_row;           /* [n_embd] one dequantized row (learned positions) */
 
     float *logits;   /* [logits_cap][n_vocab] */

@@ -10,8 +10,10 @@
  *     x += attention_block(norm(x))                    [T][e]
  *     x += ffn_block(norm(x))                          [T][e]
  *   logits = output(norm(x)) for the rows asked for    [T'][V]
- * The architecture flags (model.h) pick RMSNorm or LayerNorm, rotary or
- * learned positions, fused or separate q/k/v, SwiGLU or GELU.
+ * The architecture's kinds (model.h) pick RMSNorm or LayerNorm, rotary
+ * (adjacent pairs or halves) or learned positions, SwiGLU or GELU; each
+ * layer's attention parameters go to attention as they are. Fused weights
+ * arrive as row views, so this file never sees them.
  *
  * Threads: matmuls split output rows, attention splits (heads, query
  * tokens); every output value is computed by exactly one thread in the
@@ -143,7 +145,7 @@ static void embed(struct rbee_context *c, const int32_t *tokens, int n_tok) {
     for (int t = 0; t < n_tok; t++) {
         float *row = c->x + (size_t)t * e;
         rb_weight_row_f32(&m->tok_embd, tokens[t], row);
-        if (m->arch->pos == RB_POS_LEARNED) {
+        if (m->pos_embd.data) { /* learned positions */
             rb_weight_row_f32(&m->pos_embd, c->pos + t, c->embd_row);
             c->kern->add(row, row, c->embd_row, e);
         }
@@ -164,36 +166,41 @@ static void norm_rows(const struct rbee_context *c, float *out, const float *x,
 }
 
 /* cos/sin [T][rope_dim/2] for positions pos .. pos+T-1, computed the way
- * the reference does: theta_i = pos * freq_scale * base^(-2i/rope_dim),
- * the power advanced by repeated multiplication in F32. */
+ * the reference does: pair i turns by freq_scale * (theta_i / factor_i),
+ * theta_i = pos * base^(-2i/rope_dim) with the power advanced by repeated
+ * multiplication in F32, factor_i from rope_freqs (1 without), and cos and
+ * sin are multiplied by attn_factor. Once per batch, for every layer. */
 static void rope_tables(struct rbee_context *c, int n_tok) {
     const struct rb_hparams *hp = &c->m->hp;
+    const float *factors = c->rope_factors;
     int half = hp->rope_dim / 2;
-    float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->rope_dim);
+    float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->rope_dim), mscale = hp->rope_attn_factor;
     for (int t = 0; t < n_tok; t++) {
         float theta = (float)(c->pos + t);
         for (int i = 0; i < half; i++) {
-            float angle = theta * hp->rope_freq_scale;
-            c->rope_cos[(size_t)t * half + i] = cosf(angle);
-            c->rope_sin[(size_t)t * half + i] = sinf(angle);
+            float angle = hp->rope_freq_scale * (factors ? theta / factors[i] : theta);
+            c->rope_cos[(size_t)t * half + i] = cosf(angle) * mscale;
+            c->rope_sin[(size_t)t * half + i] = sinf(angle) * mscale;
             theta *= theta_scale;
         }
     }
 }
 
-/* Rotate adjacent pairs (x[2i], x[2i+1]) of the first rope_dim dims of
- * every head: v [T][n_heads * hd]. */
+/* Rotate the first rope_dim dims of every head, v [T][n_heads * hd]: pair
+ * i is (x[2i], x[2i+1]) in NORM mode, (x[i], x[i + rope_dim/2]) in NEOX. */
 static void rope_apply(const struct rbee_context *c, float *v, int n_heads, int n_tok) {
     const struct rb_hparams *hp = &c->m->hp;
     int half = hp->rope_dim / 2, hd = hp->head_dim;
+    int stride = c->m->arch->rope == RB_ROPE_NEOX ? 1 : 2;  /* x0 of pair i at stride * i */
+    int gap = c->m->arch->rope == RB_ROPE_NEOX ? half : 1;  /* x1 = x0 + gap */
     for (int t = 0; t < n_tok; t++) {
         const float *cs = c->rope_cos + (size_t)t * half, *sn = c->rope_sin + (size_t)t * half;
         for (int h = 0; h < n_heads; h++) {
             float *x = v + ((size_t)t * n_heads + h) * hd;
             for (int i = 0; i < half; i++) {
-                float x0 = x[2 * i], x1 = x[2 * i + 1];
-                x[2 * i] = x0 * cs[i] - x1 * sn[i];
-                x[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+                float *p = x + stride * i, x0 = p[0], x1 = p[gap];
+                p[0] = x0 * cs[i] - x1 * sn[i];
+                p[gap] = x0 * sn[i] + x1 * cs[i];
             }
         }
     }
@@ -217,7 +224,8 @@ static void att_task(void *arg, int ith, int nth) {
         int t0 = (u % j->n_tok_units) * ATT_TOKENS;
         int h1 = h0 + j->heads_per_unit < n_heads ? h0 + j->heads_per_unit : n_heads;
         int t1 = t0 + ATT_TOKENS < j->n_tok ? t0 + ATT_TOKENS : j->n_tok;
-        rb_attention(&c->kv, j->layer, n_heads, c->q, c->att, c->pos, t0, t1, h0, h1, scratch);
+        rb_attention(c->kern, &c->kv, &c->m->layers[j->layer].attn, j->layer, n_heads, c->q, c->att, c->pos,
+                     t0, t1, h0, h1, scratch);
     }
 }
 
@@ -237,7 +245,7 @@ static void attention(struct rbee_context *c, int il, int n_tok) {
     run_job(c, att_task, &j, 2.0 * n_keys * n_tok * hp->n_heads * hp->head_dim);
 }
 
-/* x += wo · attention(rope(wq · xn), rope(wk · xn), wv · xn), xn = norm(x) */
+/* x += wo · attention(rope(wq · xn + bq), rope(wk · xn + bk), wv · xn + bv), xn = norm(x) */
 static void attention_block(struct rbee_context *c, int il, int n_tok) {
     const struct rbee_model *m = c->m;
     const struct rb_hparams *hp = &m->hp;
@@ -247,26 +255,13 @@ static void attention_block(struct rbee_context *c, int il, int n_tok) {
 
     norm_rows(c, c->xn, c->x, l->attn_norm, l->attn_norm_b, n_tok);
     DUMP(c, "attn_norm", il, c->xn, n_tok, e);
-    if (m->arch->fused_qkv) {
-        /* qkv [T][q_dim + 2 kv_dim] -> q, k, v */
-        int64_t n = q_dim + 2 * kv_dim;
-        matmul1(c, n_tok, c->xn, &l->wqkv, c->qkv);
-        add_bias(c->qkv, l->bqkv, n_tok, n);
-        for (int t = 0; t < n_tok; t++) {
-            const float *row = c->qkv + (size_t)t * n;
-            memcpy(c->q + (size_t)t * q_dim, row, (size_t)q_dim * sizeof(float));
-            memcpy(c->k + (size_t)t * kv_dim, row + q_dim, (size_t)kv_dim * sizeof(float));
-            memcpy(c->v + (size_t)t * kv_dim, row + q_dim + kv_dim, (size_t)kv_dim * sizeof(float));
-        }
-    } else {
-        const struct rb_weight *w[3] = { &l->wq, &l->wk, &l->wv };
-        float *out[3] = { c->q, c->k, c->v };
-        matmul(c, n_tok, c->xn, 3, w, out);
-        add_bias(c->q, l->bq, n_tok, q_dim);
-        add_bias(c->k, l->bk, n_tok, kv_dim);
-        add_bias(c->v, l->bv, n_tok, kv_dim);
-    }
-    if (m->arch->pos == RB_POS_ROPE) {
+    const struct rb_weight *w[3] = { &l->wq, &l->wk, &l->wv };
+    float *out[3] = { c->q, c->k, c->v };
+    matmul(c, n_tok, c->xn, 3, w, out);
+    add_bias(c->q, l->bq, n_tok, q_dim);
+    add_bias(c->k, l->bk, n_tok, kv_dim);
+    add_bias(c->v, l->bv, n_tok, kv_dim);
+    if (m->arch->rope != RB_ROPE_NONE) {
         rope_apply(c, c->q, hp->n_heads, n_tok);
         rope_apply(c, c->k, hp->n_heads_kv, n_tok);
     }
@@ -342,7 +337,7 @@ void rb_forward(struct rbee_context *c, const int32_t *tokens, int n_tok,
                 int first_logit, float *logits) {
     embed(c, tokens, n_tok);
     DUMP(c, "inp_embd", -1, c->x, n_tok, c->m->hp.n_embd);
-    if (c->m->arch->pos == RB_POS_ROPE) rope_tables(c, n_tok);
+    if (c->m->arch->rope != RB_ROPE_NONE) rope_tables(c, n_tok);
     for (int il = 0; il < c->m->hp.n_layers; il++) {
         attention_block(c, il, n_tok);
         ffn_block(c, il, n_tok);

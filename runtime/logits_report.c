@@ -1,5 +1,6 @@
 /* logits_report.c - prompt tokens, the top logits after every prompt
  * position, and a greedy continuation, as text (see logits_report.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,39 +27,27 @@ static int32_t argmax(const float *logits, int n_vocab) {
     return best;
 }
 
-int rb_logits_report(const rbee_model *m, rbee_context *c, const char *prompt,
-                     int n_greedy, int top_k, FILE *out, char *err) {
+int rb_logits_report_ids(rbee_context *c, const char *prompt, const int32_t *prompt_ids, int n,
+                         int n_greedy, int top_k, FILE *out, char *err) {
     int n_vocab = rbee_n_vocab(c), n_ctx = rbee_n_ctx(c);
     if (top_k < 1) top_k = 1;
     if (top_k > n_vocab) top_k = n_vocab;
-    size_t len = strlen(prompt);
-    int64_t cap = (int64_t)len + 2, n;
-    int32_t *ids = NULL, *best = malloc((size_t)top_k * sizeof *best);
+    if (n_greedy < 0) n_greedy = 0;
+    if (n <= 0) { snprintf(err, RBEE_ERR_MAX, "the prompt has no tokens"); return -1; }
+    if ((int64_t)n + (n_greedy > 0 ? n_greedy - 1 : 0) > n_ctx) {
+        snprintf(err, RBEE_ERR_MAX, "%d prompt tokens + %d greedy steps do not fit the context of %d",
+                 n, n_greedy, n_ctx);
+        return -1;
+    }
+    int32_t *best = malloc((size_t)top_k * sizeof *best), *greedy = malloc(((size_t)n_greedy + 1) * sizeof *greedy);
     int rc = -1;
-    for (;;) { /* SPM needs at most one id per byte plus BOS; BPE fewer */
-        int32_t *p = realloc(ids, (size_t)(cap + (n_greedy > 0 ? n_greedy : 0)) * sizeof *ids);
-        if (!p || !best) { free(p ? p : ids); ids = NULL; snprintf(err, RBEE_ERR_MAX, "out of memory"); goto done; }
-        ids = p;
-        n = rbee_tokenize(m, prompt, len, rbee_add_bos(m), ids, cap, err);
-        if (n < 0) goto done;
-        if (n <= cap) break;
-        cap = n;
-    }
-    if (n == 0) { snprintf(err, RBEE_ERR_MAX, "the prompt has no tokens"); goto done; }
-    if (n + (n_greedy > 0 ? n_greedy - 1 : 0) > n_ctx) {
-        snprintf(err, RBEE_ERR_MAX, "%lld prompt tokens + %d greedy steps do not fit the context of %d",
-                 (long long)n, n_greedy, n_ctx);
-        goto done;
-    }
-
+    if (!best || !greedy) { snprintf(err, RBEE_ERR_MAX, "out of memory"); goto done; }
     fprintf(out, "prompt: %s\ntokens:", prompt);
-    for (int64_t i = 0; i < n; i++) fprintf(out, " %d", ids[i]);
+    for (int i = 0; i < n; i++) fprintf(out, " %d", prompt_ids[i]);
     fprintf(out, "\n");
-    if (rbee_eval(c, ids, (int)n, 1, err)) goto done;
-    for (int64_t i = 0; i < n; i++)
-        print_top(out, "top", (int)i, rbee_get_logits(c, (int)i), n_vocab, top_k, best);
-
-    int32_t *greedy = ids + n;
+    if (rbee_eval(c, prompt_ids, n, 1, err)) goto done;
+    for (int i = 0; i < n; i++)
+        print_top(out, "top", i, rbee_get_logits(c, i), n_vocab, top_k, best);
     for (int g = 0; g < n_greedy; g++) {
         if (g > 0 && rbee_eval(c, &greedy[g - 1], 1, 0, err)) goto done;
         const float *logits = rbee_get_logits(c, -1);
@@ -70,7 +59,27 @@ int rb_logits_report(const rbee_model *m, rbee_context *c, const char *prompt,
     fprintf(out, "\n");
     rc = 0;
 done:
-    free(ids);
     free(best);
+    free(greedy);
+    return rc;
+}
+
+int rb_logits_report(const rbee_model *m, rbee_context *c, const char *prompt,
+                     int n_greedy, int top_k, FILE *out, char *err) {
+    size_t len = strlen(prompt);
+    int64_t cap = (int64_t)len + 2, n;
+    int32_t *ids = NULL;
+    for (;;) { /* SPM needs at most one id per byte plus BOS; BPE fewer */
+        int32_t *p = realloc(ids, (size_t)cap * sizeof *ids);
+        if (!p) { free(ids); snprintf(err, RBEE_ERR_MAX, "out of memory"); return -1; }
+        ids = p;
+        n = rbee_tokenize(m, prompt, len, rbee_add_bos(m), ids, cap, err);
+        if (n < 0 || n <= cap) break;
+        cap = n;
+    }
+    int rc = n < 0 ? -1
+           : n > INT32_MAX ? (snprintf(err, RBEE_ERR_MAX, "the prompt has too many tokens"), -1)
+           : rb_logits_report_ids(c, prompt, ids, (int)n, n_greedy, top_k, out, err);
+    free(ids);
     return rc;
 }

@@ -13,5 +13,10 @@
  * The context must be fresh (position 0). -1 with err on failure. */
 int rb_logits_report(const rbee_model *m, rbee_context *c, const char *prompt,
                      int n_greedy, int top_k, FILE *out, char *err);
+/* The same from prompt token ids already made (the tests feed a
+ * reference's ids this way, to check logits apart from the tokenizer);
+ * prompt is only printed. */
+int rb_logits_report_ids(rbee_context *c, const char *prompt, const int32_t *prompt_ids, int n,
+                         int n_greedy, int top_k, FILE *out, char *err);
 
 #endif

@@ -16,6 +16,8 @@
 /* The architectures rbee can run. A new one adds its rb_arch here. */
 static const struct rb_arch *const archs[] = {
     &rb_arch_llama,
+    &rb_arch_qwen2,
+    &rb_arch_phi3,
     &rb_arch_gpt2,
 };
 
@@ -120,11 +122,17 @@ static int check_scales(const struct gguf_tensor *t, const char *name, char *err
     return 0;
 }
 
+/* The tensor, marked as read by a binding (load() refuses files with
+ * tensors no binding read). */
 static const struct gguf_tensor *find_tensor(const struct rbee_model *m, const char *name,
                                              int required, char *err) {
-    const struct gguf_tensor *t = gguf_get_tensor(&m->file, name);
-    if (!t && required) snprintf(err, RB_ERR_MAX, "missing tensor '%s'", name);
-    return t;
+    int64_t i = gguf_find_tensor(&m->file, name);
+    if (i < 0) {
+        if (required) snprintf(err, RB_ERR_MAX, "missing tensor '%s'", name);
+        return NULL;
+    }
+    if (m->bound) m->bound[i] = 1;
+    return &m->file.tensors[i];
 }
 
 /* Shared by weights (need_dot: multiplied by activations, so the type needs
@@ -166,6 +174,25 @@ int rb_bind_weight(struct rbee_model *m, const char *name, int64_t n_in, int64_t
 int rb_bind_table(struct rbee_model *m, const char *name, int64_t n_in, int64_t n_out,
                   int required, struct rb_weight *w, char *err) {
     return bind_rows(m, name, n_in, n_out, required, 0, w, err);
+}
+
+int rb_bind_split(struct rbee_model *m, const char *name, int64_t n_in, int n_parts, const int64_t *rows,
+                  struct rb_weight *const *parts, const char *bias_name, float **biases, char *err) {
+    struct rb_weight whole;
+    float *bias = NULL;
+    int64_t n_out = 0;
+    for (int i = 0; i < n_parts; i++) n_out += rows[i];
+    if (rb_bind_weight(m, name, n_in, n_out, 1, &whole, err) ||
+        (bias_name && rb_bind_vector(m, bias_name, n_out, 1, &bias, err)))
+        return -1;
+    int64_t row0 = 0;
+    for (int i = 0; i < n_parts; row0 += rows[i], i++) {
+        *parts[i] = whole;
+        parts[i]->data = whole.data + (size_t)row0 * whole.row_bytes;
+        parts[i]->n_out = rows[i];
+        if (bias_name) biases[i] = bias + row0;
+    }
+    return 0;
 }
 
 static int own(struct rbee_model *m, float *v) {
@@ -217,6 +244,12 @@ void rb_weight_row_f32(const struct rb_weight *w, int64_t row, float *out) {
     rb_traits(w->type)->to_float(w->data + (size_t)row * w->row_bytes, out, w->n_in);
 }
 
+const float *rb_rope_factors(const struct rbee_model *m, int n_ctx) {
+    /* the reference pads its context to a multiple of 32 before comparing */
+    int64_t padded = ((int64_t)n_ctx + 31) / 32 * 32;
+    return m->rope_long && padded > m->hp.rope_n_ctx_orig ? m->rope_long : m->rope_freqs;
+}
+
 /* ---- checks common to every architecture ---- */
 
 static int check_hparams(const struct rb_hparams *hp, int rotary, char *err) {
@@ -247,9 +280,9 @@ static int check_hparams(const struct rb_hparams *hp, int rotary, char *err) {
         return -1;
     }
     if (!(hp->rope_base > 0.0f) || !isfinite(hp->rope_base) || !(hp->rope_freq_scale > 0.0f) ||
-        !isfinite(hp->rope_freq_scale)) {
-        snprintf(err, RB_ERR_MAX, "rope freq_base %g / scaling %g must be positive",
-                 (double)hp->rope_base, (double)hp->rope_freq_scale);
+        !isfinite(hp->rope_freq_scale) || !(hp->rope_attn_factor > 0.0f) || !isfinite(hp->rope_attn_factor)) {
+        snprintf(err, RB_ERR_MAX, "rope freq_base %g / scaling %g / attn_factor %g must be positive",
+                 (double)hp->rope_base, (double)hp->rope_freq_scale, (double)hp->rope_attn_factor);
         return -1;
     }
     return 0;
@@ -310,7 +343,7 @@ static int load(struct rbee_model *m, const char *path, char *err) {
         return -1;
     }
     m->hp.n_vocab = (int)te->ne[1];
-    if (m->arch->read_hparams(m, err) || check_hparams(&m->hp, m->arch->pos == RB_POS_ROPE, err)) return -1;
+    if (m->arch->read_hparams(m, err) || check_hparams(&m->hp, m->arch->rope != RB_ROPE_NONE, err)) return -1;
 
     /* token_embd is only dequantized row by row, unless it is the output too */
     const struct rb_hparams *hp = &m->hp;
@@ -329,11 +362,22 @@ static int load(struct rbee_model *m, const char *path, char *err) {
         return -1;
     }
     m->layers = calloc((size_t)hp->n_layers, sizeof *m->layers);
-    if (!m->layers) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
+    m->bound = calloc(m->file.n_tensors ? m->file.n_tensors : 1, 1);
+    if (!m->layers || !m->bound) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
+    m->bound[gguf_find_tensor(&m->file, "token_embd.weight")] = 1;
     if (m->arch->bind_tensors(m, err)) return -1;
     if (!m->output.data) { /* tied: the embedding is the output projection */
         if (rb_bind_weight(m, "token_embd.weight", hp->n_embd, hp->n_vocab, 1, &m->output, err)) return -1;
     }
+    /* every tensor must have been read: one the layout does not know means
+     * the file computes something rbee would silently leave out */
+    for (uint64_t i = 0; i < m->file.n_tensors; i++)
+        if (!m->bound[i]) {
+            char name[96];
+            snprintf(err, RB_ERR_MAX, "tensor '%s' is not used by rbee's '%s' architecture",
+                     gguf_show(&m->file.tensors[i].name, name, sizeof name), m->arch->name);
+            return -1;
+        }
 
     char terr[RB_ERR_MAX];
     if (rb_tokenizer_load(&m->tok, &m->file, terr)) {
@@ -368,6 +412,7 @@ void rbee_model_free(rbee_model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->layers);
+    free(m->bound);
     if (m->file.map) gguf_close(&m->file);
     free(m->path);
     free(m);

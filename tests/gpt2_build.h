@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../gguf/gguf.h"
 #include "../quant/quant.h"
@@ -76,6 +77,31 @@ static inline void g2_tokenizer(struct gguf_writer *w) {
     for (int i = 0; i < G2_VOCAB; i++) free(toks[i]);
 }
 
+/* Write w to path and free it; 0 on success (a failure is printed). */
+static inline int g2_finish(struct gguf_writer *w, const char *path) {
+    char err[RB_ERR_MAX];
+    int rc = gguf_writer_write_file(w, path, err);
+    if (rc) printf("  cannot write %s: %s\n", path, err);
+    gguf_writer_free(w);
+    return rc;
+}
+
+/* The F32 tensor `name` of f as n doubles (n < 0: whatever its size), for
+ * the tests' double-precision references; NULL if it is missing, not F32
+ * or not of n values. */
+static inline double *g2_read_doubles(const struct gguf_file *f, const char *name, int64_t n) {
+    const struct gguf_tensor *t = gguf_get_tensor(f, name);
+    int64_t have = t ? t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3] : 0;
+    if (!t || t->type != RB_TYPE_F32 || (n >= 0 && have != n)) return NULL;
+    double *d = malloc((size_t)have * sizeof *d);
+    for (int64_t i = 0; d && i < have; i++) {
+        float v;
+        memcpy(&v, (const uint8_t *)t->data + i * 4, 4);
+        d[i] = v;
+    }
+    return d;
+}
+
 /* The position table as Q4_0 (same random values, quantized). */
 static inline void g2_pos_q4_0(struct gguf_writer *w, uint32_t *seed) {
     int64_t n = (int64_t)G2_E * G2_CTX;
@@ -131,11 +157,7 @@ static inline int g2_write(const char *path, enum g2_defect d) {
     g2_tensor(w, "output_norm.weight", G2_E, 0, 1.0f, 0.2f, &seed);
     if (d != G2_NO_OUT_NORM_B) g2_tensor(w, "output_norm.bias", G2_E, 0, 0.0f, 0.1f, &seed);
     if (d != G2_TIED) g2_tensor(w, "output.weight", G2_E, G2_VOCAB, 0.0f, mat, &seed);
-    char err[RB_ERR_MAX];
-    int rc = gguf_writer_write_file(w, path, err);
-    if (rc) printf("  cannot write %s: %s\n", path, err);
-    gguf_writer_free(w);
-    return rc;
+    return g2_finish(w, path);
 }
 
 #endif

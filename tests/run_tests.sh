@@ -35,7 +35,7 @@ run() {
 want() { [ "$SUITES" = all ] || [ "$SUITES" = "$1" ]; }
 
 # Suites that run once per ISA the CPU has (RBEE_ISA forces the kernel table).
-PER_ISA="test_golden test_forward"
+PER_ISA="test_golden test_forward test_arch"
 
 if want plain; then
     for t in build/tests/test_*; do
@@ -78,8 +78,8 @@ fi
 # cortex-a72) to keep emulation time down. The runs go ARM_JOBS (2) at a time,
 # then are counted in order (a run over 15 minutes is killed and fails);
 # test_neon prints which table ran. Under emulation the golden tests check
-# only stories260K.
-ARM_PER_CPU="test_kernels test_neon test_golden test_forward test_model test_cli test_attention"
+# only stories260K and phi3-mini (NEOX rope, fused tensors; ~15 s more).
+ARM_PER_CPU="test_kernels test_neon test_golden test_forward test_arch test_model test_cli test_attention"
 ARM_SLOW="test_quantize test_attention" # slowest first
 if want arm && [ -d build-arm/tests ]; then
     if command -v qemu-aarch64 >/dev/null; then

@@ -1,6 +1,7 @@
 /* test_attention.c - KV cache and attention: every cache type against a
  * float64 reference, the reference runtime's F16 numerics, causality,
- * split-invariance across threads, sizes and parsing. */
+ * sliding windows and the two scales, split-invariance across threads,
+ * sizes and parsing. */
 #include <pthread.h>
 #include <stdint.h>
 
@@ -10,13 +11,23 @@
 #include "../simd/kernels.h"
 
 /* Kernel table the helpers below run attention with: the one chosen at
- * start, or (plain_c_fallbacks) an empty one that forces attention/'s own C. */
+ * start, or (plain_c_fallbacks) an empty one that forces attention/'s own C;
+ * and the attention parameters (window, q_scale; 0 window and q_scale 1 =
+ * plain causal attention with 1/sqrt(hd) on q.k). */
 static const struct rb_kernels no_kernels = { .isa = "none" };
 static const struct rb_kernels *test_kern;
+static int test_window;
+static float test_q_scale = 1.0f;
 static void attend(const struct rb_kv_cache *kv, int layer, int n_heads, const float *q, float *out, int pos,
                    int t0, int t1, int h0, int h1, float *scratch) {
-    if (test_kern) rb_attention_with(test_kern, kv, layer, n_heads, q, out, pos, t0, t1, h0, h1, scratch);
-    else rb_attention(kv, layer, n_heads, q, out, pos, t0, t1, h0, h1, scratch);
+    struct rb_attn_params ap = rb_attn_params_default(kv->head_dim);
+    ap.window = test_window;
+    if (test_q_scale != 1.0f) { /* the scale moves from q.k to q, as phi3 does */
+        ap.q_scale = test_q_scale;
+        ap.kq_scale = ap.kq_scale / test_q_scale;
+    }
+    rb_attention(test_kern ? test_kern : rb_kernels(), kv, &ap, layer, n_heads, q, out, pos, t0, t1, h0, h1,
+                 scratch);
 }
 
 /* ------------------------------------------------------------- helpers */
@@ -53,26 +64,28 @@ static struct problem problem_new(int n_heads, int n_kv, int hd, int n_tok, uint
 }
 static void problem_free(struct problem *p) { free(p->q); free(p->k); free(p->v); }
 
-/* float64 causal GQA attention from the unrounded inputs. */
-static void reference_attention(const struct problem *p, double *out) {
+/* float64 causal GQA attention from the unrounded inputs; window > 0: token
+ * t sees only keys t - window + 1 .. t. */
+static void reference_attention_window(const struct problem *p, int window, double *out) {
     int hd = p->hd, group = p->n_heads / p->n_kv;
     double *s = malloc(sizeof(double) * (size_t)p->n_tok);
     for (int t = 0; t < p->n_tok; t++) {
+        int first = window > 0 && t + 1 > window ? t + 1 - window : 0;
         for (int h = 0; h < p->n_heads; h++) {
             const float *q = p->q + ((size_t)t * p->n_heads + h) * hd;
             int kvh = h / group;
             double max = -INFINITY, sum = 0;
-            for (int j = 0; j <= t; j++) {
+            for (int j = first; j <= t; j++) {
                 const float *k = p->k + ((size_t)j * p->n_kv + kvh) * hd;
                 double d = 0;
                 for (int i = 0; i < hd; i++) d += (double)q[i] * k[i];
                 s[j] = d / sqrt((double)hd);
                 if (s[j] > max) max = s[j];
             }
-            for (int j = 0; j <= t; j++) { s[j] = exp(s[j] - max); sum += s[j]; }
+            for (int j = first; j <= t; j++) { s[j] = exp(s[j] - max); sum += s[j]; }
             double *o = out + ((size_t)t * p->n_heads + h) * hd;
             for (int i = 0; i < hd; i++) o[i] = 0;
-            for (int j = 0; j <= t; j++) {
+            for (int j = first; j <= t; j++) {
                 const float *v = p->v + ((size_t)j * p->n_kv + kvh) * hd;
                 for (int i = 0; i < hd; i++) o[i] += s[j] / sum * v[i];
             }
@@ -80,6 +93,8 @@ static void reference_attention(const struct problem *p, double *out) {
     }
     free(s);
 }
+
+static void reference_attention(const struct problem *p, double *out) { reference_attention_window(p, 0, out); }
 
 /* Run rb_attention over the whole problem: store all tokens, attend them
  * in one call (a prompt) into out; then, if out_step, attend the last
@@ -229,9 +244,12 @@ TEST(out_of_range_calls_do_nothing) {
     for (size_t i = 0; i < 2 * 4 * kv.k_row_bytes; i++) nonzero += kv.k[i] != 0;
     CHECK_EQ_INT(nonzero, 0);
     float *scratch = malloc(sizeof(float) * rb_attention_scratch_floats(&kv));
-    rb_attention(&kv, 0, 1, x, out, 4, 0, 1, 0, 1, scratch); /* token at position 4 of 4 */
-    rb_attention(&kv, 2, 1, x, out, 0, 0, 1, 0, 1, scratch); /* layer 2 */
-    rb_attention(&kv, 0, 1, x, out, 0, 0, 1, 0, 2, scratch); /* head 1 of 1 */
+    attend(&kv, 0, 1, x, out, 4, 0, 1, 0, 1, scratch); /* token at position 4 of 4 */
+    attend(&kv, 2, 1, x, out, 0, 0, 1, 0, 1, scratch); /* layer 2 */
+    attend(&kv, 0, 1, x, out, 0, 0, 1, 0, 2, scratch); /* head 1 of 1 */
+    test_window = -1;
+    attend(&kv, 0, 1, x, out, 0, 0, 1, 0, 1, scratch); /* a negative window */
+    test_window = 0;
     CHECK(out[0] == 42);
     free(scratch);
     rb_kv_free(&kv);
@@ -248,33 +266,34 @@ static float half_value(uint16_t h) {
     return sign * ldexpf((float)(1024 + m), e - 25);
 }
 
+/* The one F16 conversion (quant.h), as the cache and attention use it. */
 TEST(f16_conversions) {
     int bad_to = 0, bad_round = 0, bad_mid = 0;
     for (uint32_t h = 0; h < 65536; h++) {
-        float want = half_value((uint16_t)h), got = kv_f16_to_f32((uint16_t)h);
+        float want = half_value((uint16_t)h), got = rb_f16_to_f32((uint16_t)h);
         int same = isnan(want) ? isnan(got) : (memcmp(&want, &got, 4) == 0);
         bad_to += !same;
-        if (!isnan(want) && kv_f32_to_f16(want) != h) bad_round++; /* every half round-trips */
+        if (!isnan(want) && rb_f32_to_f16(want) != h) bad_round++; /* every half round-trips */
         /* halfway to the next half up (in magnitude) rounds to the even one */
         if ((h & 0x7fff) < 0x7bff) {
             float next = half_value((uint16_t)(h + 1));
             float mid = (float)(((double)want + next) / 2);
             uint16_t even = (h & 1) ? (uint16_t)(h + 1) : (uint16_t)h;
-            if (kv_f32_to_f16(mid) != even) bad_mid++;
+            if (rb_f32_to_f16(mid) != even) bad_mid++;
             /* just above the midpoint rounds up */
-            if (kv_f32_to_f16(nextafterf(mid, next)) != (uint16_t)(h + 1)) bad_mid++;
+            if (rb_f32_to_f16(nextafterf(mid, next)) != (uint16_t)(h + 1)) bad_mid++;
         }
     }
     CHECK_EQ_INT(bad_to, 0);
     CHECK_EQ_INT(bad_round, 0);
     CHECK_EQ_INT(bad_mid, 0);
-    CHECK(kv_f32_to_f16(65520.0f) == 0x7c00);  /* rounds up to inf */
-    CHECK(kv_f32_to_f16(65519.0f) == 0x7bff);
-    CHECK(kv_f32_to_f16(1e10f) == 0x7c00);
-    CHECK(kv_f32_to_f16(-INFINITY) == 0xfc00);
-    CHECK((kv_f32_to_f16(NAN) & 0x7e00) == 0x7e00);
-    CHECK(kv_f32_to_f16(1e-10f) == 0);           /* below half of the smallest subnormal */
-    CHECK(kv_f32_to_f16(-0.0f) == 0x8000);
+    CHECK(rb_f32_to_f16(65520.0f) == 0x7c00);  /* rounds up to inf */
+    CHECK(rb_f32_to_f16(65519.0f) == 0x7bff);
+    CHECK(rb_f32_to_f16(1e10f) == 0x7c00);
+    CHECK(rb_f32_to_f16(-INFINITY) == 0xfc00);
+    CHECK((rb_f32_to_f16(NAN) & 0x7e00) == 0x7e00);
+    CHECK(rb_f32_to_f16(1e-10f) == 0);           /* below half of the smallest subnormal */
+    CHECK(rb_f32_to_f16(-0.0f) == 0x8000);
 #ifdef __FLT16_MAX__
     /* Against the compiler's own conversion on random floats of every scale. */
     int bad_cc = 0;
@@ -284,7 +303,7 @@ TEST(f16_conversions) {
         _Float16 c = (_Float16)f;
         uint16_t want;
         memcpy(&want, &c, 2);
-        bad_cc += kv_f32_to_f16(f) != want;
+        bad_cc += rb_f32_to_f16(f) != want;
     }
     CHECK_EQ_INT(bad_cc, 0);
 #endif
@@ -304,7 +323,7 @@ TEST(kv_store_rows) {
     memcpy(&b, kv.v + 15 * kv.v_row_bytes, sizeof b);
     /* V: ggml's Q8_0, zero padded. head 1's values are 0.3 .. 1.0:
      * d = 1.0 / 127, q[i] = round((0.1 * (i + 3)) * 127) */
-    CHECK_NEAR(kv_f16_to_f32(b.d), 1.0 / 127, 1e-5);
+    CHECK_NEAR(rb_f16_to_f32(b.d), 1.0 / 127, 1e-5);
     CHECK_EQ_INT(b.qs[0], 38);
     CHECK_EQ_INT(b.qs[7], 127);
     int pad_nonzero = 0;
@@ -313,7 +332,7 @@ TEST(kv_store_rows) {
     /* K: the 8 values rotated (H8 / sqrt 8), four copies rounded with
      * offsets -3/8, -1/8, 1/8, 3/8: their mean is within a quarter step / 2 */
     memcpy(&b, kv.k + 15 * kv.k_row_bytes, sizeof b);
-    float rot[8], d = kv_f16_to_f32(b.d);
+    float rot[8], d = rb_f16_to_f32(b.d);
     memcpy(rot, k + 8, sizeof rot);
     kv_rotate(rot, 8);
     CHECK_NEAR(rot[0], (0.3 + 0.4 + 0.5 + 0.6 + 0.7 + 0.8 + 0.9 + 1.0) / sqrt(8.0), 1e-6);
@@ -335,11 +354,11 @@ TEST(kv_store_rows) {
     rb_kv_store(&kv, 1, 2, 1, k, v);
     uint16_t h;
     memcpy(&h, kv.v + 2 * ((size_t)(3 * 8 + 7) * 4 + 2), 2);
-    CHECK(h == kv_f32_to_f16(1.0f) && kv_f16_to_f32(h) == 1.0f);
+    CHECK(h == rb_f32_to_f16(1.0f) && rb_f16_to_f32(h) == 1.0f);
     memcpy(&h, kv.v + 2 * ((size_t)(3 * 8 + 0) * 4 + 2), 2);
-    CHECK(h == kv_f32_to_f16(0.3f));
+    CHECK(h == rb_f32_to_f16(0.3f));
     memcpy(&h, kv.k + (size_t)(2 * 4 + 2) * kv.k_row_bytes + 2 * 1, 2); /* K rows: layer 1, head 0, pos 2 */
-    CHECK(h == kv_f32_to_f16(-0.4f));
+    CHECK(h == rb_f32_to_f16(-0.4f));
     int written = 0;
     for (size_t i = 0; i < 2 * 2 * 4 * kv.v_row_bytes; i += 2) written += kv.v[i] || kv.v[i + 1];
     CHECK_EQ_INT(written, 15); /* 16 values, one of them 0.0 (-5 + 5) */
@@ -362,7 +381,7 @@ TEST(kv_store_rows) {
     rb_kv_store(&kv, 0, 0, 1, x, x);
     block_q4_0 b4;
     memcpy(&b4, kv.v, sizeof b4);
-    CHECK_NEAR(kv_f16_to_f32(b4.d), 1.0, 0);         /* -8 / -8 */
+    CHECK_NEAR(rb_f16_to_f32(b4.d), 1.0, 0);         /* -8 / -8 */
     CHECK_EQ_INT(b4.qs[0] & 15, 0);                    /* x = -8 -> 0 */
     CHECK_EQ_INT(b4.qs[0] >> 4, 8);                    /* x[16] = 0 -> 8 */
     CHECK_EQ_INT(b4.qs[15] >> 4, 15);                  /* x[31] = 7.5 -> min(15, 16) */
@@ -386,15 +405,9 @@ TEST(key_blocks_keep_dot_products) {
     }
 }
 
-/* The cache's local row code (kv_rows.h, kv_cache.c) gives the same bytes
- * as quant/'s reference conversions and quantizers. */
+/* Cache rows hold exactly quant/'s conversions and quantizers (keys: of the
+ * rotated blocks), whatever the scale of the values. */
 TEST(rows_agree_with_quant) {
-    int bad_h = 0;
-    for (uint32_t h = 0; h < 65536; h++) {
-        float a = kv_f16_to_f32((uint16_t)h), b = rb_f16_to_f32((rb_f16)h);
-        bad_h += isnan(a) ? !isnan(b) : memcmp(&a, &b, 4) != 0;
-    }
-    CHECK_EQ_INT(bad_h, 0);
     static const uint32_t types[] = { RB_TYPE_F16, RB_TYPE_Q8_0, RB_TYPE_Q4_0 };
     for (int ti = 0; ti < 3; ti++) {
         struct rb_kv_cache kv;
@@ -508,7 +521,7 @@ static void emulate_f16(const struct problem *p, int round_weights, double *out)
             for (int j = 0; j <= t; j++) {
                 const float *k = p->k + ((size_t)j * p->n_kv + kvh) * hd;
                 double d = 0;
-                for (int i = 0; i < hd; i++) d += (double)half_value(kv_f32_to_f16(q[i])) * half_value(kv_f32_to_f16(k[i]));
+                for (int i = 0; i < hd; i++) d += (double)half_value(rb_f32_to_f16(q[i])) * half_value(rb_f32_to_f16(k[i]));
                 s[j] = (float)d * (1.0f / sqrtf((float)hd));
                 if (s[j] > max) max = s[j];
             }
@@ -518,9 +531,9 @@ static void emulate_f16(const struct problem *p, int round_weights, double *out)
             for (int i = 0; i < hd; i++) o[i] = 0;
             for (int j = 0; j <= t; j++) {
                 float w = s[j] * (float)(1.0 / sum);
-                if (round_weights) w = half_value(kv_f32_to_f16(w));
+                if (round_weights) w = half_value(rb_f32_to_f16(w));
                 const float *v = p->v + ((size_t)j * p->n_kv + kvh) * hd;
-                for (int i = 0; i < hd; i++) o[i] += (double)w * half_value(kv_f32_to_f16(v[i]));
+                for (int i = 0; i < hd; i++) o[i] += (double)w * half_value(rb_f32_to_f16(v[i]));
             }
         }
     free(s);
@@ -561,6 +574,46 @@ TEST(causality) {
         CHECK_MSG(memcmp(a + 12 * q_row, b + 12 * q_row, q_row * sizeof *a) != 0, "%s: token 12 ignores its key",
                   rb_type_name(type_cases[c].k));
         free(a); free(b);
+        problem_free(&p);
+    }
+}
+
+/* ------------------------------------------------- windows and scales */
+
+/* A sliding window of w keys against the float64 reference with the same
+ * window, as a prompt and as generation steps; a window as long as the
+ * context changes nothing (bit for bit), a short one changes the output.
+ * The q_scale runs move 1/sqrt(hd) from q.k onto q (phi3's order): the
+ * result must still be the reference's, so an ignored q_scale fails. */
+TEST(sliding_window_and_q_scale) {
+    static const int windows[] = { 1, 5, 17 };
+    static const float q_scales[] = { 1.0f, 0.125f };
+    for (size_t c = 0; c < N_TYPE_CASES; c++) {
+        struct problem p = problem_new(4, 2, 64, 40, 77 + c);
+        size_t n = (size_t)p.n_tok * p.n_heads * p.hd;
+        double *ref = malloc(n * sizeof *ref);
+        float *full = malloc(n * sizeof *full), *out = malloc(n * sizeof *out), *steps = malloc(n * sizeof *out);
+        run_attention(&p, type_cases[c].k, type_cases[c].v, 48, full, 0, NULL);
+        test_window = 40;
+        run_attention(&p, type_cases[c].k, type_cases[c].v, 48, out, 0, NULL);
+        CHECK_MSG(memcmp(full, out, n * sizeof *out) == 0, "%s: a window of the whole context changed the output",
+                  rb_type_name(type_cases[c].k));
+        for (size_t qi = 0; qi < 2; qi++)
+            for (size_t wi = 0; wi < 3; wi++) {
+                test_window = windows[wi];
+                test_q_scale = q_scales[qi];
+                reference_attention_window(&p, windows[wi], ref);
+                run_attention(&p, type_cases[c].k, type_cases[c].v, 48, out, 6, steps);
+                double e = max_abs_diff(out, ref, n), es = max_abs_diff(steps, ref, n);
+                CHECK_MSG(e <= type_cases[c].tol && es <= type_cases[c].tol,
+                          "%s/%s window %d q_scale %g: err %.3g (steps %.3g) > %.3g",
+                          rb_type_name(type_cases[c].k), rb_type_name(type_cases[c].v), windows[wi],
+                          (double)q_scales[qi], e, es, type_cases[c].tol);
+                CHECK_MSG(memcmp(full, out, n * sizeof *out) != 0, "window %d changed nothing", windows[wi]);
+            }
+        test_window = 0;
+        test_q_scale = 1.0f;
+        free(ref); free(full); free(out); free(steps);
         problem_free(&p);
     }
 }
@@ -621,7 +674,15 @@ TEST(plain_c_fallbacks) {
     test_kern = &no_kernels;
     accuracy_sweep(3, 2); /* lengths 1, 7, 33; GQA ratios 1 and 4 */
     test_split_is_bit_identical();
+    test_sliding_window_and_q_scale();
     test_kern = NULL;
+}
+
+/* Splits stay bit-identical with a window that cuts through the batch. */
+TEST(split_with_window) {
+    test_window = 9;
+    test_split_is_bit_identical();
+    test_window = 0;
 }
 
 int main(void) {
@@ -637,6 +698,8 @@ int main(void) {
     RUN(f16_matches_reference_numerics);
     RUN(causality);
     RUN(split_is_bit_identical);
+    RUN(sliding_window_and_q_scale);
+    RUN(split_with_window);
     RUN(plain_c_fallbacks);
     return test_summary();
 }

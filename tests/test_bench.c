@@ -286,8 +286,8 @@ static const char *tmp_path(char *buf, size_t cap, const char *name) {
 }
 
 /* small llama with the real 32000-token vocab, rows that fit K-quant blocks */
-static const struct rb_synth_shape tiny_llama = { "tiny-llama", "llama", 256, 4, 8, 2, 512, 32000, 128 };
-static const struct rb_synth_shape tiny_gpt2 = { "tiny-gpt2", "gpt2", 64, 2, 4, 4, 256, 50257, 64 };
+static const struct rb_synth_shape tiny_llama = { "tiny-llama", "llama", 256, 4, 8, 2, 512, 32000, 128, .vocab = NULL };
+static const struct rb_synth_shape tiny_gpt2 = { "tiny-gpt2", "gpt2", 64, 2, 4, 4, 256, 50257, 64, .vocab = NULL };
 
 static uint32_t want_u32(const struct gguf_file *f, const char *key) {
     char e[RB_ERR_MAX];
@@ -490,13 +490,26 @@ TEST(synth_errors_are_clear) {
     CHECK(access(path, F_OK) != 0);
 }
 
-/* The shapes, as llama.cpp's GGUF files of those models have them. */
+/* The issue's shapes, as llama.cpp's GGUF files of those models have them
+ * (config.json of each: hidden_size, num_hidden_layers, heads, KV heads,
+ * intermediate_size, vocab_size, max_position_embeddings, rope_theta,
+ * rms_norm_eps, tie_word_embeddings, sliding_window). */
 TEST(synth_shapes_are_the_real_models) {
-    static const struct { const char *name, *arch; int embd, layers, heads, heads_kv, ff, vocab; } want[] = {
-        { "tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 32000 },
-        { "llama2-7b", "llama", 4096, 32, 32, 32, 11008, 32000 },
-        { "llama-mini", "llama", 256, 4, 8, 2, 768, 32000 },
-        { "gpt2-124m", "gpt2", 768, 12, 12, 12, 3072, 50257 },
+    static const struct {
+        const char *name, *arch;
+        int embd, layers, heads, heads_kv, ff, vocab, ctx;
+        float rope_base, eps;
+        int tied, llama3_rope, window;
+    } want[] = {
+        { "tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 32000, 2048, 0, 0, 0, 0, 0 },
+        { "llama2-7b", "llama", 4096, 32, 32, 32, 11008, 32000, 4096, 0, 0, 0, 0, 0 },
+        { "llama-mini", "llama", 256, 4, 8, 2, 768, 32000, 512, 0, 0, 0, 0, 0 },
+        { "gpt2-124m", "gpt2", 768, 12, 12, 12, 3072, 50257, 1024, 0, 0, 0, 0, 0 },
+        { "llama3.2-1b", "llama", 2048, 16, 32, 8, 8192, 128256, 131072, 500000, 0, 1, 1, 0 },
+        { "qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 32768, 1000000, 1e-6f, 1, 0, 0 },
+        { "qwen2.5-1.5b", "qwen2", 1536, 28, 12, 2, 8960, 151936, 32768, 1000000, 1e-6f, 1, 0, 0 },
+        { "phi3-mini", "phi3", 3072, 32, 32, 32, 8192, 32064, 4096, 0, 0, 0, 0, 2047 },
+        { "smollm2-360m", "llama", 960, 32, 15, 5, 2560, 49152, 8192, 100000, 0, 1, 0, 0 },
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const struct rb_synth_shape *s = rb_synth_shape_find(want[i].name);
@@ -504,10 +517,80 @@ TEST(synth_shapes_are_the_real_models) {
         if (!s) continue;
         CHECK_MSG(!strcmp(s->arch, want[i].arch) && s->n_embd == want[i].embd && s->n_layers == want[i].layers &&
                   s->n_heads == want[i].heads && s->n_heads_kv == want[i].heads_kv && s->n_ff == want[i].ff &&
-                  s->n_vocab == want[i].vocab, "%s: wrong dimensions", want[i].name);
+                  s->n_vocab == want[i].vocab && s->n_ctx == want[i].ctx, "%s: wrong dimensions", want[i].name);
+        CHECK_MSG(s->rope_base == want[i].rope_base && s->norm_eps == want[i].eps && s->tied == want[i].tied &&
+                  s->llama3_rope == want[i].llama3_rope && s->window == want[i].window,
+                  "%s: wrong rope, eps, tying or window", want[i].name);
+        CHECK_MSG(strstr(rb_synth_shape_names(), want[i].name) != NULL, "%s not in the shape list", want[i].name);
     }
-    const struct rb_synth_shape *g = rb_synth_shape_find("gpt2-124m");
-    CHECK(g && g->n_ctx == 1024);
+}
+
+/* Each new layout, shrunk (one layer, n_embd 64) but with its real vocab:
+ * the file has the tensors llama.cpp's converter writes, and rbee loads and
+ * runs it (what `rbee bench --synthetic` does with the full shapes). */
+TEST(synth_rotary_layouts_load) {
+    static const struct { const char *real, *missing, *present; } cases[] = {
+        { "llama3.2-1b", "output.weight", "rope_freqs.weight" },
+        { "qwen2.5-0.5b", "output.weight", "blk.0.attn_k.bias" },
+        { "phi3-mini", "blk.0.ffn_gate.weight", "blk.0.attn_qkv.weight" },
+        { "smollm2-360m", "output.weight", "blk.0.ffn_gate.weight" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct rb_synth_shape *real = rb_synth_shape_find(cases[i].real);
+        if (!real) { TEST_FAIL_AT("no shape %s", cases[i].real); continue; }
+        struct rb_synth_shape small = *real;
+        small.n_embd = 64;
+        small.n_layers = 1;
+        small.n_heads = 4;
+        small.n_heads_kv = 2;
+        small.n_ff = 128;
+        small.n_ctx = 256;
+        char path[512], err[RB_ERR_MAX] = "";
+        struct rb_synth_opts o = { .shape = &small, .ftype = rb_synth_ftype_find("q8_0"), .seed = 5,
+                                   .n_threads = 2, .pool_floats = 1 << 14 };
+        int rc = rb_synth_write(&o, tmp_path(path, sizeof path, "rotary.gguf"), err);
+        CHECK_MSG(rc == 0, "%s: synth: %s", cases[i].real, err);
+        if (rc) continue;
+        struct gguf_file f;
+        if (gguf_open(&f, path, err) == 0) {
+            CHECK_MSG(gguf_find_tensor(&f, cases[i].missing) < 0 && gguf_find_tensor(&f, cases[i].present) >= 0,
+                      "%s: layout", cases[i].real);
+            const struct gguf_tensor *t = gguf_get_tensor(&f, "token_embd.weight");
+            CHECK(t && t->ne[1] == real->n_vocab);
+            t = gguf_get_tensor(&f, "rope_freqs.weight"); /* Llama 3's factors, 1 .. 32 */
+            if (t) {
+                float first, last;
+                memcpy(&first, t->data, 4);
+                memcpy(&last, (const uint8_t *)t->data + 4 * (t->ne[0] - 1), 4);
+                CHECK(t->ne[0] == 8 && first == 1.0f && last == 32.0f);
+            }
+            gguf_close(&f);
+        }
+        rbee_model *m;
+        if (rbee_model_load(&m, path, err)) {
+            TEST_FAIL_AT("%s: synthetic file does not load: %s", cases[i].real, err);
+            unlink(path);
+            continue;
+        }
+        struct rbee_context_params cp = rbee_context_default_params();
+        rbee_context *c = NULL;
+        int32_t toks[3] = { 1, 100, 2000 };
+        CHECK_MSG(rbee_context_new(&c, m, &cp, err) == 0 && rbee_eval(c, toks, 3, 0, err) == 0, "%s: %s",
+                  cases[i].real, err);
+        const float *l = c ? rbee_get_logits(c, -1) : NULL;
+        int finite = l != NULL;
+        for (int v = 0; finite && v < real->n_vocab; v++) finite = isfinite(l[v]);
+        CHECK_MSG(finite && l[0] != l[1], "%s: logits", cases[i].real);
+        if (!strcmp(cases[i].real, "smollm2-360m")) { /* the cut vocab keeps BOS and EOS at its end */
+            CHECK_EQ_INT(rbee_token_bos(m), real->n_vocab - 2);
+            CHECK_EQ_INT(rbee_token_eos(m), real->n_vocab - 1);
+            int32_t ids[16];
+            CHECK(rbee_tokenize(m, "Hello world", 11, 0, ids, 16, err) >= 2);
+        }
+        rbee_context_free(c);
+        rbee_model_free(m);
+        unlink(path);
+    }
 }
 
 int main(void) {
@@ -524,6 +607,7 @@ int main(void) {
     RUN(synth_gpt2_is_deterministic_per_seed);
     RUN(synth_errors_are_clear);
     RUN(synth_shapes_are_the_real_models);
+    RUN(synth_rotary_layouts_load);
     rmdir(tmp_dir);
     return test_summary();
 }

@@ -29,17 +29,8 @@ struct ref_model {
 };
 
 static double *ref_tensor(const rbee_model *m, const char *name, int64_t n) {
-    const struct gguf_tensor *t = gguf_get_tensor(&m->file, name);
-    if (!t || t->type != RB_TYPE_F32 || t->ne[0] * (t->n_dims > 1 ? t->ne[1] : 1) != n) {
-        TEST_FAIL_AT("tensor %s: missing or not F32 of %lld", name, (long long)n);
-        return NULL;
-    }
-    double *d = malloc((size_t)n * sizeof *d);
-    for (int64_t i = 0; i < n; i++) {
-        float f;
-        memcpy(&f, (const uint8_t *)t->data + i * 4, 4);
-        d[i] = f;
-    }
+    double *d = g2_read_doubles(&m->file, name, n);
+    if (!d) TEST_FAIL_AT("tensor %s: missing or not F32 of %lld", name, (long long)n);
     return d;
 }
 

@@ -444,14 +444,17 @@ TEST(gpt2_binds_every_tensor) {
     CHECK_EQ_INT(in.n_heads_kv, G2_HEADS);
     CHECK_EQ_INT(in.head_dim, G2_HD);
     CHECK_NEAR(m->hp.norm_eps, 1e-5, 1e-12);
-    CHECK(m->arch->norm == RB_NORM_LAYER && m->arch->pos == RB_POS_LEARNED && m->arch->fused_qkv &&
-          m->arch->ffn == RB_FFN_GELU);
+    CHECK(m->arch->norm == RB_NORM_LAYER && m->arch->rope == RB_ROPE_NONE && m->arch->ffn == RB_FFN_GELU);
     CHECK(m->pos_embd.data && m->pos_embd.n_in == G2_E && m->pos_embd.n_out == G2_CTX);
     for (int il = 0; il < G2_LAYERS; il++) {
         const struct rb_layer *l = &m->layers[il];
-        CHECK(l->attn_norm && l->attn_norm_b && l->bqkv && l->bo && l->ffn_norm && l->ffn_norm_b &&
+        CHECK(l->attn_norm && l->attn_norm_b && l->bq && l->bo && l->ffn_norm && l->ffn_norm_b &&
               l->b_up && l->b_down);
-        CHECK(l->wqkv.data && l->wqkv.n_out == 3 * G2_E && !l->wq.data && !l->w_gate.data);
+        /* attn_qkv is bound once and split into three row views, its bias likewise */
+        const struct gguf_tensor *t = gguf_get_tensor(&m->file, il ? "blk.1.attn_qkv.weight" : "blk.0.attn_qkv.weight");
+        CHECK(t && l->wq.data == t->data && l->wq.n_out == G2_E && l->wk.n_out == G2_E && l->wv.n_out == G2_E);
+        CHECK(l->wk.data == l->wq.data + G2_E * l->wq.row_bytes && l->wv.data == l->wk.data + G2_E * l->wk.row_bytes);
+        CHECK(l->bk == l->bq + G2_E && l->bv == l->bk + G2_E && !l->w_gate.data);
     }
     CHECK(m->out_norm && m->out_norm_b);
     CHECK(m->output.data && m->output.data != m->tok_embd.data);

@@ -128,7 +128,7 @@ TEST(f16_round_trip_all) {
         if (is_nan ? !(isnan(f) && (back & 0x7c00) == 0x7c00 && (back & 0x3ff)) : back != h) bad++;
     }
     CHECK_EQ_INT(bad, 0);
-    /* the kernel table's converter (its own inlined copy) agrees bit for bit */
+    /* the scalar kernel table's row converter agrees bit for bit */
     static uint16_t all[65536];
     static float conv[65536];
     for (uint32_t h = 0; h < 65536; h++) all[h] = (uint16_t)h;
