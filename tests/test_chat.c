@@ -209,20 +209,25 @@ static int write_file(const char *path, const char *data, size_t n) {
 
 /* ------------------------------------------------------------ rbee template */
 
+/* [{"role": ..., "content": ...}, ...] */
+static void messages_json(struct rb_buf *json, const struct chat_ref_conv *c) {
+    rb_buf_puts(json, "[");
+    for (size_t k = 0; k < c->n_msgs; k++) {
+        rb_buf_puts(json, k ? ",\n {\"role\": " : "{\"role\": ");
+        rb_json_put_string(json, c->msgs[k].role, strlen(c->msgs[k].role));
+        rb_buf_puts(json, ", \"content\": ");
+        rb_json_put_string(json, c->msgs[k].content, strlen(c->msgs[k].content));
+        rb_buf_puts(json, "}");
+    }
+    rb_buf_puts(json, "]\n");
+}
+
 /* The conversation as a messages file, through `rbee template` with the
  * template text. */
 static void check_template_cli(const char *file, const struct chat_ref *r, int i, void *user) {
     const struct chat_ref_conv *c = &r->conv[i];
     struct rb_buf json = { 0 };
-    rb_buf_puts(&json, "[");
-    for (size_t k = 0; k < c->n_msgs; k++) {
-        rb_buf_puts(&json, k ? ",\n {\"role\": " : "{\"role\": ");
-        rb_json_put_string(&json, c->msgs[k].role, strlen(c->msgs[k].role));
-        rb_buf_puts(&json, ", \"content\": ");
-        rb_json_put_string(&json, c->msgs[k].content, strlen(c->msgs[k].content));
-        rb_buf_puts(&json, "}");
-    }
-    rb_buf_puts(&json, "]\n");
+    messages_json(&json, c);
     char path[512];
     snprintf(path, sizeof path, "%s/messages.json", tmpdir);
     CHECK(!json.failed && !write_file(path, json.data, json.len));
@@ -242,6 +247,41 @@ TEST(template_matches_reference_files) {
     int n = 0;
     chat_ref_each(check_template_cli, &n);
     CHECK(n >= 9);
+}
+
+/* Models whose tokenizer.chat_template is a reference file's template:
+ * `rbee template -m MODEL` (no --chat-template) gives that file's prompt. */
+struct model_case { const char *file, *model; int n; };
+
+static void check_model_template(const char *file, const struct chat_ref *r, int i, void *user) {
+    struct model_case *mc = user;
+    const char *base = strrchr(file, '/');
+    if (strcmp(base ? base + 1 : file, mc->file)) return;
+    const struct chat_ref_conv *c = &r->conv[i];
+    struct rb_buf json = { 0 };
+    messages_json(&json, c);
+    char model[512];
+    const char *args[] = { "template", "-m", test_path(model, sizeof model, mc->model), "-", NULL };
+    struct proc p;
+    int st = run_rbee(&p, args, json.data, 30);
+    CHECK_MSG(st == 0 && p.o.n == c->prompt_len && !memcmp(p.o.s, c->prompt, c->prompt_len),
+              "%s with %s: exit %d:\n    got  [%s]\n    want [%s]\n    stderr %s", mc->model, file, st, p.o.s,
+              c->prompt, p.e.s);
+    proc_free(&p);
+    rb_buf_free(&json);
+    mc->n++;
+}
+
+TEST(template_from_the_model) {
+    struct model_case cases[] = {
+        { "llama3.txt", "models/llama3-mini-q8_0.gguf", 0 },
+        { "chatml-qwen3.txt", "models/qwen2-mini-q8_0.gguf", 0 },
+        { "phi3.txt", "models/phi3-mini-q8_0.gguf", 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        chat_ref_each(check_model_template, &cases[i]);
+        CHECK_MSG(cases[i].n > 0, "%s: no conversation checked", cases[i].file);
+    }
 }
 
 /* One "rbee: error:" line on stderr, exit 1, nothing on stdout. */
@@ -579,6 +619,7 @@ int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/rbee-test-chat-%d", (int)getpid());
     if (mkdir(tmpdir, 0700)) { printf("mkdir %s: %s\n0 passed, 1 failed\n", tmpdir, strerror(errno)); return 1; }
     RUN(template_matches_reference_files);
+    RUN(template_from_the_model);
     RUN(template_bad_input);
     RUN(next_turn_text);
     RUN(chat_pipe_reuses_the_cache);
