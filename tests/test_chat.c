@@ -200,6 +200,12 @@ static int count_lines(const char *s) {
     return n;
 }
 
+static int count(const char *s, const char *needle) {
+    int n = 0;
+    for (; (s = strstr(s, needle)); s++) n++;
+    return n;
+}
+
 static int write_file(const char *path, const char *data, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
@@ -406,6 +412,7 @@ TEST(chat_pipe_reuses_the_cache) {
     struct proc p;
     int st = run_rbee(&p, args, "Hi\nAnd then?\n", 60);
     CHECK_EQ_INT(st, 0);
+    /* greedy on this model, neither reply holds a newline of its own */
     CHECK_MSG(count_lines(p.o.s) == 2, "want two reply lines, got [%s]", p.o.s);
     CHECK_MSG(!strstr(p.o.s, ">>>") && !strchr(p.o.s, '\033'), "a prompt or colour in a pipe: [%s]", p.o.s);
     int p1, c1, r1, p2, c2, r2;
@@ -426,10 +433,11 @@ TEST(chat_pipe_reuses_the_cache) {
 }
 
 TEST(chat_pipe_reset_and_commands) {
-    const char *args[] = { "chat", "-m", stories, "--chat-template", "llama2", "-n", "6", "-t", "1", "--verbose", NULL };
+    const char *args[] = { "chat", "-m", stories, "--chat-template", "llama2", "-n", "6", "-t", "1", "--verbose",
+                           "--temp", "0", NULL };
     struct proc p;
     CHECK_EQ_INT(run_rbee(&p, args, "Hi\n\n/reset\nHi\n", 60), 0);
-    CHECK_MSG(count_lines(p.o.s) == 2, "empty lines and /reset give no reply: [%s]", p.o.s);
+    CHECK_MSG(count(p.e.s, "\nturn ") == 2, "empty lines and /reset give no reply: [%s]", p.e.s);
     int p1, c1, r1;
     CHECK(!turn_counts(p.e.s, 1, &p1, &c1, &r1));
     const char *first = strstr(p.e.s, "turn 1: ");
@@ -447,10 +455,10 @@ TEST(chat_pipe_drops_old_turns) {
     /* each turn is about 40 tokens on this vocab (chatml markers are text
      * to it): the third turn no longer fits 100 */
     const char *args[] = { "chat", "-m", stories, "--chat-template", "chatml", "--system", "Be kind.",
-                           "-n", "8", "-c", "100", "-t", "1", "--verbose", NULL };
+                           "-n", "8", "-c", "100", "-t", "1", "--verbose", "--temp", "0", NULL };
     struct proc p;
     CHECK_EQ_INT(run_rbee(&p, args, "One\nTwo\nThree\nFour\nFive\n", 60), 0);
-    CHECK_MSG(count_lines(p.o.s) == 5, "five replies: [%s]", p.o.s);
+    CHECK_MSG(count(p.e.s, "\nturn ") == 5 && count_lines(p.o.s) >= 5, "five replies: [%s] [%s]", p.o.s, p.e.s);
     CHECK_CONTAINS(p.e.s, "no longer fits the context of 100 tokens: dropped the oldest");
     for (int t = 1; t <= 5; t++) {
         int pp, cc, rr;
