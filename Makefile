@@ -92,22 +92,26 @@ asan-build:
 asan: asan-build
 	SHARED=$(SHARED) SUITES=asan sh tests/run_tests.sh
 
-# libFuzzer harness for the GGUF reader (needs clang).
+# libFuzzer harnesses for the GGUF reader and the tokenizers (need clang).
+# The tokenizer corpus starts from llama.cpp's tokenizer test inputs.
 FUZZ_SRC := $(filter-out $(ISA_EXCLUDE) simd/avx%.c,$(LIB_SRC))
+FUZZ_CC = clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined
+TOK_SRC = runtime/tokenizer.c runtime/tok_*.c runtime/unicode.c runtime/unicode_tables.c
 fuzz-build:
 	@command -v clang >/dev/null || { echo "fuzz: clang not found, skipped"; exit 1; }
-	@mkdir -p build-fuzz
-	clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -o build-fuzz/fuzz_gguf tests/fuzz_gguf.c gguf/*.c -lm
+	@mkdir -p build-fuzz/corpus build-fuzz/corpus_tokenizer
+	$(FUZZ_CC) -o build-fuzz/fuzz_gguf tests/fuzz_gguf.c gguf/*.c -lm
+	$(FUZZ_CC) -o build-fuzz/fuzz_tokenizer tests/fuzz_tokenizer.c gguf/*.c $(TOK_SRC) -lm
+	-cp -n $(SHARED)/reference/tokenizer/*.inp build-fuzz/corpus_tokenizer/ 2>/dev/null
 
 FUZZ_SECONDS ?= 600
 fuzz: fuzz-build
-	@mkdir -p build-fuzz/corpus
 	build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus $(SHARED)/models
+	SHARED=$(SHARED) build-fuzz/fuzz_tokenizer -max_total_time=$(FUZZ_SECONDS) -max_len=2048 build-fuzz/corpus_tokenizer
 
 fuzz-smoke: fuzz-build
-	@mkdir -p build-fuzz/corpus
 	build-fuzz/fuzz_gguf -max_total_time=60 -max_len=65536 build-fuzz/corpus $(SHARED)/models
+	SHARED=$(SHARED) build-fuzz/fuzz_tokenizer -max_total_time=60 -max_len=2048 build-fuzz/corpus_tokenizer
 
 # ARM: cross build and qemu runs (gcc-aarch64-linux-gnu, qemu-user).
 cross-arm:

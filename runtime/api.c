@@ -8,11 +8,15 @@
 int32_t rbee_token_bos(const rbee_model *m) { return rb_tokenizer_bos(m->tok); }
 int32_t rbee_token_eos(const rbee_model *m) { return rb_tokenizer_eos(m->tok); }
 int rbee_add_bos(const rbee_model *m) { return rb_tokenizer_add_bos(m->tok); }
-int rbee_token_is_eog(const rbee_model *m, int32_t id) { return id >= 0 && id == rb_tokenizer_eos(m->tok); }
+int rbee_token_is_eog(const rbee_model *m, int32_t id) { return rb_tokenizer_is_eog(m->tok, id); }
 
-int64_t rbee_tokenize(const rbee_model *m, const char *text, size_t len, int add_bos,
+const char *rbee_token_text(const rbee_model *m, int32_t id, size_t *len) {
+    return rb_tokenizer_piece(m->tok, id, len);
+}
+
+int64_t rbee_tokenize(const rbee_model *m, const char *text, size_t len, int add_bos, int parse_special,
                       int32_t *ids, int64_t cap, char *err) {
-    return rb_tokenize(m->tok, text, len, add_bos, ids, cap, err);
+    return rb_tokenize(m->tok, text, len, add_bos, parse_special, ids, cap, err);
 }
 
 struct rbee_detok {

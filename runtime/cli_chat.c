@@ -24,13 +24,6 @@
 #include "json.h"
 #include "rbee.h"
 
-/* TODO(tok): the tok helper's rbee_tokenize gains parse_special; until then
- * special-token text is tokenized as text. */
-static int64_t tokenize_special(const rbee_model *m, const char *text, size_t len, int add_bos, int32_t *ids,
-                                int64_t cap, char *err) {
-    return rbee_tokenize(m, text, len, add_bos, ids, cap, err);
-}
-
 void cli_chat_usage(void) {
     printf("usage: rbee chat -m MODEL [--system TEXT] [--chat-template X] [options]\n\n"
            "Talk with an instruct model. On a terminal: type a message, read the reply;\n"
@@ -109,14 +102,14 @@ static char *format(const char *tmpl, const struct rbee_chat_message *msgs, size
 /* Append the tokens of text to the prompt being built. */
 static int add_tokens(struct chat *c, const char *text, size_t len, int add_bos, char *err) {
     if (len > (size_t)INT32_MAX / 2) { strcpy(err, "text too long"); return -1; }
-    int need = c->n_ids + (int)len + 2; /* at most one token per byte, and BOS */
+    int need = c->n_ids + (int)len + 2; /* at most one token per byte, and BOS and EOS */
     if (need > c->cap_ids) {
         int32_t *ids = realloc(c->ids, (size_t)need * sizeof *ids);
         if (!ids) { strcpy(err, "out of memory"); return -1; }
         c->ids = ids;
         c->cap_ids = need;
     }
-    int64_t n = tokenize_special(c->m, text, len, add_bos, c->ids + c->n_ids, (int64_t)len + 2, err);
+    int64_t n = rbee_tokenize(c->m, text, len, add_bos, 1, c->ids + c->n_ids, (int64_t)len + 2, err);
     if (n < 0) return -1;
     if (n > (int64_t)len + 2) { strcpy(err, "more tokens than bytes"); return -1; }
     c->n_ids += (int)n;
@@ -129,7 +122,7 @@ static int prompt_full(struct chat *c, char *err) {
     char *text = format(c->tmpl, c->msgs, c->n_msgs, 1, &len);
     if (!text) { strcpy(err, "out of memory"); return -1; }
     c->n_ids = 0;
-    int rc = add_tokens(c, text, len, rbee_add_bos(c->m), err);
+    int rc = add_tokens(c, text, len, -1, err); /* BOS (and EOS) as the vocab adds them, as llama.cpp does */
     free(text);
     return rc;
 }

@@ -3,7 +3,8 @@
  * tokenizer, tensors) and account for every byte of it: header + padding +
  * tensors == file size. It also prints what the KV cache and a whole run
  * with those settings would take in memory (file + KV cache + scratch),
- * so a user knows before a run whether it fits.
+ * so a user knows before a run whether it fits. A vocabulary-only file (no
+ * tensors, a tokenizer.ggml.model) is described as such, without a plan.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -112,6 +113,8 @@ static int parse_opts(int argc, char **argv, struct info_opts *o) {
     return 0;
 }
 
+static void print_plain(const char *s, uint64_t len);
+
 /* ---- what we print, gathered once ---- */
 
 /* general.file_type ids (llama_ftype); retired ids have no name */
@@ -154,6 +157,9 @@ struct info {
     int has_scratch;          /* the runtime loads the model: scratch_bytes is known */
     size_t scratch_bytes;
     char no_scratch[RB_ERR_MAX]; /* why not, when !has_scratch */
+    int vocab_only;              /* no tensors, a tokenizer: nothing to run */
+    rbee_model *vocab;           /* the tokenizer as the runtime loads it, or NULL ... */
+    char no_vocab[RB_ERR_MAX];   /* ... and why */
 };
 
 static const struct gguf_kv *kv_of(const struct gguf_file *f, const char *key, enum gguf_type type) {
@@ -251,8 +257,33 @@ static void gather(struct info *in, const struct gguf_file *f, const struct info
         in->tensor_bytes += t->n_bytes; /* disjoint ranges of the file: cannot overflow */
     }
     gguf_layout(f, &in->layout);
+    in->vocab_only = f->n_tensors == 0 && in->tok_model;
+    if (in->tok_model && rbee_vocab_load(&in->vocab, o->path, in->no_vocab) != 0)
+        in->vocab = NULL;
+    if (in->vocab_only)
+        return;
     gather_kv_cache(in, o);
     gather_run_memory(in, o);
+}
+
+/* The end-of-generation tokens: "id text, ..." in text, [id, ...] in JSON. */
+static void print_eog(const struct info *in, int json) {
+    struct rbee_model_info mi;
+    rbee_model_get_info(in->vocab, &mi);
+    int n = 0;
+    printf(json ? "[" : "");
+    for (int32_t id = 0; id < mi.n_vocab; id++) {
+        if (!rbee_token_is_eog(in->vocab, id))
+            continue;
+        printf("%s%d", n++ ? ", " : "", (int)id);
+        if (!json) {
+            size_t len;
+            const char *text = rbee_token_text(in->vocab, id, &len);
+            putchar(' ');
+            print_plain(text, len);
+        }
+    }
+    printf(json ? "]" : n ? "\n" : "-\n");
 }
 
 /* ---- value formatting ---- */
@@ -381,7 +412,19 @@ static void print_text(const struct info *in, const struct info_opts *o) {
     }
     if (in->tokens)
         printf(", %llu tokens", (unsigned long long)in->tokens->arr_len);
-    printf("\nparameters:    %llu\n", (unsigned long long)in->n_params);
+    const char *pre = in->vocab ? rbee_model_meta_str(in->vocab, "tokenizer.ggml.pre") : NULL;
+    if (pre)
+        printf(", pre-tokenizer %s", pre);
+    if (in->tok_model) {
+        printf("\nend of turn:   ");
+        if (in->vocab)
+            print_eog(in, 0);
+        else
+            printf("? (%s)\n", in->no_vocab);
+    } else {
+        printf("\n");
+    }
+    printf("parameters:    %llu\n", (unsigned long long)in->n_params);
     printf("bits/weight:   %.3f\n", bits_per_weight(in));
     printf("tensors:\n  %-32s %-8s %-22s %12s\n", "name", "type", "shape", "bytes");
     for (uint64_t i = 0; i < f->n_tensors; i++) {
@@ -402,6 +445,8 @@ static void print_text(const struct info *in, const struct info_opts *o) {
     uint64_t sum = l->header_bytes + l->padding_bytes + l->tensor_bytes + l->unused_bytes;
     printf(" = %llu bytes; file size %llu: %s\n", (unsigned long long)sum, (unsigned long long)l->file_bytes,
            sum == l->file_bytes && l->unused_bytes == 0 ? "ok" : "MISMATCH (bytes not explained by alignment)");
+    if (in->vocab_only)
+        printf("vocabulary only: no tensors, nothing to run (no memory plan)\n");
     if (in->has_kv) {
         char types[32];
         if (o->type_k == o->type_v) snprintf(types, sizeof types, "%s", rb_type_name(o->type_k));
@@ -471,8 +516,19 @@ static void print_json(const struct info *in, const struct info_opts *o) {
         printf("%llu", (unsigned long long)in->tokens->arr_len);
     else
         printf("null");
-    printf("}, \"n_params\": %llu, \"bits_per_weight\": %.6f, \"tensors\": [",
-           (unsigned long long)in->n_params, bits_per_weight(in));
+    const char *pre = in->vocab ? rbee_model_meta_str(in->vocab, "tokenizer.ggml.pre") : NULL;
+    printf(", \"pre\": ");
+    if (pre)
+        print_json_z(pre);
+    else
+        printf("null");
+    printf(", \"eog\": ");
+    if (in->vocab)
+        print_eog(in, 1);
+    else
+        printf("null");
+    printf("}, \"vocab_only\": %s, \"n_params\": %llu, \"bits_per_weight\": %.6f, \"tensors\": [",
+           in->vocab_only ? "true" : "false", (unsigned long long)in->n_params, bits_per_weight(in));
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const struct gguf_tensor *t = &f->tensors[i];
         printf("%s{\"name\": ", i ? ", " : "");
@@ -520,6 +576,7 @@ int cli_info(int argc, char **argv) {
         print_json(&in, &o);
     else
         print_text(&in, &o);
+    rbee_model_free(in.vocab);
     gguf_close(&f);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "rbee: error: info: cannot write output\n");

@@ -20,7 +20,7 @@
 
 struct opts {
     const char *model, *prompt, *prompt_file;
-    int n_predict, n_ctx, n_threads, top, no_bos, help;
+    int n_predict, n_ctx, n_threads, top, no_bos, no_parse_special, help;
     const char *type_k, *type_v;
     struct rbee_sampler_params sp;
     const char *text; /* tokenize: the positional TEXT */
@@ -92,6 +92,7 @@ static int parse(int argc, char **argv, int allowed, struct opts *o) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { o->help = 1; return 0; }
         if (!strcmp(a, "--no-bos") && (allowed & F_TOKENIZE)) { o->no_bos = 1; continue; }
         if ((!strcmp(a, "-v") || !strcmp(a, "--verbose")) && (allowed & F_CHAT)) { o->verbose = 1; continue; }
+        if (!strcmp(a, "--no-parse-special")) { o->no_parse_special = 1; continue; }
         if (a[0] != '-' || !a[1]) {
             if ((allowed & F_TOKENIZE) && !o->text) { o->text = a; continue; }
             return fail(a, "unexpected argument");
@@ -196,6 +197,8 @@ static void run_usage(FILE *out) {
         "  -m, --model FILE        GGUF model\n"
         "  -p, --prompt TEXT       prompt\n"
         "  -f, --file FILE         read the prompt from FILE\n"
+        "  --no-parse-special      take special-token text (<|im_start|>, <s>) in the prompt as\n"
+        "                          plain text, not as those tokens\n"
         "  -n, --n-predict N       tokens to generate (default 128; -1: until the context is full)\n"
         "  -c, --ctx-size N        context size (default min(model context, 4096))\n"
         "  -t, --threads N         threads (default: the number of online CPUs)\n"
@@ -221,18 +224,28 @@ static void print_stats(int n_prompt, double t_prompt, int n_gen, double t_gen, 
     fprintf(stderr, "seed:       %llu\n", (unsigned long long)seed);
 }
 
+/* The ids of text as a prompt (malloc'd, count in *n), or NULL with the
+ * error printed. */
+static int32_t *tokenize_prompt(const rbee_model *m, const char *text, int add_bos, int parse_special, int64_t *n) {
+    char err[RBEE_ERR_MAX];
+    size_t len = strlen(text);
+    *n = rbee_tokenize(m, text, len, add_bos, parse_special, NULL, 0, err); /* the count first */
+    if (*n < 0) { fail("tokenize", err); return NULL; }
+    int32_t *ids = malloc((size_t)(*n ? *n : 1) * sizeof *ids);
+    if (!ids) { fail("tokenize", "out of memory"); return NULL; }
+    rbee_tokenize(m, text, len, add_bos, parse_special, ids, *n, err);
+    return ids;
+}
+
 static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
     char err[RBEE_ERR_MAX], piece[256];
-    size_t len = strlen(o->prompt);
-    int64_t cap = (int64_t)len + 2;
-    int32_t *ids = malloc((size_t)cap * sizeof *ids);
+    int64_t n;
+    int32_t *ids = tokenize_prompt(m, o->prompt, -1, !o->no_parse_special, &n);
     rbee_sampler *s = rbee_sampler_new(&o->sp, rbee_n_vocab(c));
     rbee_detok *d = rbee_detok_new(m);
     int rc = 1;
-    if (!ids || !s || !d) { fail("run", "out of memory"); goto done; }
-    int64_t n = rbee_tokenize(m, o->prompt, len, rbee_add_bos(m), ids, cap, err);
-    if (n < 0) { fail("tokenize", err); goto done; }
-    if (n > cap) { fail("tokenize", "more tokens than bytes"); goto done; }
+    if (!ids) goto done;
+    if (!s || !d) { fail("run", "out of memory"); goto done; }
     if (n == 0) { fail("-p", "the prompt has no tokens"); goto done; }
     if (n > rbee_n_ctx(c)) {
         snprintf(err, sizeof err, "%lld tokens, longer than the context of %d (raise -c)",
@@ -251,12 +264,12 @@ static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
     double t0 = now_s();
     if (rbee_eval(c, ids, (int)n, 0, err)) { fail("eval", err); goto done; }
     double t_prompt = now_s() - t0, t_gen = 0;
-    int n_gen = 0, eos = rbee_token_eos(m), full = 0, stopped = 0;
+    int n_gen = 0, full = 0, stopped = 0;
     t0 = now_s();
     for (; o->n_predict < 0 || n_gen < o->n_predict; ) {
         if (*cli_sigint_flag()) { stopped = 1; break; } /* Ctrl-C: stop, but print what we have */
         int32_t id = rbee_sample(s, rbee_get_logits(c, -1));
-        if (id == eos) break;
+        if (rbee_token_is_eog(m, id)) break; /* EOS, or a token that ends the turn: <|eot_id|>, <|im_end|> */
         rbee_sampler_accept(s, id);
         n_gen++;
         size_t k = rbee_detok_push(d, id, piece, sizeof piece);
@@ -305,6 +318,7 @@ int cli_chat(int argc, char **argv) {
     if (parse(argc, argv, F_GEN | F_SAMPLE | F_CHAT, &o)) return 1;
     if (o.help) { cli_chat_usage(); return 0; }
     if (o.prompt || o.prompt_file) return fail(o.prompt ? "-p" : "-f", "not an option of chat (type the turns)");
+    if (o.no_parse_special) return fail("--no-parse-special", "not an option of chat (its templates are special tokens)");
     struct cli_chat_args a = {
         .model = o.model, .system = o.system, .chat_template = o.chat_template, .verbose = o.verbose,
         .n_predict = o.n_predict, .n_ctx = o.n_ctx, .n_threads = o.n_threads,
@@ -320,12 +334,13 @@ int cli_logits(int argc, char **argv) {
     if (parse(argc, argv, F_LOGITS, &o)) return 1;
     if (o.help) {
         printf("usage: rbee logits -m MODEL -p PROMPT [-n N] [--top K] [-c CTX] [-t THREADS]\n"
-               "                   [--kv-type T] [-ctk T] [-ctv T]\n\n"
+               "                   [--kv-type T] [-ctk T] [-ctv T] [--no-parse-special]\n\n"
                "Print the prompt tokens, the K highest logits after each prompt position\n"
                "(default 8) and N greedy tokens (default 48), in the format of the golden\n"
                "reference files (../shared/reference/README.md).\n"
                "  --kv-type T     KV cache type for K and V: f32, f16 (default), q8_0, q4_0\n"
-               "  -ctk T, -ctv T  KV cache type for K / V alone\n");
+               "  -ctk T, -ctv T  KV cache type for K / V alone\n"
+               "  --no-parse-special  special-token text in the prompt is plain text\n");
         return 0;
     }
     if (read_prompt(&o)) return 1;
@@ -334,7 +349,8 @@ int cli_logits(int argc, char **argv) {
     rbee_context *c;
     if (open_model(&o, &m, &c)) return 1;
     char err[RBEE_ERR_MAX];
-    int rc = rb_logits_report(m, c, o.prompt, o.n_predict, o.top, stdout, err) ? fail("logits", err) : 0;
+    int rc = rb_logits_report(m, c, o.prompt, !o.no_parse_special, o.n_predict, o.top, stdout, err)
+                 ? fail("logits", err) : 0;
     rbee_context_free(c);
     rbee_model_free(m);
     return rc;
@@ -346,24 +362,22 @@ int cli_tokenize(int argc, char **argv) {
     struct opts o;
     if (parse(argc, argv, F_TOKENIZE, &o)) return 1;
     if (o.help) {
-        printf("usage: rbee tokenize -m MODEL [--no-bos] TEXT\n\n"
-               "Print the token ids of TEXT, space-separated, on one line.\n"
-               "--no-bos  leave out the beginning-of-sequence token\n");
+        printf("usage: rbee tokenize -m MODEL [--no-bos] [--no-parse-special] TEXT\n\n"
+               "Print the token ids of TEXT, space-separated, on one line, as a prompt is\n"
+               "tokenized (BOS and EOS where the vocabulary adds them). MODEL may be a\n"
+               "vocabulary-only GGUF file (e.g. llama.cpp's ggml-vocab-*.gguf).\n"
+               "--no-bos             leave out the beginning- and end-of-sequence tokens\n"
+               "--no-parse-special   special-token text (<|im_start|>, <s>) is plain text\n");
         return 0;
     }
     if (!o.text) return fail("tokenize", "TEXT is required (see --help)");
     rbee_model *m;
-    if (open_model(&o, &m, NULL)) return 1;
     char err[RBEE_ERR_MAX];
-    size_t len = strlen(o.text);
-    int64_t cap = (int64_t)len + 2;
-    int32_t *ids = malloc((size_t)cap * sizeof *ids);
+    if (rbee_vocab_load(&m, o.model, err)) return fail(o.model, err);
+    int64_t n;
+    int32_t *ids = tokenize_prompt(m, o.text, o.no_bos ? 0 : -1, !o.no_parse_special, &n);
     int rc = 1;
-    int64_t n = ids ? rbee_tokenize(m, o.text, len, !o.no_bos && rbee_add_bos(m), ids, cap, err) : -1;
-    if (!ids) fail("tokenize", "out of memory");
-    else if (n < 0) fail("tokenize", err);
-    else if (n > cap) fail("tokenize", "more tokens than bytes");
-    else {
+    if (ids) {
         for (int64_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
         printf("\n");
         rc = 0;

@@ -10,10 +10,6 @@
 #include "json.h"
 #include "rbee.h"
 
-/* TODO(tok): declared in rbee.h once the tok helper's API is on main */
-const char *rbee_model_meta_str(const rbee_model *m, const char *key);
-int rbee_vocab_load(rbee_model **out, const char *path, char *err);
-
 /* "chatml, chatglm3, ..." for error lines. */
 static void builtin_names(char *out, size_t cap) {
     size_t n = 0;

@@ -74,6 +74,10 @@ static int alloc_scratch(struct rbee_context *c, int count_only, char *err) {
 /* Check p against m and fill in the defaults: context size, threads, KV types. */
 static int resolve_params(const rbee_model *m, const struct rbee_context_params *p, int *n_ctx_out,
                           int *n_threads_out, uint32_t *tk, uint32_t *tv, char *err) {
+    if (!m->arch) {
+        snprintf(err, RB_ERR_MAX, "the model holds a vocabulary only (loaded with rbee_vocab_load): it cannot run");
+        return -1;
+    }
     int n_ctx = p->n_ctx > 0 ? p->n_ctx : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096);
     int n_threads = p->n_threads == 0 ? 1 : p->n_threads;
     if (p->n_ctx < 0 || n_ctx > (1 << 24)) {

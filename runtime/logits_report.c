@@ -64,7 +64,7 @@ done:
     return rc;
 }
 
-int rb_logits_report(const rbee_model *m, rbee_context *c, const char *prompt,
+int rb_logits_report(const rbee_model *m, rbee_context *c, const char *prompt, int parse_special,
                      int n_greedy, int top_k, FILE *out, char *err) {
     size_t len = strlen(prompt);
     int64_t cap = (int64_t)len + 2, n;
@@ -73,7 +73,7 @@ int rb_logits_report(const rbee_model *m, rbee_context *c, const char *prompt,
         int32_t *p = realloc(ids, (size_t)cap * sizeof *ids);
         if (!p) { free(ids); snprintf(err, RBEE_ERR_MAX, "out of memory"); return -1; }
         ids = p;
-        n = rbee_tokenize(m, prompt, len, rbee_add_bos(m), ids, cap, err);
+        n = rbee_tokenize(m, prompt, len, -1, parse_special, ids, cap, err);
         if (n < 0 || n <= cap) break;
         cap = n;
     }

@@ -7,11 +7,12 @@
 #include <stdio.h>
 #include "rbee.h"
 
-/* Tokenize prompt (with BOS when the model adds one), evaluate it with
+/* Tokenize prompt (with BOS when the model adds one; special-token text as
+ * those tokens when parse_special), evaluate it with
  * logits for every position, then n_greedy argmax steps. Writes:
  *   prompt: P / tokens: ids / top i: id:logit x top_k / gtop i: ... / greedy: ids
  * The context must be fresh (position 0). -1 with err on failure. */
-int rb_logits_report(const rbee_model *m, rbee_context *c, const char *prompt,
+int rb_logits_report(const rbee_model *m, rbee_context *c, const char *prompt, int parse_special,
                      int n_greedy, int top_k, FILE *out, char *err);
 /* The same from prompt token ids already made (the tests feed a
  * reference's ids this way, to check logits apart from the tokenizer);

@@ -318,21 +318,59 @@ static void fill_info(struct rbee_model *m) {
 
 /* ---- load ---- */
 
-static int load(struct rbee_model *m, const char *path, char *err) {
+/* Copies of every string value, so rbee_model_meta_str can hand out C
+ * strings without writing to a loaded (shared, read-only) model. */
+static int copy_meta_strings(struct rbee_model *m, char *err) {
+    const struct gguf_file *f = &m->file;
+    m->meta_str = calloc(f->n_kv ? (size_t)f->n_kv : 1, sizeof *m->meta_str);
+    if (!m->meta_str) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
+    for (uint64_t i = 0; i < f->n_kv; i++) {
+        const struct gguf_kv *kv = &f->kv[i];
+        if (kv->type != GGUF_TYPE_STRING) continue;
+        uint64_t len;
+        memcpy(&len, kv->value, 8);
+        m->meta_str[i] = malloc((size_t)len + 1); /* len lies inside the mapping: checked at open */
+        if (!m->meta_str[i]) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
+        memcpy(m->meta_str[i], kv->value + 8, (size_t)len);
+        m->meta_str[i][len] = '\0';
+    }
+    return 0;
+}
+
+/* What model and vocabulary loads share: map the file, copy its strings, read general.name. */
+static int open_file(struct rbee_model *m, const char *path, char *err) {
     struct stat st;
     if (stat(path, &st) != 0) { snprintf(err, RB_ERR_MAX, "no such file"); return -1; }
     if (S_ISDIR(st.st_mode)) { snprintf(err, RB_ERR_MAX, "is a directory"); return -1; }
     m->path = strdup(path);
     if (!m->path) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
-    if (gguf_open(&m->file, m->path, err)) return -1;
+    if (gguf_open(&m->file, m->path, err) || copy_meta_strings(m, err)) return -1;
+    if (gguf_find_key(&m->file, "general.name") >= 0 &&
+        gguf_get_str(&m->file, "general.name", m->name, sizeof m->name, err)) return -1;
+    return 0;
+}
+
+static int load_tokenizer(struct rbee_model *m, char *err) {
+    char terr[RB_ERR_MAX];
+    if (rb_tokenizer_load(&m->tok, &m->file, terr)) {
+        snprintf(err, RB_ERR_MAX, "tokenizer: %.200s", terr);
+        return -1;
+    }
+    return 0;
+}
+
+static int load(struct rbee_model *m, const char *path, char *err) {
+    if (open_file(m, path, err)) return -1;
+    if (m->file.n_tensors == 0 && gguf_find_key(&m->file, "tokenizer.ggml.model") >= 0) {
+        snprintf(err, RB_ERR_MAX, "the file holds a vocabulary only (no tensors): it can be tokenized with, not run");
+        return -1;
+    }
 
     char arch[64];
     if (gguf_get_str(&m->file, "general.architecture", arch, sizeof arch, err)) return -1;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (!strcmp(archs[i]->name, arch)) m->arch = archs[i];
     if (!m->arch) { snprintf(err, RB_ERR_MAX, "architecture '%s' is not supported", arch); return -1; }
-    if (gguf_find_key(&m->file, "general.name") >= 0 &&
-        gguf_get_str(&m->file, "general.name", m->name, sizeof m->name, err)) return -1;
 
     const struct gguf_tensor *te = find_tensor(m, "token_embd.weight", 1, err);
     if (!te) return -1;
@@ -379,11 +417,7 @@ static int load(struct rbee_model *m, const char *path, char *err) {
             return -1;
         }
 
-    char terr[RB_ERR_MAX];
-    if (rb_tokenizer_load(&m->tok, &m->file, terr)) {
-        snprintf(err, RB_ERR_MAX, "tokenizer: %.200s", terr);
-        return -1;
-    }
+    if (load_tokenizer(m, err)) return -1;
     int32_t n_tok_vocab = rb_tokenizer_n_vocab(m->tok);
     if (n_tok_vocab != hp->n_vocab) {
         snprintf(err, RB_ERR_MAX, "vocabulary has %d tokens but token_embd.weight has %d rows",
@@ -394,16 +428,37 @@ static int load(struct rbee_model *m, const char *path, char *err) {
     return 0;
 }
 
-int rbee_model_load(rbee_model **out, const char *path, char *err) {
+static int load_vocab(struct rbee_model *m, const char *path, char *err) {
+    if (open_file(m, path, err)) return -1;
+    char aerr[RB_ERR_MAX];
+    if (gguf_find_key(&m->file, "general.architecture") >= 0 &&
+        gguf_get_str(&m->file, "general.architecture", m->arch_name, sizeof m->arch_name, aerr))
+        m->arch_name[0] = '\0'; /* only shown in the info: not a reason to refuse the vocabulary */
+    if (load_tokenizer(m, err)) return -1;
+    m->info = (struct rbee_model_info){ .arch = m->arch_name, .name = m->name, .weight_type = "",
+                                        .file_bytes = m->file.size, .n_vocab = rb_tokenizer_n_vocab(m->tok) };
+    return 0;
+}
+
+static int new_model(rbee_model **out, const char *path, int vocab_only, char *err) {
     *out = NULL;
     struct rbee_model *m = calloc(1, sizeof *m);
     if (!m) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
-    if (load(m, path, err)) {
+    if (vocab_only ? load_vocab(m, path, err) : load(m, path, err)) {
         rbee_model_free(m);
         return -1;
     }
     *out = m;
     return 0;
+}
+
+int rbee_model_load(rbee_model **out, const char *path, char *err) { return new_model(out, path, 0, err); }
+int rbee_vocab_load(rbee_model **out, const char *path, char *err) { return new_model(out, path, 1, err); }
+int rbee_model_vocab_only(const rbee_model *m) { return m->arch == NULL; }
+
+const char *rbee_model_meta_str(const rbee_model *m, const char *key) {
+    int64_t i = gguf_find_key(&m->file, key);
+    return i >= 0 ? m->meta_str[i] : NULL;
 }
 
 void rbee_model_free(rbee_model *m) {
@@ -413,6 +468,8 @@ void rbee_model_free(rbee_model *m) {
     free(m->owned);
     free(m->layers);
     free(m->bound);
+    for (uint64_t i = 0; m->meta_str && i < m->file.n_kv; i++) free(m->meta_str[i]);
+    free(m->meta_str);
     if (m->file.map) gguf_close(&m->file);
     free(m->path);
     free(m);

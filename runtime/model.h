@@ -108,7 +108,7 @@ struct rb_arch {
 struct rbee_model {
     struct gguf_file file;
     char *path;
-    const struct rb_arch *arch;
+    const struct rb_arch *arch; /* NULL for a vocabulary only (rbee_vocab_load) */
     struct rb_hparams hp;
     struct rb_weight tok_embd;  /* [n_vocab] rows of n_embd */
     struct rb_weight pos_embd;  /* [n_ctx_train] rows of n_embd, learned positions only */
@@ -123,6 +123,8 @@ struct rbee_model {
     float **owned;              /* copied vectors, freed with the model */
     int n_owned, cap_owned;
     uint8_t *bound;             /* [file.n_tensors] 1 once a binding read the tensor */
+    char **meta_str;            /* [n_kv] NUL-terminated copies of string values, NULL for others */
+    char arch_name[64];         /* general.architecture (rbee_vocab_load only) */
 };
 
 /* Bind "name" as a weight of n_out rows of n_in, or a vector of n floats.

@@ -7,10 +7,11 @@
  *   rbee_model *m;   rbee_model_load(&m, "model.gguf", err);
  *   struct rbee_context_params cp = rbee_context_default_params();
  *   rbee_context *c; rbee_context_new(&c, m, &cp, err);
- *   int32_t ids[512]; int64_t n = rbee_tokenize(m, text, strlen(text), 1, ids, 512, err);
+ *   int32_t ids[512]; int64_t n = rbee_tokenize(m, text, strlen(text), -1, 1, ids, 512, err);
  *   rbee_eval(c, ids, (int)n, 0, err);           // prompt as one batch
  *   const float *logits = rbee_get_logits(c, -1); // after the last token
- *   ... id = rbee_sample(s, logits); rbee_eval(c, &id, 1, 0, err); ...
+ *   ... id = rbee_sample(s, logits); if (rbee_token_is_eog(m, id)) break;
+ *       rbee_eval(c, &id, 1, 0, err); ...
  *
  * Errors: functions returning int give 0 on success and -1 on failure with
  * one line (no newline) in a caller-owned buffer of RBEE_ERR_MAX bytes.
@@ -39,7 +40,21 @@ typedef struct rbee_detok rbee_detok;
 
 /* Map, validate and bind a GGUF model (weights stay in the mapping). */
 int rbee_model_load(rbee_model **out, const char *path, char *err);
+/* Load only the vocabulary (tokenizer.ggml.*) of a GGUF file: a vocab-only
+ * file such as llama.cpp's ggml-vocab-*.gguf, or any model file, whose
+ * tensors are then not looked at. The handle tokenizes, detokenizes and
+ * answers the token and metadata queries below; rbee_context_new and
+ * rbee_context_memory refuse it. rbee_model_get_info gives its name, arch
+ * (general.architecture or ""), n_vocab and file_bytes, other fields 0.
+ * Free it with rbee_model_free. */
+int rbee_vocab_load(rbee_model **out, const char *path, char *err);
+int rbee_model_vocab_only(const rbee_model *m); /* 1 for a handle from rbee_vocab_load */
 void rbee_model_free(rbee_model *m);
+
+/* A string metadata value ("tokenizer.chat_template", "general.name", ...),
+ * NUL-terminated and living as long as the model; NULL when the key is
+ * absent or not a string. A value holding a NUL byte ends there. */
+const char *rbee_model_meta_str(const rbee_model *m, const char *key);
 
 /* Facts about a loaded model (strings live as long as the model). */
 struct rbee_model_info {
@@ -59,11 +74,25 @@ void rbee_model_get_info(const rbee_model *m, struct rbee_model_info *info);
 int32_t rbee_token_bos(const rbee_model *m); /* -1 if none */
 int32_t rbee_token_eos(const rbee_model *m); /* -1 if none */
 int rbee_add_bos(const rbee_model *m);       /* 1 if prompts start with BOS */
-int rbee_token_is_eog(const rbee_model *m, int32_t id); /* 1 if id ends generation (end of turn) */
+/* 1 if id ends a turn: EOS, tokenizer.ggml.eot_token_id / eom_token_id,
+ * and the tokens llama.cpp b4748 takes as such by their text (<|eot_id|>,
+ * <|im_end|>, <|end|>, <end_of_turn>, <|endoftext|>, <|eom_id|>, ...).
+ * Generation stops at any of them. */
+int rbee_token_is_eog(const rbee_model *m, int32_t id);
+/* The text of token id as the vocabulary stores it (not NUL-terminated;
+ * SPM spaces as U+2581, BPE bytes as GPT-2's mapped characters), length
+ * in *len; NULL when id is out of range. */
+const char *rbee_token_text(const rbee_model *m, int32_t id, size_t *len);
 
 /* Encode UTF-8 text; writes at most cap ids, returns the count needed
- * (call again with a larger buffer when > cap), -1 on error. */
-int64_t rbee_tokenize(const rbee_model *m, const char *text, size_t len, int add_bos,
+ * (call again with a larger buffer when > cap), -1 on error.
+ * add_bos: -1 = BOS/EOS as the vocabulary adds them (what a prompt gets;
+ * llama.cpp's add_special), 0 = none, 1 = BOS (and EOS if the vocabulary
+ * adds one) whatever the vocabulary says.
+ * parse_special: 1 = the text of a control token (<|im_start|>, <s>, ...)
+ * becomes that token, as llama.cpp tokenizes prompts; 0 = such text is
+ * plain text. User-defined tokens (<think>, ...) are matched either way. */
+int64_t rbee_tokenize(const rbee_model *m, const char *text, size_t len, int add_bos, int parse_special,
                       int32_t *ids, int64_t cap, char *err);
 
 /* Streaming detokenizer: feed ids, get complete UTF-8 characters.

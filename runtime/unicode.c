@@ -30,6 +30,8 @@ uint32_t rb_utf8_decode(const uint8_t *s, size_t n, size_t *used) {
     return RB_CPT_REPLACEMENT;
 }
 
+size_t rb_utf8_size(uint32_t cp) { return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4; }
+
 size_t rb_utf8_encode(uint32_t cp, uint8_t *out) {
     if (cp < 0x80) {
         out[0] = (uint8_t)cp;
@@ -75,6 +77,10 @@ int rb_cpt_is_number(uint32_t cp) {
     if (cp < 0x80)
         return cp >= '0' && cp <= '9';
     return in_ranges(rb_unicode_numbers, rb_unicode_numbers_count, cp);
+}
+
+int rb_cpt_is_punct(uint32_t cp) {
+    return in_ranges(rb_unicode_punct, rb_unicode_punct_count, cp);
 }
 
 int rb_cpt_is_whitespace(uint32_t cp) {

@@ -1,6 +1,7 @@
 /* unicode.h - the little Unicode the tokenizers need: UTF-8 decoding the way
  * llama.cpp does it (lenient, no overlong/surrogate checks, so we split text
- * exactly as it does), and the character classes of the GPT-2 pre-tokenizer. */
+ * exactly as it does), and the character classes of the BPE pre-tokenizers
+ * (categories as llama.cpp's tables define them). */
 #ifndef RB_UNICODE_H
 #define RB_UNICODE_H
 
@@ -19,10 +20,14 @@ uint32_t rb_utf8_decode(const uint8_t *s, size_t n, size_t *used);
 
 /* Encode cp (<= 0x10FFFF) into out (4 bytes of room); returns the byte count. */
 size_t rb_utf8_encode(uint32_t cp, uint8_t *out);
+/* The byte count rb_utf8_encode gives for cp. */
+size_t rb_utf8_size(uint32_t cp);
 
-/* \p{L}, \p{N}, \s as the GPT-2 regex means them (whitespace per llama.cpp). */
+/* \p{L}, \p{N}, \p{P}, \s as the pre-tokenizer regexes mean them
+ * (whitespace per llama.cpp, which no letter, number or punctuation is). */
 int rb_cpt_is_letter(uint32_t cp);
 int rb_cpt_is_number(uint32_t cp);
+int rb_cpt_is_punct(uint32_t cp);
 int rb_cpt_is_whitespace(uint32_t cp);
 
 /* Generated tables (unicode_tables.c): sorted inclusive ranges. */
@@ -31,5 +36,7 @@ extern const struct rb_cpt_range rb_unicode_letters[];
 extern const size_t rb_unicode_letters_count;
 extern const struct rb_cpt_range rb_unicode_numbers[];
 extern const size_t rb_unicode_numbers_count;
+extern const struct rb_cpt_range rb_unicode_punct[];
+extern const size_t rb_unicode_punct_count;
 
 #endif

@@ -48,8 +48,10 @@ static inline void g2_tensor(struct gguf_writer *w, const char *name, int64_t n0
 }
 
 /* 256 byte tokens (GPT-2's byte-to-unicode characters, in byte order),
- * "he", "Ġt", "Ġthe" from three merges, and <|endoftext|> */
-static inline void g2_tokenizer(struct gguf_writer *w) {
+ * "he", "Ġt", "Ġthe" from three merges, and <|endoftext|> (BOS and EOS;
+ * with eot: <|eot_id|>, a control token that only its text marks as the
+ * end of a turn, and EOS is "he") */
+static inline void g2_tokenizer(struct gguf_writer *w, int eot) {
     char *toks[G2_VOCAB];
     int32_t types[G2_VOCAB];
     unsigned next = 256;
@@ -61,7 +63,7 @@ static inline void g2_tokenizer(struct gguf_writer *w) {
         else { toks[b][0] = (char)(0xC0 | (cp >> 6)); toks[b][1] = (char)(0x80 | (cp & 0x3F)); toks[b][2] = 0; }
         types[b] = 1;
     }
-    const char *more[] = { "he", "\xC4\xA0t", "\xC4\xA0the", "<|endoftext|>" };
+    const char *more[] = { "he", "\xC4\xA0t", "\xC4\xA0the", eot ? "<|eot_id|>" : "<|endoftext|>" };
     for (int i = 0; i < 4; i++) {
         toks[256 + i] = malloc(16);
         snprintf(toks[256 + i], 16, "%s", more[i]);
@@ -73,7 +75,7 @@ static inline void g2_tokenizer(struct gguf_writer *w) {
     gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, G2_VOCAB);
     gguf_writer_add_str_arr(w, "tokenizer.ggml.merges", merges, 3);
     gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 259);
-    gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 259);
+    gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", eot ? 256 : 259);
     for (int i = 0; i < G2_VOCAB; i++) free(toks[i]);
 }
 
@@ -116,8 +118,21 @@ static inline void g2_pos_q4_0(struct gguf_writer *w, uint32_t *seed) {
     free(q);
 }
 
-/* Write the tiny model with defect d to path; 0 on success. */
-static inline int g2_write(const char *path, enum g2_defect d) {
+/* A row of the output projection that wins whatever the hidden state: with
+ * output_norm's weight 0 and bias 1 every hidden state is all ones, and row
+ * `winner` is the only one with a large sum. */
+static inline void g2_rigged_output(struct gguf_writer *w, int winner, uint32_t *seed) {
+    float *d = malloc((size_t)G2_E * G2_VOCAB * sizeof *d);
+    for (int64_t i = 0; i < (int64_t)G2_E * G2_VOCAB; i++) d[i] = 0.1f * g2_rand(seed);
+    for (int i = 0; i < G2_E; i++) d[(size_t)winner * G2_E + (size_t)i] = 1.0f;
+    int64_t ne[2] = { G2_E, G2_VOCAB };
+    gguf_writer_add_tensor(w, "output.weight", RB_TYPE_F32, 2, ne, d, (uint64_t)G2_E * G2_VOCAB * sizeof *d, 0);
+    free(d);
+}
+
+/* Write the tiny model with defect d to path; 0 on success. eot: the
+ * tokenizer with <|eot_id|> (g2_tokenizer), and every greedy step picks it. */
+static inline int g2_write_model(const char *path, enum g2_defect d, int eot) {
     struct gguf_writer *w = gguf_writer_new();
     uint32_t seed = 11;
     const float mat = 0.25f; /* U(-0.25, 0.25): q.k / sqrt(16) has a spread of about 1 */
@@ -129,7 +144,7 @@ static inline int g2_write(const char *path, enum g2_defect d) {
     gguf_writer_add_u32(w, "gpt2.feed_forward_length", G2_FF);
     gguf_writer_add_u32(w, "gpt2.attention.head_count", G2_HEADS);
     if (d != G2_NO_EPS) gguf_writer_add_f32(w, "gpt2.attention.layer_norm_epsilon", 1e-5f);
-    g2_tokenizer(w);
+    g2_tokenizer(w, eot);
 
     g2_tensor(w, "token_embd.weight", G2_E, G2_VOCAB, 0.0f, 0.5f, &seed);
     if (d == G2_POS_Q4_0) g2_pos_q4_0(w, &seed);
@@ -154,10 +169,13 @@ static inline int g2_write(const char *path, enum g2_defect d) {
         g2_tensor(w, NAME("ffn_down.bias"), G2_E, 0, 0.0f, 0.1f, &seed);
 #undef NAME
     }
-    g2_tensor(w, "output_norm.weight", G2_E, 0, 1.0f, 0.2f, &seed);
-    if (d != G2_NO_OUT_NORM_B) g2_tensor(w, "output_norm.bias", G2_E, 0, 0.0f, 0.1f, &seed);
-    if (d != G2_TIED) g2_tensor(w, "output.weight", G2_E, G2_VOCAB, 0.0f, mat, &seed);
+    g2_tensor(w, "output_norm.weight", G2_E, 0, eot ? 0.0f : 1.0f, eot ? 0.0f : 0.2f, &seed);
+    if (d != G2_NO_OUT_NORM_B) g2_tensor(w, "output_norm.bias", G2_E, 0, eot ? 1.0f : 0.0f, eot ? 0.0f : 0.1f, &seed);
+    if (eot) g2_rigged_output(w, 259, &seed);
+    else if (d != G2_TIED) g2_tensor(w, "output.weight", G2_E, G2_VOCAB, 0.0f, mat, &seed);
     return g2_finish(w, path);
 }
+
+static inline int g2_write(const char *path, enum g2_defect d) { return g2_write_model(path, d, 0); }
 
 #endif

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "gpt2_build.h"
 #include "test.h"
 #include "../runtime/cli.h"
 #include "../runtime/rbee.h"
@@ -254,6 +255,64 @@ TEST(gpt2_run_and_logits) {
                  "run", "-m", gpt2, "-p", "hi", "-c", "300");
 }
 
+/* A model whose every greedy step is <|eot_id|>, a token that ends the turn
+ * only by its text (EOS is another token): run must stop before it. */
+TEST(run_stops_at_end_of_turn) {
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/rbee_cli_eot_%d.gguf", (int)getpid());
+    if (g2_write_model(path, G2_OK, 1)) {
+        CHECK(0);
+        return;
+    }
+    const char *r[] = { "run", "-m", path, "-p", "the", "-n", "5", "--temp", "0", NULL };
+    CHECK_EQ_INT(capture(cli_run, r), 0);
+    CHECK_CONTAINS(err_buf, "generation:     0 tokens");
+    CHECK_STR(out_buf, "the");
+    /* the greedy token is 259 = <|eot_id|>, and the prompt's text of it parses as it */
+    const char *l[] = { "logits", "-m", path, "-p", "the<|eot_id|>", "-n", "2", "--top", "1", NULL };
+    CHECK_EQ_INT(capture(cli_logits, l), 0);
+    CHECK_CONTAINS(out_buf, "tokens: 116 256 259\n");
+    CHECK_CONTAINS(out_buf, "greedy: 259 259\n");
+    const char *t[] = { "tokenize", "-m", path, "--no-parse-special", "the<|eot_id|>", NULL };
+    CHECK_EQ_INT(capture(cli_tokenize, t), 0);
+    CHECK(strstr(out_buf, "259") == NULL);
+    unlink(path);
+}
+
+TEST(vocab_only_files) {
+    char l3[512], qw[512], l3m[512];
+    test_path(l3, sizeof l3, "reference/tokenizer/ggml-vocab-llama-bpe.gguf");
+    test_path(qw, sizeof qw, "reference/tokenizer/ggml-vocab-qwen2.gguf");
+    test_path(l3m, sizeof l3m, "models/llama3-mini-q8_0.gguf");
+    const char *t1[] = { "tokenize", "-m", l3, "Hello<|eot_id|>", NULL };
+    CHECK_EQ_INT(capture(cli_tokenize, t1), 0);
+    CHECK_STR(out_buf, "128000 9906 128009\n");
+    const char *t2[] = { "tokenize", "-m", l3, "--no-parse-special", "Hello<|eot_id|>", NULL };
+    CHECK_EQ_INT(capture(cli_tokenize, t2), 0);
+    CHECK_STR(out_buf, "128000 9906 27 91 68 354 851 91 29\n");
+    const char *t3[] = { "tokenize", "-m", qw, "--no-bos", "<|im_start|>user", NULL };
+    CHECK_EQ_INT(capture(cli_tokenize, t3), 0);
+    CHECK_STR(out_buf, "151644 872\n");
+
+    const char *i1[] = { "info", qw, NULL };
+    CHECK_EQ_INT(capture(cli_info, i1), 0);
+    CHECK_CONTAINS(out_buf, "vocabulary only");
+    CHECK_CONTAINS(out_buf, "pre-tokenizer qwen2");
+    CHECK_CONTAINS(out_buf, "end of turn:   151643 <|endoftext|>, 151645 <|im_end|>, 151662 <|fim_pad|>, "
+                            "151663 <|repo_name|>, 151664 <|file_sep|>\n");
+    CHECK(strstr(out_buf, "kv cache:") == NULL && strstr(out_buf, "memory:") == NULL);
+    const char *i2[] = { "info", "--json", l3, NULL };
+    CHECK_EQ_INT(capture(cli_info, i2), 0);
+    CHECK_CONTAINS(out_buf, "\"pre\": \"llama-bpe\", \"eog\": [128001, 128009]}, \"vocab_only\": true");
+    const char *i3[] = { "info", l3m, NULL };
+    CHECK_EQ_INT(capture(cli_info, i3), 0);
+    CHECK_CONTAINS(out_buf, "end of turn:   128001 <|end_of_text|>, 128009 <|eot_id|>\n");
+    CHECK(strstr(out_buf, "vocabulary only") == NULL);
+
+    EXPECT_ERROR("vocabulary only", "run", "-m", l3, "-p", "hi");
+    EXPECT_ERROR("vocabulary only", "logits", "-m", qw, "-p", "hi");
+}
+
 int main(void) {
     test_path(model, sizeof model, "models/stories260K.gguf");
     RUN(bad_input_is_one_error_line);
@@ -265,5 +324,7 @@ int main(void) {
     RUN(logits_and_tokenize_format);
     RUN(seed_reproduces_and_file_prompt);
     RUN(gpt2_run_and_logits);
+    RUN(run_stops_at_end_of_turn);
+    RUN(vocab_only_files);
     return test_summary();
 }

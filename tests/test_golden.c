@@ -231,7 +231,7 @@ static void golden_file(const char *name, const struct golden_run *run) {
         char *text = NULL;
         size_t len = 0;
         FILE *out = open_memstream(&text, &len);
-        int rc = rb_logits_report(m, c, ref[b].prompt, ref[b].n_greedy, OUR_TOP, out, err);
+        int rc = rb_logits_report(m, c, ref[b].prompt, 1, ref[b].n_greedy, OUR_TOP, out, err);
         fclose(out);
         CHECK_MSG(rc == 0, "%s: %s", label, err);
         if (rc == 0 && parse_blocks(text, &ours[b], 1) == 1 && !same_tokens(label, &ref[b], &ours[b])) {

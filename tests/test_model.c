@@ -332,7 +332,7 @@ TEST(real_model_hparams) {
     CHECK_NEAR(m->hp.rope_base, 10000.0, 0);
     CHECK_EQ_INT(rbee_token_bos(m), 1);
     int32_t ids[16];
-    CHECK_EQ_INT(rbee_tokenize(m, "Once upon a time", 16, 1, ids, 16, err), 5);
+    CHECK_EQ_INT(rbee_tokenize(m, "Once upon a time", 16, 1, 1, ids, 16, err), 5);
     CHECK_EQ_INT(ids[1], 403);
     rbee_model_free(m);
 }
@@ -460,7 +460,7 @@ TEST(gpt2_binds_every_tensor) {
     CHECK(m->output.data && m->output.data != m->tok_embd.data);
     int32_t ids[8];
     /* words " the", " he": merged to "Ġthe"; "Ġ" (byte 0x20) and "he" */
-    CHECK_EQ_INT(rbee_tokenize(m, " the he", 7, 0, ids, 8, err), 3);
+    CHECK_EQ_INT(rbee_tokenize(m, " the he", 7, 0, 1, ids, 8, err), 3);
     CHECK(ids[0] == 258 && ids[1] == 0x20 && ids[2] == 256);
     rbee_model_free(m);
 

@@ -44,7 +44,7 @@ static float *run_model(const char *path, int *n_prompt, int *n_vocab) {
     cp.n_ctx = 128;
     rbee_context *c = NULL;
     int32_t ids[64];
-    int64_t n = rbee_tokenize(m, PROMPT, strlen(PROMPT), 1, ids, 64, err);
+    int64_t n = rbee_tokenize(m, PROMPT, strlen(PROMPT), 1, 1, ids, 64, err);
     float *logits = NULL;
     if (n <= 0 || n > 64 || rbee_context_new(&c, m, &cp, err) || rbee_eval(c, ids, (int)n, 1, err)) {
         TEST_FAIL_AT("%s: %s", path, err);

@@ -1,119 +1,12 @@
 /* test_tokenizer.c - SPM and BPE tokenizers against llama.cpp's test
- * vectors (../shared/reference/tokenizer), the prompts of every golden
+ * vectors (../shared/reference/tokenizer: llama-spm, gpt-2, llama-bpe,
+ * qwen2), the prompts of every golden
  * reference, hand-made vocabularies whose answer depends on the merge order,
  * the streaming detokenizer, and loading of bad vocabularies. */
 #include <stdint.h>
 #include <time.h>
 
-#include "../gguf/gguf.h"
-#include "../runtime/tokenizer.h"
-#include "test.h"
-
-/* ---- helpers ---- */
-
-static char *read_file(const char *path, size_t *size) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(fp);
-    if (buf) {
-        buf[n] = '\0';
-        *size = (size_t)n;
-    }
-    return buf;
-}
-
-struct loaded {
-    struct gguf_file f;
-    struct rb_tokenizer *tok;
-    void *mem; /* for vocabularies built in memory */
-};
-
-static int load_path(struct loaded *l, const char *rel) {
-    char path[512], err[RB_ERR_MAX];
-    memset(l, 0, sizeof *l);
-    if (gguf_open(&l->f, test_path(path, sizeof path, rel), err) != 0) {
-        printf("  %s: %s\n", path, err);
-        return -1;
-    }
-    if (rb_tokenizer_load(&l->tok, &l->f, err) != 0) {
-        printf("  %s: %s\n", path, err);
-        gguf_close(&l->f);
-        return -1;
-    }
-    return 0;
-}
-
-static void unload(struct loaded *l) {
-    rb_tokenizer_free(l->tok);
-    gguf_close(&l->f);
-    free(l->mem);
-}
-
-/* Tokenize into a malloc'd array (asking for the size first); count in *n. */
-static int32_t *tokenize(const struct rb_tokenizer *t, const char *s, size_t len, int add_bos, int64_t *n) {
-    char err[RB_ERR_MAX];
-    *n = rb_tokenize(t, s, len, add_bos, NULL, 0, err);
-    if (*n < 0) {
-        printf("  tokenize: %s\n", err);
-        return NULL;
-    }
-    int32_t *ids = malloc(((size_t)*n + 1) * sizeof *ids);
-    int64_t again = rb_tokenize(t, s, len, add_bos, ids, *n, err);
-    if (again != *n)
-        printf("  tokenize: second call gave %lld, first %lld\n", (long long)again, (long long)*n);
-    return ids;
-}
-
-/* Detokenize ids one at a time into buf (NUL-terminated); returns length. */
-static size_t detok_all(const struct rb_tokenizer *t, const int32_t *ids, int64_t n, char *buf, size_t cap) {
-    struct rb_detok d;
-    rb_detok_init(&d);
-    size_t len = 0;
-    for (int64_t i = 0; i < n && cap - len >= 256; i++)
-        len += rb_detok_push(t, &d, ids[i], buf + len, 256);
-    len += rb_detok_flush(&d, buf + len, 16);
-    buf[len] = '\0';
-    return len;
-}
-
-static int ids_equal(const int32_t *a, int64_t na, const int32_t *b, int64_t nb) {
-    if (na != nb)
-        return 0;
-    for (int64_t i = 0; i < na; i++)
-        if (a[i] != b[i])
-            return 0;
-    return 1;
-}
-
-static void print_ids(const char *label, const int32_t *ids, int64_t n) {
-    printf("    %s:", label);
-    for (int64_t i = 0; i < n; i++)
-        printf(" %d", ids[i]);
-    printf("\n");
-}
-
-/* Parse space-separated ids; returns the count. */
-static int64_t parse_ids(const char *s, int32_t *ids, int64_t cap) {
-    int64_t n = 0;
-    char *end;
-    for (;;) {
-        long v = strtol(s, &end, 10);
-        if (end == s || n >= cap)
-            break;
-        ids[n++] = (int32_t)v;
-        s = end;
-    }
-    return n;
-}
+#include "tok_test_util.h"
 
 /* ---- llama.cpp's test-tokenizer-0 vectors ---- */
 
@@ -189,19 +82,20 @@ static int run_vectors(const char *vocab, int roundtrip, int *n_cases) {
     return passed;
 }
 
-TEST(spm_vectors) {
-    int n_cases, passed = run_vectors("ggml-vocab-llama-spm.gguf", 1, &n_cases);
-    printf("  llama-spm: %d/%d cases pass\n", passed, n_cases);
-    CHECK_EQ_INT(n_cases, 46);
+/* Every case of one vocabulary's vectors, and the count of cases. */
+static void check_vectors(const char *vocab, int n_expected) {
+    int n_cases, passed = run_vectors(vocab, 1, &n_cases);
+    printf("  %s: %d/%d cases pass\n", vocab, passed, n_cases);
+    CHECK_EQ_INT(n_cases, n_expected);
     CHECK_EQ_INT(passed, n_cases);
 }
 
-TEST(bpe_vectors) {
-    int n_cases, passed = run_vectors("ggml-vocab-gpt-2.gguf", 1, &n_cases);
-    printf("  gpt-2: %d/%d cases pass\n", passed, n_cases);
-    CHECK_EQ_INT(n_cases, 46);
-    CHECK_EQ_INT(passed, n_cases);
-}
+TEST(spm_vectors) { check_vectors("ggml-vocab-llama-spm.gguf", 46); }
+TEST(bpe_vectors) { check_vectors("ggml-vocab-gpt-2.gguf", 46); }
+/* Llama 3 (pre-tokenizer "llama-bpe": its regex, whole words looked up
+ * before merging) and Qwen2 ("qwen2": digits one at a time). */
+TEST(llama_bpe_vectors) { check_vectors("ggml-vocab-llama-bpe.gguf", 46); }
+TEST(qwen2_vectors) { check_vectors("ggml-vocab-qwen2.gguf", 46); }
 
 TEST(hello_gpt2) {
     struct loaded l;
@@ -357,58 +251,6 @@ TEST(detok_bpe_bytes) {
 
 /* ---- hand-made vocabularies ---- */
 
-struct vocab_spec {
-    const char *model;
-    const char *const *tokens;
-    int n_tokens;
-    const float *scores;
-    const int32_t *types;
-    const char *const *merges;
-    int n_merges;
-};
-
-/* Write a vocabulary to memory and open it (l->tok stays NULL). */
-static int build(struct loaded *l, const struct vocab_spec *v, void (*extra)(struct gguf_writer *)) {
-    char err[RB_ERR_MAX];
-    memset(l, 0, sizeof *l);
-    struct gguf_writer *w = gguf_writer_new();
-    if (v->model)
-        gguf_writer_add_str(w, "tokenizer.ggml.model", v->model);
-    if (v->tokens)
-        gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", v->tokens, (uint64_t)v->n_tokens);
-    if (v->scores)
-        gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, v->scores, (uint64_t)v->n_tokens);
-    if (v->types)
-        gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v->types, (uint64_t)v->n_tokens);
-    if (v->merges)
-        gguf_writer_add_str_arr(w, "tokenizer.ggml.merges", v->merges, (uint64_t)v->n_merges);
-    if (extra)
-        extra(w);
-    size_t size;
-    int rc = gguf_writer_write_mem(w, &l->mem, &size, err);
-    gguf_writer_free(w);
-    if (rc == 0)
-        rc = gguf_open_memory(&l->f, l->mem, size, err);
-    if (rc != 0)
-        printf("  build: %s\n", err);
-    return rc;
-}
-
-/* Load must fail with a message containing `want`. */
-static void expect_refused(const struct vocab_spec *v, void (*extra)(struct gguf_writer *), const char *want) {
-    struct loaded l;
-    char err[RB_ERR_MAX] = "";
-    if (build(&l, v, extra) != 0) {
-        CHECK(0);
-        return;
-    }
-    struct rb_tokenizer *t = NULL;
-    CHECK_EQ_INT(rb_tokenizer_load(&t, &l.f, err), -1);
-    CHECK(t == NULL);
-    CHECK_CONTAINS(err, want);
-    unload(&l);
-}
-
 #define SP "\xE2\x96\x81" /* U+2581 */
 static const char *const spm_tokens[] = { "<unk>", "<s>", "</s>", SP, "a", "b", "c", "ab", "bc", SP "a", "<0x64>" };
 static const int32_t spm_types[] = { 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 6 };
@@ -417,12 +259,8 @@ enum { SPM_N = 11 };
 static void spm_encode_with(const float *scores, const char *text, const int32_t *want, int n_want) {
     struct vocab_spec v = { "llama", spm_tokens, SPM_N, scores, spm_types, NULL, 0 };
     struct loaded l;
-    char err[RB_ERR_MAX];
-    if (build(&l, &v, NULL) != 0 || rb_tokenizer_load(&l.tok, &l.f, err) != 0) {
-        CHECK_MSG(0, "load: %s", err);
-        unload(&l);
+    if (build_tok(&l, &v, NULL) != 0)
         return;
-    }
     int64_t n;
     int32_t *ids = tokenize(l.tok, text, strlen(text), 0, &n);
     CHECK_MSG(ids && ids_equal(ids, n, want, n_want), "'%s' tokenized wrong", text);
@@ -524,35 +362,6 @@ TEST(load_validation) {
     unload(&l);
 }
 
-/* A tiny byte-level vocabulary: the 256 byte characters (in byte order,
- * so byte b is token b) plus extra pieces. */
-struct bpe_vocab {
-    char store[256][4];
-    const char *tokens[300];
-    int n;
-};
-
-static void make_bpe_vocab(struct bpe_vocab *v, const char *const *extra, int n_extra) {
-    unsigned next = 256; /* GPT-2's bytes_to_unicode */
-    v->n = 0;
-    for (int b = 0; b < 256; b++) {
-        int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-        unsigned cp = printable ? (unsigned)b : next++;
-        char *s = v->store[b];
-        if (cp < 0x80) {
-            s[0] = (char)cp;
-            s[1] = 0;
-        } else {
-            s[0] = (char)(0xC0 | (cp >> 6));
-            s[1] = (char)(0x80 | (cp & 0x3F));
-            s[2] = 0;
-        }
-        v->tokens[v->n++] = s;
-    }
-    for (int i = 0; i < n_extra; i++)
-        v->tokens[v->n++] = extra[i];
-}
-
 TEST(bpe_merge_ranks) {
     /* "abc": with ab ranked first -> [ab, c]; with bc first -> [a, bc] */
     const char *extra[] = { "ab", "bc", "abc" };
@@ -563,12 +372,8 @@ TEST(bpe_merge_ranks) {
     for (int order = 0; order < 2; order++) {
         struct vocab_spec v = { "gpt2", bv.tokens, bv.n, NULL, NULL, order ? bc_first : ab_first, order ? 3 : 2 };
         struct loaded l;
-        char err[RB_ERR_MAX];
-        if (build(&l, &v, NULL) != 0 || rb_tokenizer_load(&l.tok, &l.f, err) != 0) {
-            CHECK_MSG(0, "load: %s", err);
-            unload(&l);
+        if (build_tok(&l, &v, NULL) != 0)
             continue;
-        }
         int64_t k;
         int32_t *ids = tokenize(l.tok, "abc", 3, 0, &k);
         if (order == 0) {
@@ -627,12 +432,8 @@ TEST(user_defined_tokens) {
     const float scores[9] = { 0 };
     struct vocab_spec v = { "llama", tokens, 9, scores, types, NULL, 0 };
     struct loaded l;
-    char err[RB_ERR_MAX];
-    if (build(&l, &v, NULL) != 0 || rb_tokenizer_load(&l.tok, &l.f, err) != 0) {
-        CHECK_MSG(0, "load: %s", err);
-        unload(&l);
+    if (build_tok(&l, &v, NULL) != 0)
         return;
-    }
     struct { const char *text; int32_t want[8]; int n; } cases[] = {
         { "a<|u|>b", { 6, 7, 3, 5 }, 4 },    /* ▁a <|u|> ▁ b */
         { "<|u|>", { 7 }, 1 },               /* the longer token wins over |u| */
@@ -743,11 +544,11 @@ TEST(tokenize_cap_and_speed) {
     char err[RB_ERR_MAX];
     int32_t few[2] = { -7, -7 };
     /* a short buffer gets the first ids and the full count */
-    CHECK_EQ_INT(rb_tokenize(spm.tok, "Hello world", 11, 1, few, 1, err), 3);
+    CHECK_EQ_INT(rb_tokenize(spm.tok, "Hello world", 11, 1, 1, few, 1, err), 3);
     CHECK_EQ_INT(few[0], 1);
     CHECK_EQ_INT(few[1], -7);
-    CHECK_EQ_INT(rb_tokenize(spm.tok, "", 0, 1, few, 2, err), 1);
-    CHECK_EQ_INT(rb_tokenize(spm.tok, "", 0, 0, few, 2, err), 0);
+    CHECK_EQ_INT(rb_tokenize(spm.tok, "", 0, 1, 1, few, 2, err), 1);
+    CHECK_EQ_INT(rb_tokenize(spm.tok, "", 0, 0, 1, few, 2, err), 0);
 
     /* 4 KB of mixed text must take milliseconds, not seconds */
     static const char chunk[] = "Once upon a time, in 1984, a llama \xF0\x9F\xA6\x99 said: "
@@ -779,6 +580,8 @@ TEST(tokenize_cap_and_speed) {
 int main(void) {
     RUN(spm_vectors);
     RUN(bpe_vectors);
+    RUN(llama_bpe_vectors);
+    RUN(qwen2_vectors);
     RUN(hello_gpt2);
     RUN(spm_roundtrip);
     RUN(reference_prompts);
