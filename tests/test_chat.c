@@ -432,6 +432,40 @@ TEST(chat_pipe_reuses_the_cache) {
     proc_free(&p);
 }
 
+/* On a model with chatml's special tokens (qwen2-mini's own template):
+ * turn 1 evaluates its whole prompt, turn 2 exactly the tokens of the end
+ * of reply 1 and the new turn, whatever reply 1 was. */
+static int n_tokens(const rbee_model *m, const char *text, int add_bos) {
+    char err[RBEE_ERR_MAX];
+    int64_t n = rbee_tokenize(m, text, strlen(text), add_bos, 1, NULL, 0, err);
+    if (n < 0) TEST_FAIL_AT("tokenize: %s", err);
+    return (int)n;
+}
+
+TEST(chat_pipe_exact_counts) {
+    char model[512], err[RBEE_ERR_MAX];
+    test_path(model, sizeof model, "models/qwen2-mini-q8_0.gguf");
+    rbee_model *m = NULL;
+    if (rbee_vocab_load(&m, model, err)) { TEST_FAIL_AT("%s: %s", model, err); return; }
+    int want1 = n_tokens(m, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+                            "<|im_start|>assistant\n", -1);
+    int want2 = n_tokens(m, "<|im_end|>\n<|im_start|>user\nAnd then?<|im_end|>\n<|im_start|>assistant\n", 0);
+    rbee_model_free(m);
+    CHECK(want1 == 17 && want2 == 13); /* special tokens parsed: <|im_start|> is one token */
+    for (int k = 0; k < 2; k++) {
+        const char *args[] = { "chat", "-m", model, "--system", "Be brief.", "-n", k ? "3" : "40", "-t", "1",
+                               "--verbose", "--temp", "0", NULL };
+        struct proc p;
+        CHECK_EQ_INT(run_rbee(&p, args, "Hi\nAnd then?\n", 60), 0);
+        int p1, c1, r1, p2, c2, r2;
+        CHECK_MSG(!turn_counts(p.e.s, 1, &p1, &c1, &r1) && !turn_counts(p.e.s, 2, &p2, &c2, &r2), "%s", p.e.s);
+        CHECK_EQ_INT(p1, want1);
+        CHECK_EQ_INT(p2, want2);
+        CHECK_EQ_INT(c2, c1 + p2 + r2);
+        proc_free(&p);
+    }
+}
+
 TEST(chat_pipe_reset_and_commands) {
     const char *args[] = { "chat", "-m", stories, "--chat-template", "llama2", "-n", "6", "-t", "1", "--verbose",
                            "--temp", "0", NULL };
@@ -631,6 +665,7 @@ int main(void) {
     RUN(template_bad_input);
     RUN(next_turn_text);
     RUN(chat_pipe_reuses_the_cache);
+    RUN(chat_pipe_exact_counts);
     RUN(chat_pipe_reset_and_commands);
     RUN(chat_pipe_drops_old_turns);
     RUN(chat_bad_options);
