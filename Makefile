@@ -103,11 +103,14 @@ fuzz-build:
 	$(FUZZ_CC) -o build-fuzz/fuzz_gguf tests/fuzz_gguf.c gguf/*.c -lm
 	$(FUZZ_CC) -o build-fuzz/fuzz_tokenizer tests/fuzz_tokenizer.c gguf/*.c $(TOK_SRC) -lm
 	-cp -n $(SHARED)/reference/tokenizer/*.inp build-fuzz/corpus_tokenizer/ 2>/dev/null
+	$(FUZZ_CC) -o build-fuzz/fuzz_chat_template tests/fuzz_chat_template.c runtime/chat_template.c
 
 FUZZ_SECONDS ?= 600
 fuzz: fuzz-build
 	build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus $(SHARED)/models
 	SHARED=$(SHARED) build-fuzz/fuzz_tokenizer -max_total_time=$(FUZZ_SECONDS) -max_len=2048 build-fuzz/corpus_tokenizer
+	@mkdir -p build-fuzz/corpus_chat_template
+	build-fuzz/fuzz_chat_template -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus_chat_template $(SHARED)/reference/chat
 
 fuzz-smoke: fuzz-build
 	build-fuzz/fuzz_gguf -max_total_time=60 -max_len=65536 build-fuzz/corpus $(SHARED)/models
