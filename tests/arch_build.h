@@ -96,7 +96,7 @@ static inline int ab_write(const char *path, const struct ab_opts *o) {
         gguf_writer_add_f32(w, KEY("rope.scaling.attn_factor"), 1.2f);
     }
 #undef KEY
-    g2_tokenizer(w);
+    g2_tokenizer(w, 0);
 
     g2_tensor(w, "token_embd.weight", AB_E, G2_VOCAB, 0.0f, 0.5f, &seed);
     if (o->rope_freqs || d == AB_ROPE_FREQS_SHAPE || d == AB_ROPE_FREQS_ZERO) {

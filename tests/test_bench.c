@@ -585,7 +585,7 @@ TEST(synth_rotary_layouts_load) {
             CHECK_EQ_INT(rbee_token_bos(m), real->n_vocab - 2);
             CHECK_EQ_INT(rbee_token_eos(m), real->n_vocab - 1);
             int32_t ids[16];
-            CHECK(rbee_tokenize(m, "Hello world", 11, 0, ids, 16, err) >= 2);
+            CHECK(rbee_tokenize(m, "Hello world", 11, 0, 1, ids, 16, err) >= 2);
         }
         rbee_context_free(c);
         rbee_model_free(m);
