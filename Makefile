@@ -1,27 +1,40 @@
 # rbee - one Makefile. `make` builds build/rbee and build/librbee.a;
-# `make test` builds and runs every test (unit, kernel per ISA, golden,
+# `make check` builds and runs the plain suites (every ISA this CPU has):
+# the quick loop while editing; `make test` is the whole suite (plain,
 # sanitizers, fuzz smoke, ARM under qemu when available).
+#
+# Files: everything under gguf/ quant/ simd/ attention/ runtime/ bench/ is
+# the library (librbee.a), except the command: runtime/main.c and every
+# cli_*.c (cli.a). Tests are tests/test_*.c (one binary each), fuzz
+# targets tests/fuzz_*.c (see tests/fuzz.sh); new files are picked up by
+# these patterns.
 
 CC      ?= cc
 BUILD   ?= build
+ASAN_BUILD ?= $(BUILD)-asan
+FUZZ_BUILD ?= $(BUILD)-fuzz
+ARM_BUILD  ?= $(BUILD)-arm
 PREFIX  ?= /usr/local
 SHARED  ?= ../shared
 MODEL   ?= $(SHARED)/models/stories260K.gguf
 PROMPT  ?= Once upon a time
 N       ?= 200
 
+# Compile in parallel unless told otherwise (make -j1); sub-makes share
+# the top level's job slots.
+ifeq ($(MAKELEVEL),0)
+  MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
+
 WARN     = -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 BASEFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -pthread -MMD -MP
 LDLIBS   = -lm -lpthread
 
-# libnuma is optional: used only if its header is present at build time.
-ifneq ($(wildcard /usr/include/numa.h),)
-  ifneq ($(NO_NUMA),1)
-    NUMA_CFLAGS = -DRB_HAVE_NUMA
-    LDLIBS += -lnuma
-  endif
-endif
+# `rbee --version`: the release, and the commit when built from git.
+VERSION := 0.1.0
+GIT_DESCRIBE := $(shell git describe --tags --always --dirty 2>/dev/null)
+VERSION_STRING := $(VERSION)$(if $(GIT_DESCRIBE), ($(GIT_DESCRIBE)))
 
 TARGET_ARCH_NAME := $(shell $(CC) -dumpmachine 2>/dev/null)
 ifneq ($(findstring x86_64,$(TARGET_ARCH_NAME)),)
@@ -44,37 +57,64 @@ ISA_FLAGS_avx512_q32  = $(ISA_FLAGS_avx512)
 ISA_FLAGS_avx512_kq   = $(ISA_FLAGS_avx512)
 ISA_FLAGS_neon        = -march=armv8-a
 ISA_FLAGS_neon_dotprod = -march=armv8.2-a+dotprod
+FILE_FLAGS_main       = -I$(BUILD)
 
-LIB_SRC  := $(filter-out runtime/main.c $(ISA_EXCLUDE), \
+ALL_SRC  := $(filter-out $(ISA_EXCLUDE), \
               $(wildcard gguf/*.c quant/*.c simd/*.c attention/*.c runtime/*.c bench/*.c))
+CLI_SRC  := $(filter runtime/main.c runtime/cli_%.c bench/cli_%.c,$(ALL_SRC))
+LIB_SRC  := $(filter-out $(CLI_SRC),$(ALL_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# main.o stays out of cli.a: a libFuzzer target, which has no main of its
+# own, would otherwise get rbee's.
+CLI_OBJ  := $(filter-out $(BUILD)/obj/runtime/main.o,$(CLI_SRC:%.c=$(BUILD)/obj/%.o))
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_SUPPORT := $(filter-out $(TEST_SRC) tests/fuzz_%.c,$(wildcard tests/*.c))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/obj/%.o)
+FUZZ_SRC := $(wildcard tests/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/%.c=$(BUILD)/%)
+FUZZ_FLAGS = -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all tests test check asan fuzz fuzz-smoke run bench install clean cross-arm test-arm
+.PHONY: all tests test check asan asan-build fuzz fuzz-build fuzz-bins run bench install clean cross-arm test-arm FORCE
+.DELETE_ON_ERROR:
 all: $(BUILD)/rbee $(BUILD)/librbee.a
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) $(NUMA_CFLAGS) $(ISA_FLAGS_$(basename $(notdir $<))) -c $< -o $@
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(ISA_FLAGS_$(basename $(notdir $<))) $(FILE_FLAGS_$(basename $(notdir $<))) -c $< -o $@
+
+# Rewritten only when the version changes; only main.o (rbee, not the
+# tests) includes it, so a new commit relinks one binary.
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define RB_VERSION "%s"\n' '$(VERSION_STRING)' >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+$(BUILD)/obj/runtime/main.o: $(BUILD)/version.h
 
 $(BUILD)/librbee.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/rbee: $(BUILD)/obj/runtime/main.o $(BUILD)/librbee.a
+$(BUILD)/cli.a: $(CLI_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/rbee: $(BUILD)/obj/runtime/main.o $(BUILD)/cli.a $(BUILD)/librbee.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/librbee.a
+$(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/cli.a $(BUILD)/librbee.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) $(TEST_FLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/librbee.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(TEST_FLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/cli.a $(BUILD)/librbee.a $(LDFLAGS) $(LDLIBS)
 
 tests: all $(TEST_BIN)
 
+# The quick loop: plain suites only, every ISA this CPU has.
+check: tests
+	SHARED=$(SHARED) BUILD=$(BUILD) SUITES=plain sh tests/run_tests.sh
+
 # The whole suite: plain build, sanitizer build, fuzz smoke, ARM (if the
-# cross tools are installed; .ci/run installs them). One closing line.
+# cross tools are installed; .ci/run installs them). One closing line. A
+# fuzz target that does not build is counted as a failure by run_tests.sh.
 test:
 	$(MAKE) tests
 	$(MAKE) asan-build
@@ -82,48 +122,45 @@ test:
 	@if [ "$$(uname -m)" = aarch64 ]; then echo "test: native ARM build, no cross build"; \
 	elif command -v aarch64-linux-gnu-gcc >/dev/null; then $(MAKE) cross-arm; \
 	else echo "test: aarch64-linux-gnu-gcc not found, ARM run skipped (.ci/run installs it)"; fi
-	SHARED=$(SHARED) sh tests/run_tests.sh
-
-check: test
+	SHARED=$(SHARED) BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) FUZZ_BUILD=$(FUZZ_BUILD) ARM_BUILD=$(ARM_BUILD) \
+	    sh tests/run_tests.sh
 
 asan-build:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDFLAGS="-fsanitize=address,undefined" tests
+	$(MAKE) BUILD=$(ASAN_BUILD) CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" LDFLAGS="-fsanitize=address,undefined" tests
 
 asan: asan-build
-	SHARED=$(SHARED) SUITES=asan sh tests/run_tests.sh
+	SHARED=$(SHARED) ASAN_BUILD=$(ASAN_BUILD) SUITES=asan sh tests/run_tests.sh
 
-# libFuzzer harnesses for the GGUF reader and the tokenizers (need clang).
-# The tokenizer corpus starts from llama.cpp's tokenizer test inputs.
-FUZZ_SRC := $(filter-out $(ISA_EXCLUDE) simd/avx%.c,$(LIB_SRC))
-FUZZ_CC = clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined
-TOK_SRC = runtime/tokenizer.c runtime/tok_*.c runtime/unicode.c runtime/unicode_tables.c
+# libFuzzer targets (clang): the library and cli.a built once with the
+# sanitizers, each tests/fuzz_NAME.c linked against them into
+# $(FUZZ_BUILD)/fuzz_NAME. A target that fails to build leaves no binary
+# (nothing stale is run).
 fuzz-build:
-	@command -v clang >/dev/null || { echo "fuzz: clang not found, skipped"; exit 1; }
-	@mkdir -p build-fuzz/corpus build-fuzz/corpus_tokenizer
-	$(FUZZ_CC) -o build-fuzz/fuzz_gguf tests/fuzz_gguf.c gguf/*.c -lm
-	$(FUZZ_CC) -o build-fuzz/fuzz_tokenizer tests/fuzz_tokenizer.c gguf/*.c $(TOK_SRC) -lm
-	-cp -n $(SHARED)/reference/tokenizer/*.inp build-fuzz/corpus_tokenizer/ 2>/dev/null
-	$(FUZZ_CC) -o build-fuzz/fuzz_chat_template tests/fuzz_chat_template.c runtime/chat_template.c
+	@if command -v clang >/dev/null; then \
+	    $(MAKE) -k BUILD=$(FUZZ_BUILD) CC=clang CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
+	        LDFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer" fuzz-bins; \
+	else echo "fuzz: clang not found: $(words $(FUZZ_SRC)) fuzz targets NOT built (install clang)"; fi
 
+fuzz-bins: $(FUZZ_BIN)
+
+$(BUILD)/fuzz_%: tests/fuzz_%.c $(BUILD)/cli.a $(BUILD)/librbee.a
+	@rm -f $@
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/cli.a $(BUILD)/librbee.a $(LDFLAGS) $(LDLIBS)
+
+# Every target, FUZZ_SECONDS in all (shared out evenly); corpora grow in
+# $(FUZZ_BUILD)/corpus/NAME.
 FUZZ_SECONDS ?= 600
 fuzz: fuzz-build
-	build-fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus $(SHARED)/models
-	SHARED=$(SHARED) build-fuzz/fuzz_tokenizer -max_total_time=$(FUZZ_SECONDS) -max_len=2048 build-fuzz/corpus_tokenizer
-	@mkdir -p build-fuzz/corpus_chat_template
-	build-fuzz/fuzz_chat_template -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus_chat_template $(SHARED)/reference/chat
-
-fuzz-smoke: fuzz-build
-	build-fuzz/fuzz_gguf -max_total_time=60 -max_len=65536 build-fuzz/corpus $(SHARED)/models
-	SHARED=$(SHARED) build-fuzz/fuzz_tokenizer -max_total_time=60 -max_len=2048 build-fuzz/corpus_tokenizer
+	SHARED=$(SHARED) FUZZ_BUILD=$(FUZZ_BUILD) sh tests/fuzz.sh all $(FUZZ_SECONDS)
 
 # ARM: cross build and qemu runs (gcc-aarch64-linux-gnu, qemu-user).
 cross-arm:
 	@command -v aarch64-linux-gnu-gcc >/dev/null || { echo "cross-arm: aarch64-linux-gnu-gcc not found"; exit 1; }
-	$(MAKE) CC=aarch64-linux-gnu-gcc BUILD=build-arm NO_NUMA=1 tests
+	$(MAKE) CC=aarch64-linux-gnu-gcc BUILD=$(ARM_BUILD) tests
 
 test-arm: cross-arm
 	@command -v qemu-aarch64 >/dev/null || { echo "test-arm: qemu-aarch64 not found (Debian package qemu-user)"; exit 1; }
-	SHARED=$(SHARED) SUITES=arm sh tests/run_tests.sh
+	SHARED=$(SHARED) ARM_BUILD=$(ARM_BUILD) SUITES=arm sh tests/run_tests.sh
 
 run: $(BUILD)/rbee
 	$(BUILD)/rbee run -m $(MODEL) -p "$(PROMPT)" -n $(N)
@@ -138,6 +175,8 @@ install: all
 	install -m 644 runtime/rbee.h $(DESTDIR)$(PREFIX)/include/rbee.h
 
 clean:
-	rm -rf build build-asan build-fuzz build-arm build-*
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(ARM_BUILD)
+
+FORCE:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -48,6 +48,7 @@
 
 #include "attention.h"
 #include "kv_rows.h"
+#include "../gguf/check.h"
 #include "../simd/kernels.h"
 
 #define ATT_BATCH 8 /* queries processed together (TinyLlama's group size) */
@@ -409,11 +410,10 @@ void rb_attention(const struct rb_kernels *kern, const struct rb_kv_cache *kv, c
                   int layer, int n_heads, const float *q, float *out, int pos,
                   int tok_begin, int tok_end, int head_begin, int head_end, float *scratch) {
     if (head_begin >= head_end || tok_begin >= tok_end) return;
-    /* Programmer errors (a caller's bug, never bad input): a range outside
-     * the cache would read past it, so the call computes nothing. */
-    if (layer < 0 || layer >= kv->n_layers || n_heads <= 0 || n_heads % kv->n_heads_kv != 0 || head_begin < 0 ||
-        head_end > n_heads || tok_begin < 0 || pos < 0 || pos > kv->n_ctx - tok_end || ap->window < 0)
-        return;
+    /* a range outside the cache is a caller's bug: stop before reading past it */
+    RB_CHECK(layer >= 0 && layer < kv->n_layers && n_heads > 0 && n_heads % kv->n_heads_kv == 0 &&
+             head_begin >= 0 && head_end <= n_heads && tok_begin >= 0 && pos >= 0 && pos <= kv->n_ctx - tok_end &&
+             ap->window >= 0);
     struct att_scratch s = att_carve(kv, scratch);
     int group = n_heads / kv->n_heads_kv;
     int q_stride = n_heads * kv->head_dim;

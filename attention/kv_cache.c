@@ -17,6 +17,7 @@
 
 #include "attention.h"
 #include "kv_rows.h"
+#include "../gguf/check.h"
 
 /* ------------------------------------------------------------ row sizes */
 
@@ -168,8 +169,8 @@ static void kv_store_column(uint32_t type, const float *x, size_t stride, int n_
 
 void rb_kv_store(struct rb_kv_cache *kv, int layer, int pos, int n_tok, const float *k, const float *v) {
     int hd = kv->head_dim, n_kv = kv->n_heads_kv;
-    /* never write past the cache: a range outside it (a caller's bug) stores nothing */
-    if (layer < 0 || layer >= kv->n_layers || pos < 0 || n_tok < 0 || pos > kv->n_ctx - n_tok) return;
+    /* a range outside the cache is a caller's bug: stop before writing past it */
+    RB_CHECK(layer >= 0 && layer < kv->n_layers && pos >= 0 && n_tok >= 0 && pos <= kv->n_ctx - n_tok);
     size_t kv_dim = (size_t)n_kv * hd;
     for (int h = 0; h < n_kv; h++) {
         size_t head_row0 = ((size_t)layer * n_kv + h) * kv->n_ctx;

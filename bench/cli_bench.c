@@ -55,7 +55,7 @@ static void bench_usage(FILE *out) {
             "                         types: %s)\n"
             "  -p N[,N...]           prompt processing tests: one batch of N tokens (default 128; 0: none)\n"
             "  -n N[,N...]           generation tests: N tokens one at a time (default 64; 0: none)\n"
-            "  -d N[,N...]           tokens in the cache before a generation test (default %d)\n"
+            "  -d N[,N...]           tokens in the cache before a generation test (default %d; 0: none)\n"
             "  -t N[,N...]           threads (default: all CPUs)\n"
             "  -r N                  repetitions after one warm-up run (default 3)\n"
             "  --kv-type T[,T...]    KV cache type for K and V: f32, f16, q8_0, q4_0 (default f16)\n"
@@ -135,6 +135,12 @@ static int parse_synth_spec(const char *spec, struct rb_synth_opts *so) {
     return 0;
 }
 
+/* Every option takes a value. */
+static const char *const bench_flags[] = {
+    "-m", "--model", "--synthetic", "-p", "--n-prompt", "-n", "--n-gen", "-d", "--depth", "-t", "--threads",
+    "-r", "--repetitions", "--kv-type", "-ctk", "--cache-type-k", "-ctv", "--cache-type-v", "-o", "--output", "--seed",
+};
+
 /* 0 ok, 1 help printed, -1 error printed */
 static int parse_args(int argc, char **argv, struct bench_opts *o) {
     const char *ctk = NULL, *ctv = NULL;
@@ -153,6 +159,12 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { bench_usage(stdout); return 1; }
+        int known = 0;
+        for (size_t k = 0; k < sizeof bench_flags / sizeof bench_flags[0]; k++) known |= !strcmp(a, bench_flags[k]);
+        if (!known) { /* whether a value follows or not */
+            fprintf(stderr, "rbee: error: bench: unknown option '%s' (see 'rbee bench --help')\n", a);
+            return -1;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "rbee: error: bench: %s needs a value (see 'rbee bench --help')\n", a);
             return -1;
@@ -165,7 +177,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
             o->models[o->n_models++] = v;
         } else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) rc = parse_int_list(v, &o->pp, 0, a);
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) rc = parse_int_list(v, &o->tg, 0, a);
-        else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) rc = parse_int_list(v, &o->depth, 1, a);
+        else if (!strcmp(a, "-d") || !strcmp(a, "--depth")) rc = parse_int_list(v, &o->depth, 0, a); /* 0: llama-bench's default */
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) rc = parse_int_list(v, &o->threads, 1, a);
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) {
             struct int_list l;
@@ -180,13 +192,10 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
                 fprintf(stderr, "rbee: error: bench: -o %s: expected md, json or csv\n", v);
                 rc = -1;
             }
-        } else if (!strcmp(a, "--seed")) {
+        } else { /* --seed, the last of bench_flags */
             char *end;
             o->seed = strtoull(v, &end, 10);
             if (*end || !*v) { fprintf(stderr, "rbee: error: bench: --seed %s: not a number\n", v); rc = -1; }
-        } else {
-            fprintf(stderr, "rbee: error: bench: unknown option '%s' (see 'rbee bench --help')\n", a);
-            rc = -1;
         }
         if (rc != 0) return -1;
     }

@@ -29,9 +29,16 @@ static void synth_usage(FILE *out) {
 int cli_synth(int argc, char **argv) {
     const char *shape = NULL, *type = NULL, *out = NULL;
     struct rb_synth_opts o = { .seed = 1 };
+    static const char *const flags[] = { "--shape", "--type", "-o", "--output", "--vocab", "--seed", "-t", "--threads" };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { synth_usage(stdout); return 0; }
+        int known = 0;
+        for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++) known |= !strcmp(a, flags[k]);
+        if (!known) { /* whether a value follows or not */
+            fprintf(stderr, "rbee: error: synth: unknown option '%s' (see 'rbee synth --help')\n", a);
+            return 1;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "rbee: error: synth: %s needs a value (see 'rbee synth --help')\n", a);
             return 1;
@@ -45,14 +52,11 @@ int cli_synth(int argc, char **argv) {
             char *end;
             o.seed = strtoull(v, &end, 10);
             if (*end || !*v) { fprintf(stderr, "rbee: error: synth: --seed %s: not a number\n", v); return 1; }
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+        } else { /* -t, --threads: the last of flags */
             char *end;
             long t = strtol(v, &end, 10);
             if (*end || t < 1 || t > 64) { fprintf(stderr, "rbee: error: synth: -t %s: expected 1..64\n", v); return 1; }
             o.n_threads = (int)t;
-        } else {
-            fprintf(stderr, "rbee: error: synth: unknown option '%s' (see 'rbee synth --help')\n", a);
-            return 1;
         }
     }
     if (!shape || !type || !out) {

@@ -14,7 +14,6 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE */
 #include "synth.h"
 
-#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -22,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "../quant/quant.h"
@@ -539,18 +537,8 @@ static int add_hparams(struct gguf_writer *w, const struct rb_synth_shape *s, co
     return rc ? -1 : 0;
 }
 
-/* Header + metadata + zero tensors, written by the gguf writer. */
-static int write_skeleton(const struct rb_synth_opts *o, const struct synth_list *l, const char *path,
-                          char *err) {
-    uint64_t max_bytes = 0;
-    for (int i = 0; i < l->n; i++)
-        if (l->t[i].n_bytes > max_bytes) max_bytes = l->t[i].n_bytes;
-    /* reads of a fresh anonymous mapping all see the zero page: no memory used */
-    void *zeros = mmap(NULL, (size_t)max_bytes, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (zeros == MAP_FAILED) {
-        set_err(err, "cannot map %llu bytes", (unsigned long long)max_bytes);
-        return -1;
-    }
+/* Header + metadata + zero tensors, written by the gguf writer to fd. */
+static int write_skeleton(const struct rb_synth_opts *o, const struct synth_list *l, int fd, char *err) {
     struct gguf_writer *w = gguf_writer_new();
     char vocab[512];
     const char *vocab_path = o->vocab_path ? o->vocab_path : rb_synth_default_vocab(o->shape, vocab, sizeof vocab);
@@ -563,14 +551,13 @@ static int write_skeleton(const struct rb_synth_opts *o, const struct synth_list
     if (rc == 0) rc = rb_synth_copy_vocab(w, o->shape, vocab_path, err);
     for (int i = 0; rc == 0 && i < l->n; i++) {
         const struct synth_tensor *t = &l->t[i];
-        if (gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, zeros, t->n_bytes, 1) != 0) {
+        if (gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, NULL, t->n_bytes, 1) != 0) {
             set_err(err, "cannot add tensor %s", t->name);
             rc = -1;
         }
     }
-    if (rc == 0) rc = gguf_writer_write_file(w, path, err);
+    if (rc == 0) rc = gguf_writer_write_fd(w, fd, err);
     gguf_writer_free(w);
-    munmap(zeros, (size_t)max_bytes);
     return rc;
 }
 
@@ -600,21 +587,25 @@ int rb_synth_write(const struct rb_synth_opts *o, const char *out_path, char *er
     struct synth_list list = { 0 };
     struct synth_pool pools[RB_TYPE_COUNT];
     struct synth_item *items = NULL;
-    char partial[4096];
-    int rc = -1, fd = -1;
+    struct rb_outfile out;
+    char why[RB_ERR_MAX];
+    int rc = -1, fd;
     memset(pools, 0, sizeof pools);
     if (!o->shape || !o->ftype) {
         set_err(err, "no shape or type given");
         return -1;
     }
-    if (snprintf(partial, sizeof partial, "%s.partial", out_path) >= (int)sizeof partial) {
-        set_err(err, "output path too long");
+    if (build_list(&list, o->shape, o->ftype, err) != 0) return -1;
+    /* tensors are written in place (pwrite, from several threads): a file only */
+    if (rb_outfile_open(&out, out_path, 1, why) != 0) {
+        set_err(err, "%s: %s", out_path, why);
+        free(list.t);
         return -1;
     }
-    if (build_list(&list, o->shape, o->ftype, err) != 0) return -1;
+    fd = out.fd;
 
-    if (write_skeleton(o, &list, partial, err) != 0) goto done;
-    if (read_offsets(&list, partial, err) != 0) goto done;
+    if (write_skeleton(o, &list, fd, err) != 0) goto done;
+    if (read_offsets(&list, out.tmp_path, err) != 0) goto done;
     /* one pool per weight type in the mix, no bigger than its biggest tensor */
     for (int i = 0; i < list.n; i++) {
         const struct synth_tensor *t = &list.t[i];
@@ -628,9 +619,8 @@ int rb_synth_write(const struct rb_synth_opts *o, const char *out_path, char *er
 
     int n_items = 0;
     items = make_items(&list, &n_items);
-    fd = open(partial, O_WRONLY);
-    if (!items || fd < 0) {
-        set_err(err, "%s: %s", partial, !items ? "out of memory" : "cannot reopen for writing");
+    if (!items) {
+        set_err(err, "out of memory");
         goto done;
     }
     struct synth_job job = { .list = &list, .pools = pools, .items = items, .n_items = n_items,
@@ -650,20 +640,13 @@ int rb_synth_write(const struct rb_synth_opts *o, const char *out_path, char *er
     if (n_threads < 1) n_threads = 1;
     if (n_threads > SYNTH_MAX_THREADS) n_threads = SYNTH_MAX_THREADS;
     if (run_fill(&job, n_threads, err) != 0) goto done;
-    if (close(fd) != 0) {
-        fd = -1;
-        set_err(err, "%s: close failed", partial);
-        goto done;
-    }
-    fd = -1;
-    if (rename(partial, out_path) != 0) {
-        set_err(err, "cannot rename %s to %s", partial, out_path);
+    if (rb_outfile_commit(&out, why) != 0) {
+        set_err(err, "%s: %s", out_path, why);
         goto done;
     }
     rc = 0;
 done:
-    if (fd >= 0) close(fd);
-    if (rc != 0) unlink(partial);
+    rb_outfile_abort(&out); /* after a commit: nothing left to do */
     for (int t = 0; t < RB_TYPE_COUNT; t++) free(pools[t].data);
     free(items);
     free(list.t);

@@ -68,11 +68,12 @@ struct rb_synth_opts {
     int64_t pool_floats;    /* values per block pool; 0: 4M (tests use fewer to run fast) */
 };
 
-/* Write the model to out_path (atomically: a .partial file renamed at the end). */
 /* splitmix64: the next number of the stream at *state (synthetic weights,
  * bench's random prompts); every seed gives a good stream. */
 uint64_t rb_synth_rng_next(uint64_t *state);
 
+/* Write the model to out_path through rb_outfile (gguf.h): whole or not at
+ * all; tensors are written in place, so a device or FIFO is refused. */
 int rb_synth_write(const struct rb_synth_opts *o, const char *out_path, char *err);
 
 /* synth_vocab.c: the vocabulary.

@@ -102,6 +102,10 @@ int gguf_open(struct gguf_file *f, const char *path, char *err);
 /* Parse bytes already in memory (used by the fuzzer and tests); buf must outlive f. */
 int gguf_open_memory(struct gguf_file *f, const void *buf, size_t size, char *err);
 void gguf_close(struct gguf_file *f);
+/* A one-pass reader (quantize) is done with [data, data + n) of f's
+ * mapping: its pages leave the process's resident memory (they are read
+ * from the file again if touched). No-op for gguf_open_memory files. */
+void gguf_drop_pages(const struct gguf_file *f, const void *data, uint64_t n);
 
 /* Lookup: index or -1. */
 int64_t gguf_find_key(const struct gguf_file *f, const char *key);
@@ -126,6 +130,12 @@ int gguf_get_arr(const struct gguf_file *f, const char *key, enum gguf_type elem
 const char *gguf_show(const struct gguf_str *s, char *buf, size_t cap);
 /* i-th string of a string array kv (bounds already verified at open). */
 struct gguf_str gguf_arr_str(const struct gguf_kv *kv, uint64_t i);
+
+/* The valid UTF-8 character at s: its length (1..4, at most n) and code
+ * point in *cp; 0 when s does not start one (a stray continuation byte, a
+ * cut or overlong sequence, a surrogate, past U+10FFFF). Keys and tensor
+ * names must be valid UTF-8 without NUL (checked at open). */
+size_t gguf_utf8_char(const char *s, size_t n, uint32_t *cp);
 
 /* Where every byte of the file goes (for `rbee info`): header + padding +
  * tensor bytes + unused == file size. padding counts the alignment gaps
@@ -154,12 +164,44 @@ int gguf_writer_add_arr(struct gguf_writer *w, const char *key, enum gguf_type e
 int gguf_writer_add_str_arr(struct gguf_writer *w, const char *key, const char *const *strs, uint64_t n);
 /* Copy one kv of an open file verbatim (used by quantize). */
 int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv);
-/* Tensor data is copied into the writer (or referenced, if `borrow`), written in order, each aligned. */
+/* Tensor data is copied into the writer (or referenced, if `borrow`), written in order, each aligned.
+ * data == NULL: the bytes come from the writer's fill function when it has one, else they are zeros. */
 int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                            const int64_t *ne, const void *data, uint64_t n_bytes, int borrow);
-/* Write to a path atomically (temp file + rename). */
+/* Tensor bytes made at write time, one tensor at a time, in order (so a
+ * writer never holds a whole model): fill sets *data to the n_bytes bytes
+ * of tensor i (valid until its next call) and returns 0, or returns -1 with
+ * err set, which stops the write. free_user (may be NULL) is called on user
+ * by gguf_writer_free. */
+typedef int (*gguf_fill_fn)(void *user, size_t i, const void **data, char *err);
+void gguf_writer_set_fill(struct gguf_writer *w, gguf_fill_fn fill, void *user, void (*free_user)(void *user));
+/* Write to a path through rb_outfile: whole or not at all. */
 int gguf_writer_write_file(struct gguf_writer *w, const char *path, char *err);
+/* Write to an open descriptor from its current position (no fsync, no close). */
+int gguf_writer_write_fd(struct gguf_writer *w, int fd, char *err);
 /* Serialize to a malloc'd buffer (tests). */
 int gguf_writer_write_mem(struct gguf_writer *w, void **buf, size_t *size, char *err);
+
+/* ---- output files ----
+ * rb_outfile_open looks at path before anything is written:
+ *   a regular file, or no file: a temp file "PATH.tmp.XXXXXX" beside it is
+ *     written and renamed over PATH by commit (it appears whole or not at all)
+ *   a symbolic link: followed; its target is replaced and the link kept
+ *     (a link to a missing file is refused)
+ *   a character device or FIFO (/dev/null, a pipe): written straight
+ *     through, never replaced; refused when need_seek (output written in place)
+ *   a directory, block device or socket: refused, saying which
+ * After open, write to fd; then commit (fsync, rename) or abort (close,
+ * remove the temp file). Both release everything; the struct may be reused.
+ * Messages leave out path (the caller adds it). */
+struct rb_outfile {
+    int fd;
+    char *tmp_path;   /* NULL when writing straight through */
+    char *final_path; /* what tmp_path becomes (a symbolic link's target) */
+    unsigned mode;    /* permissions of the file replaced, or 0644 */
+};
+int rb_outfile_open(struct rb_outfile *o, const char *path, int need_seek, char *err);
+int rb_outfile_commit(struct rb_outfile *o, char *err);
+void rb_outfile_abort(struct rb_outfile *o);
 
 #endif

@@ -181,6 +181,10 @@ int gguf_get_str(const struct gguf_file *f, const char *key, char *out, size_t c
         return 0;
     uint64_t len;
     memcpy(&len, kv->value, 8);
+    if (memchr(kv->value + 8, 0, (size_t)len)) { /* "llama\0..." must not read as "llama" */
+        snprintf(err, RB_ERR_MAX, "%s: the string holds a NUL byte", key);
+        return -1;
+    }
     size_t n = len < cap - 1 ? (size_t)len : cap - 1;
     memcpy(out, kv->value + 8, n);
     out[n] = '\0';

@@ -12,6 +12,7 @@
  * where str = u64 length + bytes (no NUL) and an array value is
  *   u32 element type, u64 count, elements.
  */
+#define _DEFAULT_SOURCE /* madvise */
 #include "gguf.h"
 
 #include <errno.h>
@@ -94,6 +95,47 @@ const char *gguf_show(const struct gguf_str *s, char *buf, size_t cap) {
 
 #define SHOW_MAX 72
 
+size_t gguf_utf8_char(const char *s, size_t n, uint32_t *cp) {
+    const unsigned char *p = (const unsigned char *)s;
+    if (n == 0)
+        return 0;
+    if (p[0] < 0x80) {
+        *cp = p[0];
+        return 1;
+    }
+    size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    uint32_t c = p[0] & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        c = c << 6 | (p[i] & 0x3f);
+    }
+    static const uint32_t least[5] = { 0, 0, 0x80, 0x800, 0x10000 }; /* below: overlong */
+    if (c < least[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return len;
+}
+
+/* Keys and tensor names are looked up as C strings and printed: a NUL would
+ * cut them short, invalid UTF-8 garbles them. */
+static int check_name(const struct gguf_str *s, const char *what, char *err) {
+    char name[SHOW_MAX];
+    uint32_t cp;
+    for (uint64_t i = 0; i < s->len;) {
+        size_t k = gguf_utf8_char(s->data + i, (size_t)(s->len - i), &cp);
+        if (k == 0 || cp == 0) {
+            snprintf(err, RB_ERR_MAX, "%s '%s': %s at byte %llu", what, gguf_show(s, name, sizeof name),
+                     k ? "NUL byte" : "invalid UTF-8", (unsigned long long)i);
+            return -1;
+        }
+        i += k;
+    }
+    return 0;
+}
+
 /* ---- metadata ---- */
 
 /* Bytes of one scalar value; 0 for strings and arrays (variable size). */
@@ -169,6 +211,8 @@ static int parse_kv(struct cursor *c, struct gguf_kv *kv, uint64_t index, char *
                  (unsigned long long)index);
         return -1;
     }
+    if (check_name(&kv->key, "metadata key", err) != 0)
+        return -1;
     if (kv->key.len == 0) {
         snprintf(err, RB_ERR_MAX, "metadata key %llu: empty name", (unsigned long long)index);
         return -1;
@@ -294,6 +338,8 @@ static int parse_tensor_info(struct cursor *c, struct gguf_tensor *t, uint64_t i
     gguf_show(&t->name, name, sizeof name);
     if (cur_u32(c, &t->n_dims) != 0)
         goto truncated;
+    if (check_name(&t->name, "tensor name", err) != 0)
+        return -1;
     if (t->n_dims == 0 || t->n_dims > 4) {
         snprintf(err, RB_ERR_MAX, "tensor '%s': %u dimensions (must be 1 to 4)", name, t->n_dims);
         return -1;
@@ -577,6 +623,18 @@ void gguf_close(struct gguf_file *f) {
     if (f->owns_map && f->map)
         munmap((void *)f->map, f->size);
     memset(f, 0, sizeof *f);
+}
+
+void gguf_drop_pages(const struct gguf_file *f, const void *data, uint64_t n) {
+    long page = sysconf(_SC_PAGESIZE);
+    const uint8_t *p = data;
+    if (!f->owns_map || page <= 0 || p < f->map || n > f->size || (size_t)(p - f->map) > f->size - n)
+        return;
+    /* whole pages inside the range only: a neighbour's bytes stay */
+    uintptr_t begin = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t end = ((uintptr_t)p + (uintptr_t)n) & ~((uintptr_t)page - 1);
+    if (end > begin)
+        madvise((void *)begin, end - begin, MADV_DONTNEED);
 }
 
 /* ---- byte accounting for `rbee info` ---- */

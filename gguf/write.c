@@ -1,17 +1,18 @@
 /* write.c - build a GGUF file: metadata and tensors are collected in
- * memory (tensor data copied or borrowed), then serialized in one pass to a
- * buffer or to a file that appears atomically (temp file, fsync, rename).
+ * memory (tensor data copied, borrowed, or made at write time by a fill
+ * function), then serialized in one pass to a buffer, a descriptor, or a
+ * file that appears whole or not at all (rb_outfile: temp file, rename).
  *
  * The writer checks what it needs to stay memory-safe, not what makes a
  * file valid: tests use it (and gguf_writer_add_raw) to build bad files.
  */
 #include "gguf.h"
+#include "check.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 struct writer_kv {
@@ -38,6 +39,9 @@ struct gguf_writer {
     size_t n_kv, cap_kv;
     struct writer_tensor *tensors;
     size_t n_tensors, cap_tensors;
+    gguf_fill_fn fill; /* bytes of tensors added without data, or NULL: zeros */
+    void *fill_user;
+    void (*free_fill_user)(void *user);
 };
 
 struct gguf_writer *gguf_writer_new(void) {
@@ -62,7 +66,15 @@ void gguf_writer_free(struct gguf_writer *w) {
     }
     free(w->kvs);
     free(w->tensors);
+    if (w->free_fill_user)
+        w->free_fill_user(w->fill_user);
     free(w);
+}
+
+void gguf_writer_set_fill(struct gguf_writer *w, gguf_fill_fn fill, void *user, void (*free_user)(void *user)) {
+    w->fill = fill;
+    w->fill_user = user;
+    w->free_fill_user = free_user;
 }
 
 void gguf_writer_set_version(struct gguf_writer *w, uint32_t version) { w->version = version; }
@@ -285,11 +297,7 @@ static void put(struct sink *s, const void *p, uint64_t n) {
     }
     while (n && !s->failed) {
         if (s->pos == s->cap) {
-            if (s->fd < 0) { /* the size was computed in advance: cannot happen */
-                snprintf(s->err, RB_ERR_MAX, "internal error: buffer overrun");
-                s->failed = 1;
-                return;
-            }
+            RB_CHECK(s->fd >= 0); /* a memory sink is sized in advance */
             sink_flush(s);
         }
         size_t take = s->cap - s->pos < n ? s->cap - s->pos : (size_t)n;
@@ -365,9 +373,14 @@ static void serialize(struct gguf_writer *w, struct sink *s, int add_alignment) 
         put_u64(s, t->offset);
     }
     put(s, NULL, pad_to(header, w->alignment));
-    for (size_t i = 0; i < w->n_tensors; i++) {
+    for (size_t i = 0; i < w->n_tensors && !s->failed; i++) {
         const struct writer_tensor *t = &w->tensors[i];
-        put(s, t->data, t->n_bytes);
+        const void *data = t->data;
+        if (!data && w->fill && w->fill(w->fill_user, i, &data, s->err) != 0) {
+            s->failed = 1;
+            break;
+        }
+        put(s, data, t->n_bytes);
         put(s, NULL, pad_to(t->n_bytes, w->alignment));
     }
 }
@@ -386,10 +399,9 @@ int gguf_writer_write_mem(struct gguf_writer *w, void **buf, size_t *size, char 
         return -1;
     }
     serialize(w, &s, add_alignment);
-    if (s.failed || s.pos != total) {
+    RB_CHECK(s.failed || s.pos == total);
+    if (s.failed) {
         free(s.buf);
-        if (!s.failed)
-            snprintf(err, RB_ERR_MAX, "internal error: size mismatch");
         return -1;
     }
     *buf = s.buf;
@@ -397,48 +409,26 @@ int gguf_writer_write_mem(struct gguf_writer *w, void **buf, size_t *size, char 
     return 0;
 }
 
-int gguf_writer_write_file(struct gguf_writer *w, const char *path, char *err) {
+int gguf_writer_write_fd(struct gguf_writer *w, int fd, char *err) {
     int add_alignment = w->alignment != 32 && !has_key(w, "general.alignment");
-    size_t n = strlen(path);
-    char *tmp = malloc(n + sizeof ".tmp.XXXXXX");
-    uint8_t *stage = malloc(1 << 20);
-    if (!tmp || !stage) {
-        free(tmp);
-        free(stage);
+    struct sink s = { malloc(1 << 20), 0, 1 << 20, fd, 0, err };
+    if (!s.buf) {
         snprintf(err, RB_ERR_MAX, "out of memory");
         return -1;
     }
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(err, RB_ERR_MAX, "cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        free(stage);
-        return -1;
-    }
-    struct sink s = { stage, 0, 1 << 20, fd, 0, err };
     serialize(w, &s, add_alignment);
     sink_flush(&s);
-    if (!s.failed && fchmod(fd, 0644) != 0) { /* mkstemp makes 0600 */
-        snprintf(err, RB_ERR_MAX, "chmod failed: %s", strerror(errno));
-        s.failed = 1;
-    }
-    if (!s.failed && fsync(fd) != 0) {
-        snprintf(err, RB_ERR_MAX, "fsync failed: %s", strerror(errno));
-        s.failed = 1;
-    }
-    if (close(fd) != 0 && !s.failed) {
-        snprintf(err, RB_ERR_MAX, "close failed: %s", strerror(errno));
-        s.failed = 1;
-    }
-    if (!s.failed && rename(tmp, path) != 0) {
-        snprintf(err, RB_ERR_MAX, "cannot rename to %s: %s", path, strerror(errno));
-        s.failed = 1;
-    }
-    if (s.failed)
-        unlink(tmp);
-    free(tmp);
-    free(stage);
+    free(s.buf);
     return s.failed ? -1 : 0;
+}
+
+int gguf_writer_write_file(struct gguf_writer *w, const char *path, char *err) {
+    struct rb_outfile o;
+    if (rb_outfile_open(&o, path, 0, err) != 0)
+        return -1;
+    if (gguf_writer_write_fd(w, o.fd, err) != 0) {
+        rb_outfile_abort(&o);
+        return -1;
+    }
+    return rb_outfile_commit(&o, err);
 }

@@ -6,6 +6,9 @@
 
 #include "rbee.h"
 
+/* runtime/cli_main.c: the whole command (argv[0] = "rbee"); version is
+ * what `rbee --version` prints */
+int cli_main(int argc, char **argv, const char *version);
 int cli_run(int argc, char **argv);      /* runtime/cli_run.c */
 int cli_logits(int argc, char **argv);   /* runtime/cli_run.c */
 int cli_tokenize(int argc, char **argv); /* runtime/cli_run.c */

@@ -236,6 +236,7 @@ static int chat_turn(struct chat *c, const char *line, size_t len) {
         .on_text = on_text, .user = c,
     };
     gp.sampling.seed += (uint64_t)(c->turn - 1); /* a new stream per turn, all from one --seed */
+    if (gp.sampling.repeat_last_n < 0) gp.sampling.repeat_last_n = n_ctx;
     struct rbee_gen_result res;
     c->reply.len = 0;
     if (c->reply.data) c->reply.data[0] = 0;
@@ -377,6 +378,11 @@ int cli_chat_main(const struct cli_chat_args *a) {
     int bad = rbee_session_new(&c.s, m, &cp, err);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (bad) { fail("context", err); goto done; }
+    struct rbee_model_info info;
+    rbee_model_get_info(m, &info);
+    if (rbee_n_ctx(rbee_session_context(c.s)) > info.n_ctx_train) /* as `rbee run` warns */
+        fprintf(stderr, "rbee: warning: -c %d is more than the %d tokens the model was trained on\n",
+                rbee_n_ctx(rbee_session_context(c.s)), info.n_ctx_train);
     if (a->system && push_msg(&c, "system", a->system, strlen(a->system))) { fail("chat", "out of memory"); goto done; }
     c.first = c.n_msgs;
     if (a->verbose)

@@ -3,8 +3,12 @@
  * tokenizer, tensors) and account for every byte of it: header + padding +
  * tensors == file size. It also prints what the KV cache and a whole run
  * with those settings would take in memory (file + KV cache + scratch),
- * so a user knows before a run whether it fits. A vocabulary-only file (no
- * tensors, a tokenizer.ggml.model) is described as such, without a plan.
+ * so a user knows before a run whether it fits. A file `rbee run` would
+ * refuse is listed as far as it reads, then the one error line that run
+ * would print, and exit status 1: no memory plan for what cannot run.
+ * Strings from the file are printed with control characters escaped.
+ * A vocabulary-only file (no tensors, a tokenizer.ggml.model) is described
+ * as such, without a plan, and is not an error.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,8 +32,6 @@ struct info_opts {
     uint32_t type_k, type_v;
     const char *name_k, *name_v;
 };
-
-#define INFO_DEFAULT_CTX_MAX 4096 /* rbee_context_new's default cap */
 
 static void info_usage(FILE *out) {
     fprintf(out, "usage: rbee info MODEL.gguf [--json] [-c N] [-t N] [--kv-type T] [-ctk T] [-ctv T]\n\n"
@@ -113,8 +115,6 @@ static int parse_opts(int argc, char **argv, struct info_opts *o) {
     return 0;
 }
 
-static void print_plain(const char *s, uint64_t len);
-
 /* ---- what we print, gathered once ---- */
 
 /* general.file_type ids (llama_ftype); retired ids have no name */
@@ -151,13 +151,10 @@ struct info {
     uint64_t n_params, tensor_bytes;
     uint32_t main_type; /* the type holding the most tensor bytes */
     struct gguf_layout layout;
-    int has_kv;
+    int has_kv;               /* the runtime loads the model: the memory plan is known */
     long kv_ctx;
-    size_t kv_bytes;
-    int has_scratch;          /* the runtime loads the model: scratch_bytes is known */
-    size_t scratch_bytes;
-    char no_scratch[RB_ERR_MAX]; /* why not, when !has_scratch */
-    int vocab_only;              /* no tensors, a tokenizer: nothing to run */
+    size_t kv_bytes, scratch_bytes;
+    char error[RB_ERR_MAX + 512]; /* why it cannot run ("FILE: why" or "context: why"), or "" */
     rbee_model *vocab;           /* the tokenizer as the runtime loads it, or NULL ... */
     char no_vocab[RB_ERR_MAX];   /* ... and why */
 };
@@ -176,55 +173,35 @@ static struct gguf_str kv_str(const struct gguf_kv *kv) {
     return s;
 }
 
-/* KV cache bytes for opts' context: needs block_count, head counts and a
- * head size; computed from the metadata alone, so it works for files the
- * runtime cannot run. */
-static void gather_kv_cache(struct info *in, const struct info_opts *o) {
-    const struct gguf_file *f = in->f;
-    char key[128], err[RB_ERR_MAX];
-    uint32_t n_layers, n_embd, n_head, n_head_kv, head_dim, ctx = 0;
-#define ARCH_U32(suffix, out) (snprintf(key, sizeof key, "%s." suffix, in->arch), gguf_get_u32(f, key, out, err) == 0)
-    if (!ARCH_U32("block_count", &n_layers) || !ARCH_U32("embedding_length", &n_embd) ||
-        !ARCH_U32("attention.head_count", &n_head) || n_head == 0)
-        return;
-    if (!ARCH_U32("attention.head_count_kv", &n_head_kv))
-        n_head_kv = n_head;
-    if (!ARCH_U32("attention.key_length", &head_dim))
-        head_dim = n_embd / n_head;
-    if (!ARCH_U32("context_length", &ctx))
-        ctx = 0;
-#undef ARCH_U32
-    in->kv_ctx = o->n_ctx ? o->n_ctx : (long)(ctx < INFO_DEFAULT_CTX_MAX ? ctx : INFO_DEFAULT_CTX_MAX);
-    if (in->kv_ctx <= 0 || n_layers > 0x7fffffffu || n_head_kv > 0x7fffffffu || head_dim > 0x7fffffffu)
-        return;
-    in->kv_bytes = rb_kv_bytes((int)n_layers, (int)in->kv_ctx, (int)n_head_kv, (int)head_dim, o->type_k, o->type_v);
-    in->has_kv = in->kv_bytes > 0;
-}
+/* Vocab-only files (tokenizer tests) hold no tensors and are not meant
+ * to run. */
+static int vocab_only(const struct info *in) { return in->f->n_tensors == 0 && in->tok_model; }
 
-/* Scratch bytes of a run with opts' settings, from the runtime itself
- * (rbee_context_memory: the sizes rbee_context_new allocates), and its KV
- * bytes, which agree with gather_kv_cache's wherever the runtime loads the
- * file. A file the runtime refuses keeps the metadata's KV figure and says why. */
+/* Load the model as `rbee run` does; the KV cache and scratch bytes of a
+ * run with opts' settings come from the runtime itself
+ * (rbee_context_memory: the sizes rbee_context_new allocates). A file or
+ * setting the runtime refuses gets its error instead. */
 static void gather_run_memory(struct info *in, const struct info_opts *o) {
     char err[RBEE_ERR_MAX];
     rbee_model *m;
-    if (!in->has_kv) return;
+    if (vocab_only(in)) return;
     if (rbee_model_load(&m, o->path, err) != 0) {
-        snprintf(in->no_scratch, sizeof in->no_scratch, "%s", err);
+        snprintf(in->error, sizeof in->error, "%.500s: %s", o->path, err);
         return;
     }
     struct rbee_context_params cp = rbee_context_default_params();
-    cp.n_ctx = (int)in->kv_ctx;
+    cp.n_ctx = (int)o->n_ctx;
     cp.n_threads = o->n_threads;
     cp.type_k = o->name_k;
     cp.type_v = o->name_v;
     struct rbee_context_memory mem;
     if (rbee_context_memory(m, &cp, &mem, err) != 0) {
-        snprintf(in->no_scratch, sizeof in->no_scratch, "%s", err);
+        snprintf(in->error, sizeof in->error, "context: %s", err);
     } else {
+        in->kv_ctx = mem.n_ctx;
         in->kv_bytes = mem.kv_bytes;
         in->scratch_bytes = mem.scratch_bytes;
-        in->has_scratch = 1;
+        in->has_kv = 1;
     }
     rbee_model_free(m);
 }
@@ -257,33 +234,9 @@ static void gather(struct info *in, const struct gguf_file *f, const struct info
         in->tensor_bytes += t->n_bytes; /* disjoint ranges of the file: cannot overflow */
     }
     gguf_layout(f, &in->layout);
-    in->vocab_only = f->n_tensors == 0 && in->tok_model;
     if (in->tok_model && rbee_vocab_load(&in->vocab, o->path, in->no_vocab) != 0)
         in->vocab = NULL;
-    if (in->vocab_only)
-        return;
-    gather_kv_cache(in, o);
     gather_run_memory(in, o);
-}
-
-/* The end-of-generation tokens: "id text, ..." in text, [id, ...] in JSON. */
-static void print_eog(const struct info *in, int json) {
-    struct rbee_model_info mi;
-    rbee_model_get_info(in->vocab, &mi);
-    int n = 0;
-    printf(json ? "[" : "");
-    for (int32_t id = 0; id < mi.n_vocab; id++) {
-        if (!rbee_token_is_eog(in->vocab, id))
-            continue;
-        printf("%s%d", n++ ? ", " : "", (int)id);
-        if (!json) {
-            size_t len;
-            const char *text = rbee_token_text(in->vocab, id, &len);
-            putchar(' ');
-            print_plain(text, len);
-        }
-    }
-    printf(json ? "]" : n ? "\n" : "-\n");
 }
 
 /* ---- value formatting ---- */
@@ -331,29 +284,78 @@ static void format_scalar(const struct gguf_kv *kv, char *buf, size_t cap, int j
     }
 }
 
-/* File bytes for a terminal: control characters shown as '?'. */
-static void print_plain(const char *s, uint64_t len) {
-    for (uint64_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        putchar(c < 0x20 || c == 0x7f ? '?' : c);
+static int print_plain(const char *s, uint64_t len);
+
+/* The end-of-generation tokens: "id text, ..." in text, [id, ...] in JSON. */
+static void print_eog(const struct info *in, int json) {
+    struct rbee_model_info mi;
+    rbee_model_get_info(in->vocab, &mi);
+    int n = 0;
+    printf(json ? "[" : "");
+    for (int32_t id = 0; id < mi.n_vocab; id++) {
+        if (!rbee_token_is_eog(in->vocab, id))
+            continue;
+        printf("%s%d", n++ ? ", " : "", (int)id);
+        if (!json) {
+            size_t len;
+            const char *text = rbee_token_text(in->vocab, id, &len);
+            putchar(' ');
+            print_plain(text, len);
+        }
     }
+    printf(json ? "]" : n ? "\n" : "-\n");
 }
 
-/* A JSON string literal: quotes, backslashes and control bytes escaped. */
+/* A control character (C0, DEL, C1) would let a file drive the terminal:
+ * ESC [ ... and its one-character form U+009B start escape sequences. */
+static int is_control(uint32_t cp) { return cp < 0x20 || (cp >= 0x7f && cp < 0xa0); }
+
+/* File bytes for a terminal: valid UTF-8 as it is; control characters as
+ * \n \t \r \xHH or \u00HH, bytes that are not UTF-8 as \xHH, and the
+ * backslash as \\ so nothing is ambiguous. Returns the columns used. */
+static int print_plain(const char *s, uint64_t len) {
+    int cols = 0;
+    uint32_t cp;
+    for (uint64_t i = 0; i < len;) {
+        size_t k = gguf_utf8_char(s + i, (size_t)(len - i), &cp);
+        if (k == 0) cols += printf("\\x%02x", (unsigned char)s[i++]);
+        else if (cp == '\n') cols += printf("\\n");
+        else if (cp == '\t') cols += printf("\\t");
+        else if (cp == '\r') cols += printf("\\r");
+        else if (cp == '\\') cols += printf("\\\\");
+        else if (is_control(cp)) cols += printf(cp < 0x80 ? "\\x%02x" : "\\u%04x", (unsigned)cp);
+        else {
+            fwrite(s + i, 1, k, stdout);
+            cols++;
+        }
+        i += k; /* 0 after a stray byte, already stepped over */
+    }
+    return cols;
+}
+
+/* A JSON string literal: quotes, backslashes and control characters
+ * escaped, bytes that are not UTF-8 as U+FFFD (JSON text is UTF-8). */
 static void print_json_str(const char *s, uint64_t len) {
+    uint32_t cp;
     putchar('"');
-    for (uint64_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c == '\n')
+    for (uint64_t i = 0; i < len;) {
+        size_t k = gguf_utf8_char(s + i, (size_t)(len - i), &cp);
+        if (k == 0) {
+            printf("\\ufffd");
+            i++;
+            continue;
+        }
+        if (cp == '"' || cp == '\\')
+            printf("\\%c", (char)cp);
+        else if (cp == '\n')
             printf("\\n");
-        else if (c == '\t')
+        else if (cp == '\t')
             printf("\\t");
-        else if (c < 0x20 || c == 0x7f)
-            printf("\\u%04x", c);
+        else if (is_control(cp))
+            printf("\\u%04x", (unsigned)cp);
         else
-            putchar(c);
+            fwrite(s + i, 1, k, stdout);
+        i += k;
     }
     putchar('"');
 }
@@ -432,8 +434,8 @@ static void print_text(const struct info *in, const struct info_opts *o) {
         char shape[128];
         format_shape(t, shape, sizeof shape);
         printf("  ");
-        print_plain(t->name.data, t->name.len);
-        printf("%*s %-8s %-22s %12llu\n", t->name.len < 32 ? (int)(32 - t->name.len) : 0, "",
+        int cols = print_plain(t->name.data, t->name.len);
+        printf("%*s %-8s %-22s %12llu\n", cols < 32 ? 32 - cols : 0, "",
                rb_type_name(t->type), shape, (unsigned long long)t->n_bytes);
     }
     const struct gguf_layout *l = &in->layout;
@@ -445,7 +447,7 @@ static void print_text(const struct info *in, const struct info_opts *o) {
     uint64_t sum = l->header_bytes + l->padding_bytes + l->tensor_bytes + l->unused_bytes;
     printf(" = %llu bytes; file size %llu: %s\n", (unsigned long long)sum, (unsigned long long)l->file_bytes,
            sum == l->file_bytes && l->unused_bytes == 0 ? "ok" : "MISMATCH (bytes not explained by alignment)");
-    if (in->vocab_only)
+    if (vocab_only(in))
         printf("vocabulary only: no tensors, nothing to run (no memory plan)\n");
     if (in->has_kv) {
         char types[32];
@@ -454,13 +456,9 @@ static void print_text(const struct info *in, const struct info_opts *o) {
         printf("kv cache:      %llu bytes (%.1f MiB; %s, %ld tokens)\n", (unsigned long long)in->kv_bytes,
                (double)in->kv_bytes / (1 << 20), types, in->kv_ctx);
         uint64_t total = (uint64_t)f->size + in->kv_bytes + in->scratch_bytes;
-        if (in->has_scratch)
-            printf("memory:        %llu bytes (%.1f MiB) = file + kv cache + scratch %llu (%d threads)\n",
-                   (unsigned long long)total, (double)total / (1 << 20), (unsigned long long)in->scratch_bytes,
-                   o->n_threads);
-        else
-            printf("memory:        %llu bytes (%.1f MiB) = file + kv cache; scratch unknown: %s\n",
-                   (unsigned long long)total, (double)total / (1 << 20), in->no_scratch);
+        printf("memory:        %llu bytes (%.1f MiB) = file + kv cache + scratch %llu (%d threads)\n",
+               (unsigned long long)total, (double)total / (1 << 20), (unsigned long long)in->scratch_bytes,
+               o->n_threads);
     }
 }
 
@@ -528,7 +526,7 @@ static void print_json(const struct info *in, const struct info_opts *o) {
     else
         printf("null");
     printf("}, \"vocab_only\": %s, \"n_params\": %llu, \"bits_per_weight\": %.6f, \"tensors\": [",
-           in->vocab_only ? "true" : "false", (unsigned long long)in->n_params, bits_per_weight(in));
+           vocab_only(in) ? "true" : "false", (unsigned long long)in->n_params, bits_per_weight(in));
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const struct gguf_tensor *t = &f->tensors[i];
         printf("%s{\"name\": ", i ? ", " : "");
@@ -549,12 +547,13 @@ static void print_json(const struct info *in, const struct info_opts *o) {
     if (in->has_kv) {
         printf(", \"kv_cache\": {\"type_k\": \"%s\", \"type_v\": \"%s\", \"n_ctx\": %ld, \"bytes\": %llu}",
                rb_type_name(o->type_k), rb_type_name(o->type_v), in->kv_ctx, (unsigned long long)in->kv_bytes);
-        if (in->has_scratch)
-            printf(", \"scratch_bytes\": %llu, \"n_threads\": %d", (unsigned long long)in->scratch_bytes,
-                   o->n_threads);
-        else
-            printf(", \"scratch_bytes\": null");
+        printf(", \"scratch_bytes\": %llu, \"n_threads\": %d", (unsigned long long)in->scratch_bytes,
+               o->n_threads);
         printf(", \"memory_bytes\": %llu", (unsigned long long)((uint64_t)f->size + in->kv_bytes + in->scratch_bytes));
+    }
+    if (in->error[0]) {
+        printf(", \"error\": ");
+        print_json_z(in->error);
     }
     printf("}\n");
 }
@@ -578,8 +577,9 @@ int cli_info(int argc, char **argv) {
         print_text(&in, &o);
     rbee_model_free(in.vocab);
     gguf_close(&f);
-    if (fflush(stdout) != 0) {
-        fprintf(stderr, "rbee: error: info: cannot write output\n");
+    if (in.error[0]) { /* what `rbee run` would say, after all that could be listed */
+        fflush(stdout);
+        fprintf(stderr, "rbee: error: %s\n", in.error);
         return 1;
     }
     return 0;

@@ -274,8 +274,8 @@ static int check_hparams(const struct rb_hparams *hp, int rotary, char *err) {
         return -1;
     }
     if (!rotary) return 0;
-    if (hp->rope_dim < 0 || hp->rope_dim > hp->head_dim || hp->rope_dim % 2) {
-        snprintf(err, RB_ERR_MAX, "rope dimension_count %d must be even and at most the head dim %d",
+    if (hp->rope_dim <= 0 || hp->rope_dim > hp->head_dim || hp->rope_dim % 2) {
+        snprintf(err, RB_ERR_MAX, "rope dimension_count %d must be even, from 2 to the head dim %d",
                  hp->rope_dim, hp->head_dim);
         return -1;
     }
@@ -337,14 +337,10 @@ static int copy_meta_strings(struct rbee_model *m, char *err) {
     return 0;
 }
 
-/* What model and vocabulary loads share: map the file, copy its strings, read general.name. */
-static int open_file(struct rbee_model *m, const char *path, char *err) {
-    struct stat st;
-    if (stat(path, &st) != 0) { snprintf(err, RB_ERR_MAX, "no such file"); return -1; }
-    if (S_ISDIR(st.st_mode)) { snprintf(err, RB_ERR_MAX, "is a directory"); return -1; }
-    m->path = strdup(path);
-    if (!m->path) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
-    if (gguf_open(&m->file, m->path, err) || copy_meta_strings(m, err)) return -1;
+/* What model and vocabulary loads share once the file is open: its
+ * strings copied, general.name. */
+static int read_strings(struct rbee_model *m, char *err) {
+    if (copy_meta_strings(m, err)) return -1;
     if (gguf_find_key(&m->file, "general.name") >= 0 &&
         gguf_get_str(&m->file, "general.name", m->name, sizeof m->name, err)) return -1;
     return 0;
@@ -359,18 +355,24 @@ static int load_tokenizer(struct rbee_model *m, char *err) {
     return 0;
 }
 
-static int load(struct rbee_model *m, const char *path, char *err) {
-    if (open_file(m, path, err)) return -1;
+/* Everything after the file is open: architecture, hyperparameters,
+ * tensors, tokenizer. */
+static int bind_model(struct rbee_model *m, char *err) {
+    if (rb_kernels_select_env(err)) return -1;
     if (m->file.n_tensors == 0 && gguf_find_key(&m->file, "tokenizer.ggml.model") >= 0) {
         snprintf(err, RB_ERR_MAX, "the file holds a vocabulary only (no tensors): it can be tokenized with, not run");
         return -1;
     }
-
     char arch[64];
     if (gguf_get_str(&m->file, "general.architecture", arch, sizeof arch, err)) return -1;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (!strcmp(archs[i]->name, arch)) m->arch = archs[i];
-    if (!m->arch) { snprintf(err, RB_ERR_MAX, "architecture '%s' is not supported", arch); return -1; }
+    if (!m->arch) {
+        char shown[64];
+        struct gguf_str a = { strlen(arch), arch };
+        snprintf(err, RB_ERR_MAX, "architecture '%s' is not supported", gguf_show(&a, shown, sizeof shown));
+        return -1;
+    }
 
     const struct gguf_tensor *te = find_tensor(m, "token_embd.weight", 1, err);
     if (!te) return -1;
@@ -428,8 +430,8 @@ static int load(struct rbee_model *m, const char *path, char *err) {
     return 0;
 }
 
-static int load_vocab(struct rbee_model *m, const char *path, char *err) {
-    if (open_file(m, path, err)) return -1;
+/* A vocabulary alone: tokenize and detokenize, nothing to run. */
+static int bind_vocab(struct rbee_model *m, char *err) {
     char aerr[RB_ERR_MAX];
     if (gguf_find_key(&m->file, "general.architecture") >= 0 &&
         gguf_get_str(&m->file, "general.architecture", m->arch_name, sizeof m->arch_name, aerr))
@@ -440,11 +442,23 @@ static int load_vocab(struct rbee_model *m, const char *path, char *err) {
     return 0;
 }
 
-static int new_model(rbee_model **out, const char *path, int vocab_only, char *err) {
+static int open_path(struct rbee_model *m, const char *path, char *err) {
+    struct stat st;
+    if (stat(path, &st) != 0) { snprintf(err, RB_ERR_MAX, "no such file"); return -1; }
+    if (S_ISDIR(st.st_mode)) { snprintf(err, RB_ERR_MAX, "is a directory"); return -1; }
+    m->path = strdup(path);
+    if (!m->path) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
+    return gguf_open(&m->file, m->path, err);
+}
+
+/* A model (or a vocabulary alone) from a path, or (path NULL) from size
+ * bytes at buf. */
+static int load(rbee_model **out, const char *path, const void *buf, size_t size, int vocab_only, char *err) {
     *out = NULL;
     struct rbee_model *m = calloc(1, sizeof *m);
     if (!m) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
-    if (vocab_only ? load_vocab(m, path, err) : load(m, path, err)) {
+    if ((path ? open_path(m, path, err) : gguf_open_memory(&m->file, buf, size, err)) || read_strings(m, err) ||
+        (vocab_only ? bind_vocab(m, err) : bind_model(m, err))) {
         rbee_model_free(m);
         return -1;
     }
@@ -452,8 +466,13 @@ static int new_model(rbee_model **out, const char *path, int vocab_only, char *e
     return 0;
 }
 
-int rbee_model_load(rbee_model **out, const char *path, char *err) { return new_model(out, path, 0, err); }
-int rbee_vocab_load(rbee_model **out, const char *path, char *err) { return new_model(out, path, 1, err); }
+int rbee_model_load(rbee_model **out, const char *path, char *err) { return load(out, path, NULL, 0, 0, err); }
+int rbee_vocab_load(rbee_model **out, const char *path, char *err) { return load(out, path, NULL, 0, 1, err); }
+
+int rb_model_load_memory(rbee_model **out, const void *buf, size_t size, char *err) {
+    return load(out, NULL, buf, size, 0, err);
+}
+
 int rbee_model_vocab_only(const rbee_model *m) { return m->arch == NULL; }
 
 const char *rbee_model_meta_str(const rbee_model *m, const char *key) {
@@ -474,5 +493,6 @@ void rbee_model_free(rbee_model *m) {
     free(m->path);
     free(m);
 }
+
 
 void rbee_model_get_info(const rbee_model *m, struct rbee_model_info *info) { *info = m->info; }

@@ -169,6 +169,9 @@ int rb_bind_llama_layer(struct rbee_model *m, int il, int qkv_bias, char *err);
 /* An optional [rope_dim / 2] vector of rope factors (rope_freqs.weight,
  * rope_factors_long.weight ...), every one positive. */
 int rb_bind_rope_factors(struct rbee_model *m, const char *name, float **v, char *err);
+/* rbee_model_load for a file already in memory (the fuzzer); buf must
+ * outlive the model. */
+int rb_model_load_memory(rbee_model **out, const void *buf, size_t size, char *err);
 
 /* Dequantize row `row` of a weight into n_in floats. */
 void rb_weight_row_f32(const struct rb_weight *w, int64_t row, float *out);

@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,45 +174,90 @@ uint32_t rb_quantize_tensor_type(const struct gguf_file *f, const struct gguf_te
 
 /* ------------------------------------------------------------- row conversion */
 
+/* Rows between two looks at opts->cancelled by the calling thread. */
+#define CANCEL_CHECK_ROWS 64
+
 struct convert_job {
     const uint8_t *src;
     uint32_t src_type, dst_type;
     int64_t ne0;
     size_t src_row_bytes, dst_row_bytes;
     uint8_t *dst;
+    float *row;      /* ne0 floats of scratch, owned by the job */
     int64_t row_begin, row_end;
+    atomic_int *stop; /* set when any job fails or the run is cancelled */
+    const struct rb_quantize_opts *opts; /* the calling thread's job only: polls cancelled */
     /* result: first row with a NaN/Inf, or -1 */
     int64_t bad_row, bad_col;
-    int out_of_memory;
+    int cancelled;
 };
 
 static void *convert_rows(void *arg) {
     struct convert_job *job = arg;
     const struct rb_type_traits *from = rb_traits(job->src_type), *to = rb_traits(job->dst_type);
-    float *row = malloc((size_t)job->ne0 * sizeof(float));
-    if (!row) {
-        job->out_of_memory = 1;
-        return NULL;
-    }
     for (int64_t r = job->row_begin; r < job->row_end; r++) {
-        from->to_float(job->src + (size_t)r * job->src_row_bytes, row, job->ne0);
+        if (atomic_load_explicit(job->stop, memory_order_relaxed)) return NULL;
+        if (job->opts && job->opts->cancelled && (r - job->row_begin) % CANCEL_CHECK_ROWS == 0 &&
+            job->opts->cancelled(job->opts->user)) {
+            job->cancelled = 1;
+            atomic_store(job->stop, 1);
+            return NULL;
+        }
+        from->to_float(job->src + (size_t)r * job->src_row_bytes, job->row, job->ne0);
         for (int64_t c = 0; c < job->ne0; c++)
-            if (!isfinite(row[c])) {
+            if (!isfinite(job->row[c])) {
                 job->bad_row = r;
                 job->bad_col = c;
-                free(row);
+                atomic_store(job->stop, 1);
                 return NULL;
             }
-        to->from_float(row, job->dst + (size_t)r * job->dst_row_bytes, job->ne0);
+        to->from_float(job->row, job->dst + (size_t)r * job->dst_row_bytes, job->ne0);
     }
-    free(row);
     return NULL;
 }
 
-/* Convert all rows of t to dst_type into a malloc'd buffer, rows split over
- * n_threads (each row is independent, so the bytes do not depend on it). */
-static int convert_tensor(const struct gguf_tensor *t, const char *name, uint32_t dst_type, int n_threads,
-                          uint8_t **out, uint64_t *out_bytes, char *err) {
+/* ------------------------------------------------------------- the model */
+
+/* The output is planned whole (metadata, every tensor's name, type and
+ * size), then each tensor is converted when the writer reaches it, into
+ * one buffer as large as the largest converted tensor: memory holds one
+ * output tensor, not the output model, and input pages are dropped as
+ * they are used, so a 7B model quantizes on an 8 GB machine. */
+struct quantize_plan {
+    const struct gguf_file *in;
+    struct rb_quantize_opts opts;
+    uint32_t *types;  /* [n_tensors] output type of each tensor */
+    uint8_t *buf;     /* largest converted tensor */
+    size_t buf_bytes;
+    float *rows;      /* [n_threads][max_ne0] conversion scratch */
+    size_t max_ne0;   /* longest row of any tensor */
+    int n_threads;
+    uint64_t done, total; /* input bytes, for progress */
+    int fill_failed;      /* the write stopped in fill_tensor, not at the file */
+};
+
+#define MAX_THREADS 64
+
+static void plan_free(void *user) {
+    struct quantize_plan *p = user;
+    free(p->types);
+    free(p->buf);
+    free(p->rows);
+    free(p);
+}
+
+static const char *tensor_name(const struct gguf_tensor *t, char *buf) {
+    name_of(t, buf);
+    return buf;
+}
+
+/* Convert tensor i to p->types[i] into p->buf, rows split over the
+ * threads (each row is independent, so the bytes do not depend on how). */
+static int convert_tensor(struct quantize_plan *p, size_t i, char *err) {
+    const struct gguf_tensor *t = &p->in->tensors[i];
+    char name[NAME_MAX_LEN];
+    tensor_name(t, name);
+    uint32_t dst_type = p->types[i];
     const struct rb_type_traits *from = rb_traits(t->type), *to = rb_traits(dst_type);
     if (!from || !from->to_float) {
         snprintf(err, RB_ERR_MAX, "%.160s: cannot convert from %s", name, rb_type_name(t->type));
@@ -222,51 +268,64 @@ static int convert_tensor(const struct gguf_tensor *t, const char *name, uint32_
         return -1;
     }
     int64_t ne0 = t->ne[0], rows = t->ne[1] * t->ne[2] * t->ne[3];
-    uint64_t row_bytes = rb_row_bytes(dst_type, ne0);
-    *out_bytes = row_bytes * (uint64_t)rows;
-    *out = malloc(*out_bytes ? (size_t)*out_bytes : 1);
-    if (!*out) {
-        snprintf(err, RB_ERR_MAX, "%.160s: out of memory (%llu bytes)", name, (unsigned long long)*out_bytes);
-        return -1;
-    }
-    if (n_threads > rows) n_threads = rows > 0 ? (int)rows : 1;
-    struct convert_job jobs[64];
-    pthread_t tids[64];
-    if (n_threads > 64) n_threads = 64;
-    for (int k = 0; k < n_threads; k++) {
+    int n = p->n_threads < rows ? p->n_threads : (int)rows;
+    struct convert_job jobs[MAX_THREADS];
+    pthread_t tids[MAX_THREADS];
+    atomic_int stop = 0;
+    for (int k = 0; k < n; k++)
         jobs[k] = (struct convert_job){
             .src = t->data, .src_type = t->type, .dst_type = dst_type, .ne0 = ne0,
-            .src_row_bytes = (size_t)rb_row_bytes(t->type, ne0), .dst_row_bytes = (size_t)row_bytes,
-            .dst = *out, .row_begin = rows * k / n_threads, .row_end = rows * (k + 1) / n_threads,
-            .bad_row = -1, .bad_col = -1,
+            .src_row_bytes = (size_t)rb_row_bytes(t->type, ne0), .dst_row_bytes = (size_t)rb_row_bytes(dst_type, ne0),
+            .dst = p->buf, .row = p->rows + (size_t)k * p->max_ne0,
+            .row_begin = rows * k / n, .row_end = rows * (k + 1) / n,
+            .stop = &stop, .opts = k == 0 ? &p->opts : NULL, .bad_row = -1, .bad_col = -1,
         };
-    }
     int started = 0;
-    for (int k = 1; k < n_threads; k++, started++)
+    for (int k = 1; k < n; k++, started++)
         if (pthread_create(&tids[k], NULL, convert_rows, &jobs[k]) != 0) break;
     convert_rows(&jobs[0]);
     for (int k = 1; k <= started; k++) pthread_join(tids[k], NULL);
-    for (int k = started + 1; k < n_threads; k++) convert_rows(&jobs[k]); /* threads we could not start */
+    for (int k = started + 1; k < n; k++) convert_rows(&jobs[k]); /* threads we could not start */
 
-    for (int k = 0; k < n_threads; k++) {
-        if (jobs[k].out_of_memory) {
-            snprintf(err, RB_ERR_MAX, "%.160s: out of memory", name);
-            goto fail;
-        }
+    for (int k = 0; k < n; k++)
         if (jobs[k].bad_row >= 0) {
             snprintf(err, RB_ERR_MAX, "%.160s: row %lld column %lld is NaN or Inf: refusing to quantize",
                      name, (long long)jobs[k].bad_row, (long long)jobs[k].bad_col);
-            goto fail;
+            return -1;
         }
+    if (jobs[0].cancelled) {
+        snprintf(err, RB_ERR_MAX, "interrupted");
+        return -1;
     }
     return 0;
-fail:
-    free(*out);
-    *out = NULL;
-    return -1;
 }
 
-/* ------------------------------------------------------------- the model */
+/* The writer's fill: tensor i's output bytes. */
+static int fill_tensor(void *user, size_t i, const void **data, char *err) {
+    struct quantize_plan *p = user;
+    const struct gguf_tensor *t = &p->in->tensors[i];
+    if (p->opts.cancelled && p->opts.cancelled(p->opts.user)) {
+        snprintf(err, RB_ERR_MAX, "interrupted");
+        p->fill_failed = 1;
+        return -1;
+    }
+    if (p->types[i] == t->type) { /* kept as it is: straight from the mapping */
+        *data = t->data;
+    } else {
+        if (convert_tensor(p, i, err) != 0) {
+            p->fill_failed = 1;
+            return -1;
+        }
+        *data = p->buf;
+        gguf_drop_pages(p->in, t->data, t->n_bytes);
+    }
+    p->done += t->n_bytes;
+    if (p->opts.progress) {
+        char name[NAME_MAX_LEN];
+        p->opts.progress(p->opts.user, p->done, p->total, tensor_name(t, name));
+    }
+    return 0;
+}
 
 static int is_replaced_key(const struct gguf_kv *kv) {
     static const char *const keys[] = { "general.file_type", "general.quantization_version", "general.alignment" };
@@ -275,18 +334,76 @@ static int is_replaced_key(const struct gguf_kv *kv) {
     return 0;
 }
 
-int rb_quantize_gguf(const struct gguf_file *in, const struct rb_quantize_opts *opts,
-                     struct gguf_writer **out, char *err) {
+/* Every tensor's output type and the buffers its conversion needs; the
+ * notes (fallbacks, requantizing) go out here, before any byte. */
+static int plan_tensors(struct quantize_plan *p, struct gguf_writer *w, char *err) {
+    const struct gguf_file *in = p->in;
+    char name[NAME_MAX_LEN], note[RB_ERR_MAX];
+    p->types = malloc((in->n_tensors ? (size_t)in->n_tensors : 1) * sizeof *p->types);
+    if (!p->types) {
+        snprintf(err, RB_ERR_MAX, "out of memory");
+        return -1;
+    }
+    for (uint64_t i = 0; i < in->n_tensors; i++) {
+        const struct gguf_tensor *t = &in->tensors[i];
+        if (t->name.len >= NAME_MAX_LEN) {
+            snprintf(err, RB_ERR_MAX, "tensor %llu: name longer than %d bytes", (unsigned long long)i, NAME_MAX_LEN - 1);
+            return -1;
+        }
+        tensor_name(t, name);
+        uint32_t type = rb_quantize_tensor_type(in, t, p->opts.ftype, note);
+        if (note[0] && p->opts.note) p->opts.note(p->opts.user, note);
+        uint64_t bytes = t->n_bytes;
+        if (type != t->type) {
+            if (t->type != RB_TYPE_F32 && t->type != RB_TYPE_F16 && t->type != RB_TYPE_BF16 && p->opts.note) {
+                snprintf(note, RB_ERR_MAX, "%.160s: requantizing from %s to %s adds the errors of both",
+                         name, rb_type_name(t->type), rb_type_name(type));
+                p->opts.note(p->opts.user, note);
+            }
+            bytes = rb_row_bytes(type, t->ne[0]) * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+            if (bytes > SIZE_MAX) {
+                snprintf(err, RB_ERR_MAX, "%.160s: too large for memory", name);
+                return -1;
+            }
+            if (bytes > p->buf_bytes) p->buf_bytes = (size_t)bytes;
+        }
+        if ((size_t)t->ne[0] > p->max_ne0) p->max_ne0 = (size_t)t->ne[0];
+        p->types[i] = type;
+        p->total += t->n_bytes;
+        if (gguf_writer_add_tensor(w, name, type, t->n_dims, t->ne, NULL, bytes, 1) != 0) {
+            snprintf(err, RB_ERR_MAX, "%.160s: cannot add tensor (out of memory?)", name);
+            return -1;
+        }
+    }
+    p->buf = malloc(p->buf_bytes ? p->buf_bytes : 1);
+    p->rows = malloc((size_t)p->n_threads * (p->max_ne0 ? p->max_ne0 : 1) * sizeof *p->rows);
+    if (!p->buf || !p->rows) {
+        snprintf(err, RB_ERR_MAX, "out of memory (%zu bytes for the largest tensor)", p->buf_bytes);
+        return -1;
+    }
+    return 0;
+}
+
+/* rb_quantize_gguf, also handing back the plan (owned by the writer) */
+static int plan_model(const struct gguf_file *in, const struct rb_quantize_opts *opts,
+                      struct gguf_writer **out, struct quantize_plan **plan, char *err) {
     *out = NULL;
     if (!rb_ftype_name(opts->ftype)) {
         snprintf(err, RB_ERR_MAX, "file type %u: not one rbee writes", opts->ftype);
         return -1;
     }
     struct gguf_writer *w = gguf_writer_new();
-    if (!w) {
+    struct quantize_plan *p = calloc(1, sizeof *p);
+    if (!w || !p) {
+        gguf_writer_free(w);
+        free(p);
         snprintf(err, RB_ERR_MAX, "out of memory");
         return -1;
     }
+    p->in = in;
+    p->opts = *opts;
+    p->n_threads = opts->n_threads < 1 ? 1 : opts->n_threads > MAX_THREADS ? MAX_THREADS : opts->n_threads;
+    gguf_writer_set_fill(w, fill_tensor, p, plan_free);
     gguf_writer_set_alignment(w, (uint32_t)in->alignment);
     for (uint64_t i = 0; i < in->n_kv; i++)
         if (!is_replaced_key(&in->kv[i]) && gguf_writer_copy_kv(w, &in->kv[i]) != 0) {
@@ -298,49 +415,19 @@ int rb_quantize_gguf(const struct gguf_file *in, const struct rb_quantize_opts *
         snprintf(err, RB_ERR_MAX, "out of memory");
         goto fail;
     }
-
-    uint64_t total = 0, done = 0;
-    for (uint64_t i = 0; i < in->n_tensors; i++) total += in->tensors[i].n_bytes;
-    int n_threads = opts->n_threads > 0 ? opts->n_threads : 1;
-    char name[NAME_MAX_LEN], note[RB_ERR_MAX];
-    for (uint64_t i = 0; i < in->n_tensors; i++) {
-        const struct gguf_tensor *t = &in->tensors[i];
-        size_t len = (size_t)t->name.len;
-        if (len >= NAME_MAX_LEN) {
-            snprintf(err, RB_ERR_MAX, "tensor %llu: name longer than %d bytes", (unsigned long long)i, NAME_MAX_LEN - 1);
-            goto fail;
-        }
-        memcpy(name, t->name.data, len);
-        name[len] = 0;
-        uint32_t type = rb_quantize_tensor_type(in, t, opts->ftype, note);
-        if (note[0] && opts->note) opts->note(opts->user, note);
-        int rc;
-        if (type == t->type) { /* kept as it is: reference the mapping */
-            rc = gguf_writer_add_tensor(w, name, type, t->n_dims, t->ne, t->data, t->n_bytes, 1);
-        } else {
-            uint8_t *data;
-            uint64_t bytes;
-            if (t->type != RB_TYPE_F32 && t->type != RB_TYPE_F16 && t->type != RB_TYPE_BF16 && opts->note) {
-                snprintf(note, RB_ERR_MAX, "%.160s: requantizing from %s to %s adds the errors of both",
-                         name, rb_type_name(t->type), rb_type_name(type));
-                opts->note(opts->user, note);
-            }
-            if (convert_tensor(t, name, type, n_threads, &data, &bytes, err) != 0) goto fail;
-            rc = gguf_writer_add_tensor(w, name, type, t->n_dims, t->ne, data, bytes, 0);
-            free(data);
-        }
-        if (rc != 0) {
-            snprintf(err, RB_ERR_MAX, "%.160s: cannot add tensor (out of memory?)", name);
-            goto fail;
-        }
-        done += t->n_bytes;
-        if (opts->progress) opts->progress(opts->user, done, total, name);
-    }
+    if (plan_tensors(p, w, err) != 0) goto fail;
     *out = w;
+    *plan = p;
     return 0;
 fail:
     gguf_writer_free(w);
     return -1;
+}
+
+int rb_quantize_gguf(const struct gguf_file *in, const struct rb_quantize_opts *opts,
+                     struct gguf_writer **out, char *err) {
+    struct quantize_plan *plan;
+    return plan_model(in, opts, out, &plan, err);
 }
 
 int rb_quantize_file(const char *in_path, const char *out_path, const struct rb_quantize_opts *opts, char *err) {
@@ -350,22 +437,32 @@ int rb_quantize_file(const char *in_path, const char *out_path, const struct rb_
         snprintf(err, RB_ERR_MAX, "%.120s: %.120s", in_path, why);
         return -1;
     }
-    /* The rename would replace the model being read (permissions do not
-     * stop root): the user's only copy of it would be gone. lstat: a
-     * symlink at out_path is what rename replaces, not its target. */
+    /* Replacing the model being read (permissions do not stop root) would
+     * lose the user's only copy of it. stat, not lstat: rb_outfile follows
+     * a symbolic link and replaces its target. */
     struct stat si, so;
-    if (stat(in_path, &si) == 0 && lstat(out_path, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+    if (stat(in_path, &si) == 0 && stat(out_path, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
         snprintf(err, RB_ERR_MAX, "%.120s: is the input file; refusing to overwrite it", out_path);
         gguf_close(&in);
         return -1;
     }
+    /* the output first: a path we cannot write fails before any work */
+    struct rb_outfile out;
+    if (rb_outfile_open(&out, out_path, 0, why) != 0) {
+        snprintf(err, RB_ERR_MAX, "%.120s: %.120s", out_path, why);
+        gguf_close(&in);
+        return -1;
+    }
     struct gguf_writer *w;
-    int rc = rb_quantize_gguf(&in, opts, &w, err);
+    struct quantize_plan *plan;
+    int rc = plan_model(&in, opts, &w, &plan, err);
     if (rc == 0) {
-        rc = gguf_writer_write_file(w, out_path, why);
-        if (rc != 0) snprintf(err, RB_ERR_MAX, "%.120s: %.120s", out_path, why);
+        rc = gguf_writer_write_fd(w, out.fd, why) || rb_outfile_commit(&out, why) ? -1 : 0;
+        if (rc != 0 && plan->fill_failed) snprintf(err, RB_ERR_MAX, "%s", why); /* about a tensor */
+        else if (rc != 0) snprintf(err, RB_ERR_MAX, "%.120s: %.120s", out_path, why);
         gguf_writer_free(w);
     }
+    rb_outfile_abort(&out); /* after a commit: nothing left to do */
     gguf_close(&in);
     return rc;
 }

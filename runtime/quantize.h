@@ -41,17 +41,25 @@ struct rb_quantize_opts {
     void (*note)(void *user, const char *line);
     /* optional: called after each tensor, from the calling thread */
     void (*progress)(void *user, uint64_t done_bytes, uint64_t total_bytes, const char *tensor);
+    /* optional: polled from the calling thread between tensors and every
+     * few rows; nonzero stops the run with the error "interrupted" */
+    int (*cancelled)(void *user);
     void *user;
 };
 
-/* Quantize every tensor of `in` into a new writer (*out, free with
+/* Plan the quantized model of `in` into a new writer (*out, free with
  * gguf_writer_free; `in` must stay open until it is written). Metadata is
- * copied, general.file_type and general.quantization_version set. Refuses
- * NaN/Inf weights with the tensor and row. Same bytes for any n_threads. */
+ * copied, general.file_type and general.quantization_version set; each
+ * tensor's type is chosen (notes go out now) and its bytes are converted
+ * when the writer reaches it, so writing holds one output tensor in memory,
+ * not the model, and NaN/Inf weights fail the write, naming the tensor and
+ * row. Same bytes for any n_threads. */
 int rb_quantize_gguf(const struct gguf_file *in, const struct rb_quantize_opts *opts,
                      struct gguf_writer **out, char *err);
 
-/* Open in_path, quantize, write out_path atomically (temp file + rename). */
+/* Open in_path, quantize, write out_path through rb_outfile (a file appears
+ * whole or not at all; a device is written through; see gguf.h). Refuses
+ * an out_path that is in_path. */
 int rb_quantize_file(const char *in_path, const char *out_path, const struct rb_quantize_opts *opts, char *err);
 
 #endif

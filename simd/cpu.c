@@ -4,8 +4,9 @@
  * the CPU (and the OS, for the YMM/ZMM register state) supports. RBEE_ISA=
  * scalar|avx2|avx512|neon forces a path. Policy for a forced ISA the CPU lacks
  * (or an unknown name): rb_kernels() never fails, it ignores such a value and
- * uses the best table; the CLI calls rb_kernels_select(getenv("RBEE_ISA"),
- * err) at start, which refuses it with a message, and exits with the error.
+ * uses the best table; the CLI (at start) and rbee_model_load call
+ * rb_kernels_select_env, which refuses it with a message naming the value
+ * and the valid names, so no run goes ahead on a path nobody asked for.
  *
  * x86-64: avx2 needs AVX2+FMA+F16C; avx512 needs AVX-512 F+BW+VL+DQ+VNNI;
  * both need the OS to save the registers (XGETBV). aarch64: neon always,
@@ -161,6 +162,11 @@ int rb_kernels_select(const char *isa, char *err) {
     }
     atomic_store(&chosen, k);
     return 0;
+}
+
+int rb_kernels_select_env(char *err) {
+    const char *isa = getenv("RBEE_ISA");
+    return isa && *isa ? rb_kernels_select(isa, err) : 0;
 }
 
 const char *rb_kernels_available(void) {

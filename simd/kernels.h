@@ -58,6 +58,9 @@ extern const struct rb_kernels rb_kernels_neon_dotprod; /* aarch64 with dotprod;
 const struct rb_kernels *rb_kernels(void);
 /* Choose explicitly ("scalar", "avx2", ...); -1 with err if unknown or the CPU lacks it. */
 int rb_kernels_select(const char *isa, char *err);
+/* rb_kernels_select(RBEE_ISA) when it is set and not empty, else 0: the
+ * check the CLI and model loading make, so a bad value is refused by name. */
+int rb_kernels_select_env(char *err);
 /* Space-separated list of ISAs this CPU can run, best last, e.g. "scalar avx2 avx512". */
 const char *rb_kernels_available(void);
 

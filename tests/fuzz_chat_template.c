@@ -5,7 +5,10 @@
  * role / content pairs; the first byte of the input also sets add_assistant.
  * The sizing call (no buffer), a call with a buffer one byte short and a
  * call with room must agree: same length, same bytes, nothing written past
- * the buffer (ASan), detection consistent with the result. */
+ * the buffer (ASan), detection consistent with the result.
+ *
+ * fuzz-seeds: $SHARED/reference/chat
+ * fuzz-max-len: 4096 */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,5 @@
 /* fuzz_gguf.c - libFuzzer entry for the GGUF reader (`make fuzz`).
+ * fuzz-seeds: $SHARED/models
  *
  * Parses arbitrary bytes; when they open, walks everything a caller would
  * touch (every kv through the typed getters, every string of every string

@@ -10,6 +10,9 @@
  * a wrong bound in the pre-tokenizers, the special-token partition, either
  * encoder or the decoder shows up as an ASan/UBSan report. Ids out of range
  * and a count that changes between the counting and the writing call abort.
+ *
+ * fuzz-seeds: $SHARED/reference/tokenizer/ggml-vocab-llama-bpe.gguf.inp $SHARED/reference/tokenizer/ggml-vocab-qwen2.gguf.inp $SHARED/reference/tokenizer/ggml-vocab-llama-spm.gguf.inp
+ * fuzz-max-len: 2048
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -93,6 +96,8 @@ static void roundtrip(const struct rb_tokenizer *t, const char *text, size_t len
         total += rb_detok_push(t, &d, ids[i], piece, piece_cap);
     }
     total += rb_detok_flush(&d, piece, piece_cap);
+    if (total > (size_t)n * (piece_cap + 1) + piece_cap) /* no push writes more than its cap */
+        abort();
     free(piece);
     free(ids);
 }

@@ -1,10 +1,16 @@
 #!/bin/sh
 # Runs the test suites and adds them up; the last line is "N passed, N failed".
 # SUITES picks what runs: "all" (default) = plain build, every ISA, sanitizer
-# build, fuzz smoke and ARM under qemu where built; or one of "plain asan arm".
+# build, fuzz smoke and ARM under qemu where built; or one of "plain asan
+# fuzz arm". Build directories as the Makefile names them: BUILD (build),
+# ASAN_BUILD, FUZZ_BUILD, ARM_BUILD ($BUILD-asan, -fuzz, -arm).
 SUITES=${SUITES:-all}
 SHARED=${SHARED:-../shared}
-export SHARED
+BUILD=${BUILD:-build}
+ASAN_BUILD=${ASAN_BUILD:-$BUILD-asan}
+FUZZ_BUILD=${FUZZ_BUILD:-$BUILD-fuzz}
+ARM_BUILD=${ARM_BUILD:-$BUILD-arm}
+export SHARED FUZZ_BUILD
 passed=0
 failed=0
 log=$(mktemp)
@@ -38,12 +44,12 @@ want() { [ "$SUITES" = all ] || [ "$SUITES" = "$1" ]; }
 PER_ISA="test_golden test_forward test_arch"
 
 if want plain; then
-    for t in build/tests/test_*; do
+    for t in "$BUILD"/tests/test_*; do
         [ -x "$t" ] || continue
         name=$(basename "$t")
         case " $PER_ISA " in
         *" $name "*)
-            for isa in $(build/rbee isas 2>/dev/null || echo scalar); do
+            for isa in $("$BUILD"/rbee isas 2>/dev/null || echo scalar); do
                 RBEE_ISA=$isa run "$name isa=$isa" "$t"
             done ;;
         *) run "$name" "$t" ;;
@@ -52,23 +58,27 @@ if want plain; then
 fi
 
 if want asan; then
-    for t in build-asan/tests/test_*; do
+    for t in "$ASAN_BUILD"/tests/test_*; do
         [ -x "$t" ] || continue
         ASAN_OPTIONS=detect_leaks=1 run "asan $(basename "$t")" "$t"
     done
 fi
 
-if want fuzz && [ -x build-fuzz/fuzz_gguf ]; then
-    mkdir -p build-fuzz/corpus
-    fuzz_suite() {
-        if build-fuzz/fuzz_gguf -max_total_time=${FUZZ_SECONDS:-60} -max_len=65536 \
-             build-fuzz/corpus "$SHARED/models" >build-fuzz/last.log 2>&1; then
-            echo "1 passed, 0 failed"
-        else
-            tail -n 40 build-fuzz/last.log; echo "0 passed, 1 failed"
-        fi
-    }
-    run "fuzz gguf ${FUZZ_SECONDS:-60}s" fuzz_suite
+# Fuzz smoke: every tests/fuzz_*.c, FUZZ_SMOKE_SECONDS in all (tests/fuzz.sh
+# shares them out). Without clang they are skipped, loudly; with clang a
+# target whose binary is missing did not build, and fails.
+if want fuzz; then
+    targets=$(ls tests/fuzz_*.c 2>/dev/null | sed 's|tests/fuzz_\(.*\)\.c|\1|')
+    n=$(echo $targets | wc -w)
+    if [ "$n" -eq 0 ]; then
+        :
+    elif ! command -v clang >/dev/null; then
+        echo "  [fuzz] SKIPPED: clang not found, $n fuzz targets not run ($(echo $targets))"
+    else
+        for name in $targets; do
+            run "fuzz $name" sh tests/fuzz.sh "$name" "$(sh tests/fuzz.sh share "${FUZZ_SMOKE_SECONDS:-100}")"
+        done
+    fi
 fi
 if want fuzz && [ -x build-fuzz/fuzz_tokenizer ]; then
     mkdir -p build-fuzz/corpus_tokenizer
@@ -93,12 +103,12 @@ fi
 # only stories260K and phi3-mini (NEOX rope, fused tensors; ~15 s more).
 ARM_PER_CPU="test_kernels test_neon test_golden test_forward test_arch test_model test_cli test_attention"
 ARM_SLOW="test_quantize test_attention" # slowest first
-if want arm && [ -d build-arm/tests ]; then
+if want arm && [ -d "$ARM_BUILD"/tests ]; then
     if command -v qemu-aarch64 >/dev/null; then
         arm_start=$(date +%s)
         arm_dir=$(mktemp -d)
         for cpu in max cortex-a72; do
-            for t in build-arm/tests/test_*; do
+            for t in "$ARM_BUILD"/tests/test_*; do
                 [ -x "$t" ] || continue
                 case " $ARM_PER_CPU " in
                 *" $(basename "$t") "*) ;;
@@ -108,14 +118,15 @@ if want arm && [ -d build-arm/tests ]; then
             done
         done >"$arm_dir/jobs"
         # each job: CPU BINARY LOGPREFIX -> LOGPREFIX.log and LOGPREFIX.rc
-        # RBEE_GOLDEN_QUICK=0 make test-arm: every golden model (~2.5 min more per CPU)
+        # RBEE_GOLDEN_QUICK=0 make test-arm: every golden model (~2.5 min more per CPU);
+        # RBEE_EMULATED=1 tells timing tests they time qemu, not the machine
         # The slowest runs start first so the short ones fill the other slot
         # (test_quantize alone is most of the emulated time: K-quant searches).
         {
-            for s in $ARM_SLOW; do grep " build-arm/tests/$s " "$arm_dir/jobs"; done
-            grep -vE " build-arm/tests/($(echo $ARM_SLOW | tr ' ' '|')) " "$arm_dir/jobs"
+            for s in $ARM_SLOW; do grep " $ARM_BUILD/tests/$s " "$arm_dir/jobs"; done
+            grep -vE " $ARM_BUILD/tests/($(echo $ARM_SLOW | tr ' ' '|')) " "$arm_dir/jobs"
         } |
-            RBEE_GOLDEN_QUICK=${RBEE_GOLDEN_QUICK:-1} xargs -P "${ARM_JOBS:-2}" -L 1 sh -c \
+            RBEE_GOLDEN_QUICK=${RBEE_GOLDEN_QUICK:-1} RBEE_EMULATED=1 xargs -P "${ARM_JOBS:-2}" -L 1 sh -c \
                 'timeout 900 qemu-aarch64 -cpu "$0" -L /usr/aarch64-linux-gnu "$1" >"$2.log" 2>&1; echo $? >"$2.rc"'
         replay() { cat "$1.log"; return "$(cat "$1.rc" 2>/dev/null || echo 1)"; }
         while read -r cpu t prefix; do

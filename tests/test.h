@@ -11,9 +11,13 @@
 #define RB_TEST_H
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int test_n_passed, test_n_failed, test_cur_failed;
 
@@ -43,6 +47,48 @@ static int test_n_passed, test_n_failed, test_cur_failed;
 /* substring match, for error messages */
 #define CHECK_CONTAINS(hay, needle) do { const char *h_ = (hay), *n_ = (needle); \
         if (!h_ || !strstr(h_, n_)) TEST_FAIL_AT("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_); } while (0)
+
+/* Death tests: CHECK_ABORTS("needle", statements;) runs the statements in a
+ * child process and passes when it dies by abort() (RB_CHECK) with stderr
+ * containing needle. */
+static inline pid_t test_fork_stderr(int *fd) {
+    int p[2];
+    fflush(stdout);
+    fflush(stderr);
+    if (pipe(p) != 0) return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 2);
+        close(p[0]);
+        close(p[1]);
+        return 0;
+    }
+    close(p[1]);
+    *fd = p[0];
+    return pid;
+}
+
+static inline int test_wait_child(pid_t pid, int fd, char *buf, size_t cap) {
+    size_t n = 0;
+    ssize_t k;
+    while (n + 1 < cap && (k = read(fd, buf + n, cap - 1 - n)) > 0) n += (size_t)k;
+    buf[n] = 0;
+    close(fd);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+#define CHECK_ABORTS(needle, ...) do { \
+        int fd_ = -1; \
+        pid_t pid_ = test_fork_stderr(&fd_); \
+        if (pid_ == 0) { __VA_ARGS__; _exit(0); } \
+        char buf_[4096] = ""; \
+        int st_ = pid_ > 0 ? test_wait_child(pid_, fd_, buf_, sizeof buf_) : 0; \
+        CHECK_MSG(pid_ > 0 && WIFSIGNALED(st_) && WTERMSIG(st_) == SIGABRT, \
+                  "%s: did not abort (wait status %d)", #__VA_ARGS__, st_); \
+        CHECK_CONTAINS(buf_, needle); \
+    } while (0)
 
 static inline int test_summary(void) {
     printf("%d passed, %d failed\n", test_n_passed, test_n_failed);

@@ -226,16 +226,58 @@ TEST(formatting_helpers) {
 
 /* ---- bandwidth ---- */
 
-TEST(bandwidth_is_plausible) {
+/* The plainest read loop (bench/plain/membw_plain.c's): one thread, one
+ * accumulator, over the same buffer; best of n_runs, in bytes per second. */
+static double plain_read_bps(const struct rb_membw *m, int n_runs) {
+    const uint64_t *w = (const uint64_t *)(const void *)m->buf;
+    size_t n = m->n_bytes / 8;
+    double best = 0;
+    uint64_t sum = 0;
+    for (int r = 0; r < n_runs; r++) {
+        double t0 = rb_now_s();
+        for (size_t i = 0; i < n; i++) sum += w[i];
+        double s = rb_now_s() - t0;
+        if (s > 0 && m->n_bytes / s > best) best = m->n_bytes / s;
+    }
+    return sum == 42 ? best + 1 : best; /* sum used: the loop stays */
+}
+
+/* rbee's bandwidth figure against the plain loop measured in the same run,
+ * turn about (so a busy moment falls on both): one thread must be within
+ * 0.5x..1.8x of the plain loop (measured 0.84..1.27x here; counting words
+ * as bytes is 8x off, counting the buffer twice 2x), and two threads at
+ * most 2.5x one (how much slower they are depends on the load). Under the
+ * sanitizers every load is checked, differently in the two loops (measured
+ * 0.29x), and under qemu (RBEE_EMULATED=1, set by run_tests.sh)
+ * instructions, not memory, are timed (2.2x): there only a factor of 6
+ * more slack is meaningful. */
+static double bw_slack(void) {
+#if defined(__SANITIZE_ADDRESS__)
+    return 6.0;
+#else
+    const char *e = getenv("RBEE_EMULATED");
+    return e && !strcmp(e, "1") ? 6.0 : 1.0;
+#endif
+}
+
+TEST(bandwidth_matches_a_plain_loop) {
     struct rb_membw m;
     char err[RB_ERR_MAX];
     CHECK(rb_membw_init(&m, 48u << 20, err) == 0);
     if (!m.buf) return;
-    double one = rb_membw_measure(&m, 1, 2);
-    double two = rb_membw_measure(&m, 2, 2);
-    /* anything from a Raspberry Pi under ASan (~0.1 GB/s) to a big server */
-    CHECK_MSG(one > 1e8 && one < 2e12, "1 thread: %g B/s", one);
-    CHECK_MSG(two > 1e8 && two < 2e12, "2 threads: %g B/s", two);
+    double one = 0, plain = 0, two = 0;
+    for (int round = 0; round < 10; round++) { /* ~30 ms a round: best of many beats a busy machine */
+        double a = rb_membw_measure(&m, 1, 2), b = plain_read_bps(&m, 2), c = rb_membw_measure(&m, 2, 2);
+        if (a > one) one = a;
+        if (b > plain) plain = b;
+        if (c > two) two = c;
+    }
+    printf("  1 thread %.2f GB/s, plain loop %.2f GB/s (ratio %.2f), 2 threads %.2f GB/s\n", one / 1e9, plain / 1e9,
+           one / plain, two / 1e9);
+    double slack = bw_slack();
+    CHECK_MSG(one > 0.5 / slack * plain && one < 1.8 * slack * plain, "1 thread %.3g B/s, plain loop %.3g B/s",
+              one, plain);
+    CHECK_MSG(two > 0 && two < 2.5 * slack * one, "2 threads %.3g B/s, 1 thread %.3g B/s", two, one); /* no thread counted twice */
     rb_membw_free(&m);
     CHECK(m.buf == NULL);
 }
@@ -601,7 +643,7 @@ int main(void) {
     RUN(csv_report_has_header_and_columns);
     RUN(markdown_report_has_columns);
     RUN(formatting_helpers);
-    RUN(bandwidth_is_plausible);
+    RUN(bandwidth_matches_a_plain_loop);
     RUN(tensor_types_follow_llama_cpp_mixes);
     RUN(synth_llama_layout_types_and_values);
     RUN(synth_gpt2_is_deterministic_per_seed);

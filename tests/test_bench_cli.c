@@ -6,45 +6,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "cli_capture.h"
 #include "json_parse.h"
 #include "../runtime/cli.h"
 #include "../runtime/context.h"
 #include "../runtime/rbee.h"
 
 /* ---- `rbee bench` itself, end to end ---- */
-
-static char cmd_out[1 << 16], cmd_err[1 << 16];
-
-/* Run a command function with argv (NULL-terminated), stdout and stderr captured. */
-static int run_cmd(int (*fn)(int, char **), const char **args) {
-    int argc = 0;
-    while (args[argc]) argc++;
-    char out_path[] = "/tmp/rbee_bench_out_XXXXXX", err_path[] = "/tmp/rbee_bench_err_XXXXXX";
-    int fo = mkstemp(out_path), fe = mkstemp(err_path);
-    fflush(stdout);
-    fflush(stderr);
-    int save_out = dup(1), save_err = dup(2);
-    dup2(fo, 1);
-    dup2(fe, 2);
-    int rc = fn(argc, (char **)args);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(save_out, 1);
-    dup2(save_err, 2);
-    close(save_out);
-    close(save_err);
-    const int fds[2] = { fo, fe };
-    char *bufs[2] = { cmd_out, cmd_err };
-    for (int i = 0; i < 2; i++) {
-        lseek(fds[i], 0, SEEK_SET);
-        ssize_t n = read(fds[i], bufs[i], sizeof cmd_out - 1);
-        bufs[i][n > 0 ? n : 0] = 0;
-        close(fds[i]);
-    }
-    unlink(out_path);
-    unlink(err_path);
-    return rc;
-}
 
 /* Every format from a real run on stories260K (a small bandwidth buffer,
  * a few tokens): the JSON parses with the issue's fields, tests at two
@@ -55,10 +23,10 @@ TEST(bench_command_outputs) {
     setenv("RBEE_BW_MIB", "32", 1);
     const char *a[] = { "bench", "-m", model, "-p", "16", "-n", "4", "-d", "4,40", "-t", "1,2", "-r", "2",
                         "-ctk", "q8_0", "-ctv", "q4_0", "-o", "json", NULL };
-    CHECK_EQ_INT(run_cmd(cli_bench, a), 0);
-    CHECK_CONTAINS(cmd_err, "bench: memory read bandwidth before:");
+    CHECK_EQ_INT(capture(cli_bench, a), 0);
+    CHECK_CONTAINS(cap_err, "bench: memory read bandwidth before:");
     struct j_doc d;
-    CHECK_MSG(j_parse(cmd_out, strlen(cmd_out), &d) == 0, "JSON does not parse:\n%s", cmd_out);
+    CHECK_MSG(j_parse(cap_out, strlen(cap_out), &d) == 0, "JSON does not parse:\n%s", cap_out);
     CHECK(d.top_is_array);
     CHECK_EQ_INT(d.n_objs, 6); /* per thread count: pp16, tg4@d4, tg4@d40 */
     static const char *const tests[] = { "pp16", "tg4@d4", "tg4@d40" };
@@ -90,29 +58,37 @@ TEST(bench_command_outputs) {
     /* CSV: a header and one line per row; markdown: the table with the columns */
     const char *c[] = { "bench", "-m", model, "-p", "8", "-n", "2", "-t", "1", "-r", "1", "--kv-type", "f16,q8_0",
                         "-o", "csv", NULL };
-    CHECK_EQ_INT(run_cmd(cli_bench, c), 0);
+    CHECK_EQ_INT(capture(cli_bench, c), 0);
     const char *head = "model,size_bytes,n_params,type,kv_type,isa,threads,test,";
-    CHECK(!strncmp(cmd_out, head, strlen(head)));
+    CHECK(!strncmp(cap_out, head, strlen(head)));
     int lines = 0;
-    for (const char *p = cmd_out; *p; p++) lines += *p == '\n';
+    for (const char *p = cap_out; *p; p++) lines += *p == '\n';
     CHECK_EQ_INT(lines, 1 + 4); /* f16 and q8_0: pp8, tg2 */
-    CHECK_CONTAINS(cmd_out, ",q8_0,");
+    CHECK_CONTAINS(cap_out, ",q8_0,");
     c[14] = "md";
-    CHECK_EQ_INT(run_cmd(cli_bench, c), 0);
-    CHECK_CONTAINS(cmd_out, "| model | size | params | type | kv | isa | threads | test | t/s | bw% |");
-    CHECK_CONTAINS(cmd_out, "memory read bandwidth (streaming read of a 32 MiB buffer");
-    CHECK_CONTAINS(cmd_out, "| stories260K.gguf | 1.13 MiB | 292.80 K | F32 | q8_0 | ");
+    CHECK_EQ_INT(capture(cli_bench, c), 0);
+    CHECK_CONTAINS(cap_out, "| model | size | params | type | kv | isa | threads | test | t/s | bw% |");
+    CHECK_CONTAINS(cap_out, "memory read bandwidth (streaming read of a 32 MiB buffer");
+    CHECK_CONTAINS(cap_out, "| stories260K.gguf | 1.13 MiB | 292.80 K | F32 | q8_0 | ");
+
+    /* -d 0, llama-bench's default: generation from an empty cache */
+    const char *d0[] = { "bench", "-m", model, "-p", "0", "-n", "2", "-d", "0", "-t", "1", "-r", "1", "-o", "csv", NULL };
+    CHECK_EQ_INT(capture(cli_bench, d0), 0);
+    CHECK_CONTAINS(cap_out, ",tg2@d0,");
 
     /* errors: one line, exit status 1, nothing measured */
     const char *bad_kv[] = { "bench", "-m", model, "-ctv", "q5_1", NULL };
-    CHECK_EQ_INT(run_cmd(cli_bench, bad_kv), 1);
-    CHECK_CONTAINS(cmd_err, "rbee: error: bench: KV cache type 'q5_1'");
-    const char *bad_depth[] = { "bench", "-m", model, "-d", "0", NULL };
-    CHECK_EQ_INT(run_cmd(cli_bench, bad_depth), 1);
-    CHECK_CONTAINS(cmd_err, "rbee: error: bench: -d 0");
+    CHECK_EQ_INT(capture(cli_bench, bad_kv), 1);
+    CHECK_CONTAINS(cap_err, "rbee: error: bench: KV cache type 'q5_1'");
+    const char *bad_depth[] = { "bench", "-m", model, "-d", "-1", NULL };
+    CHECK_EQ_INT(capture(cli_bench, bad_depth), 1);
+    CHECK_CONTAINS(cap_err, "rbee: error: bench: -d -1");
+    const char *unknown_last[] = { "bench", "-m", model, "--bogus", NULL };
+    CHECK_EQ_INT(capture(cli_bench, unknown_last), 1);
+    CHECK_STR(cap_err, "rbee: error: bench: unknown option '--bogus' (see 'rbee bench --help')\n");
     const char *no_model[] = { "bench", "-m", "/nonexistent.gguf", NULL };
-    CHECK_EQ_INT(run_cmd(cli_bench, no_model), 1);
-    CHECK_STR(cmd_err, "rbee: error: bench: /nonexistent.gguf: no such file\n");
+    CHECK_EQ_INT(capture(cli_bench, no_model), 1);
+    CHECK_STR(cap_err, "rbee: error: bench: /nonexistent.gguf: no such file\n");
     unsetenv("RBEE_BW_MIB");
 }
 

@@ -515,7 +515,9 @@ TEST(chat_bad_options) {
     const char *bad_tmpl[] = { "chat", "-m", stories, "--chat-template", "nope", NULL };
     expect_error(bad_tmpl, "Hi\n", "'nope' is neither a built-in name");
     const char *prompt[] = { "chat", "-m", stories, "-p", "Hi", NULL };
-    expect_error(prompt, "Hi\n", "-p: not an option of chat");
+    expect_error(prompt, "Hi\n", "-p: unknown option");
+    const char *no_special[] = { "chat", "-m", stories, "--no-parse-special", NULL };
+    expect_error(no_special, "Hi\n", "--no-parse-special: unknown option");
     const char *no_model[] = { "chat", "--chat-template", "chatml", NULL };
     expect_error(no_model, "Hi\n", "a model file is required");
 }

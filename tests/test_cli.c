@@ -8,36 +8,9 @@
 
 #include "gpt2_build.h"
 #include "test.h"
+#include "cli_capture.h"
 #include "../runtime/cli.h"
 #include "../runtime/rbee.h"
-
-static char out_buf[1 << 16], err_buf[1 << 16];
-
-/* Run fn with argv (NULL-terminated) and capture both streams. */
-static int capture(int (*fn)(int, char **), const char **args) {
-    char **argv = (char **)args;
-    int argc = 0;
-    while (argv[argc]) argc++;
-    char out_path[] = "/tmp/rbee_cli_out_XXXXXX", err_path[] = "/tmp/rbee_cli_err_XXXXXX";
-    int fo = mkstemp(out_path), fe = mkstemp(err_path);
-    fflush(stdout); fflush(stderr);
-    int save_out = dup(1), save_err = dup(2);
-    dup2(fo, 1); dup2(fe, 2);
-    int rc = fn(argc, argv);
-    fflush(stdout); fflush(stderr);
-    dup2(save_out, 1); dup2(save_err, 2);
-    close(save_out); close(save_err);
-    const int fds[2] = { fo, fe };
-    char *bufs[2] = { out_buf, err_buf };
-    for (int i = 0; i < 2; i++) {
-        lseek(fds[i], 0, SEEK_SET);
-        ssize_t n = read(fds[i], bufs[i], sizeof out_buf - 1);
-        bufs[i][n > 0 ? n : 0] = 0;
-        close(fds[i]);
-    }
-    unlink(out_path); unlink(err_path);
-    return rc;
-}
 
 static char model[512];
 
@@ -53,8 +26,8 @@ static int (*command(const char *name))(int, char **) {
         const char *args_[] = { __VA_ARGS__, NULL }; \
         int rc_ = capture(command(args_[0]), args_); \
         CHECK_EQ_INT(rc_, 1); \
-        CHECK_CONTAINS(err_buf, "rbee: error: "); \
-        CHECK_CONTAINS(err_buf, needle); \
+        CHECK_CONTAINS(cap_err, "rbee: error: "); \
+        CHECK_CONTAINS(cap_err, needle); \
     } while (0)
 
 TEST(bad_input_is_one_error_line) {
@@ -75,38 +48,38 @@ TEST(bad_input_is_one_error_line) {
 TEST(help_exits_zero) {
     const char *a[] = { "run", "--help", NULL };
     CHECK_EQ_INT(capture(cli_run, a), 0);
-    CHECK_CONTAINS(out_buf, "--repeat-penalty");
+    CHECK_CONTAINS(cap_out, "--repeat-penalty");
     const char *b[] = { "logits", "-h", NULL };
     CHECK_EQ_INT(capture(cli_logits, b), 0);
-    CHECK_CONTAINS(out_buf, "usage: rbee logits");
+    CHECK_CONTAINS(cap_out, "usage: rbee logits");
 }
 
 TEST(generation_stops_at_context_end) {
     const char *a[] = { "run", "-m", model, "-p", "Once", "-c", "16", "-n", "100", NULL };
     CHECK_EQ_INT(capture(cli_run, a), 0);
-    CHECK_CONTAINS(err_buf, "context of 16 tokens is full");
-    CHECK_CONTAINS(err_buf, "generation:    15 tokens");
-    CHECK_CONTAINS(err_buf, "peak RSS:");
+    CHECK_CONTAINS(cap_err, "context of 16 tokens is full");
+    CHECK_CONTAINS(cap_err, "generation:    15 tokens");
+    CHECK_CONTAINS(cap_err, "peak RSS:");
     /* the same with quantized caches (head_dim 8: one padded block per row),
      * a prompt of 7 tokens filling the context, and -n -1 (until full):
      * one token is sampled from the last logits, printed, and never stored */
     const char *b[] = { "run", "-m", model, "-p", "Once upon a time there was", "-c", "7", "-n", "-1",
                         "-ctk", "q4_0", "-ctv", "q8_0", "--temp", "0", NULL };
     CHECK_EQ_INT(capture(cli_run, b), 0);
-    CHECK_CONTAINS(err_buf, "context of 7 tokens is full");
-    CHECK_CONTAINS(err_buf, "generation:     1 tokens");
-    CHECK_CONTAINS(out_buf, "Once upon a time there was");
-    CHECK(strlen(out_buf) > strlen("Once upon a time there was")); /* the generated token is kept */
+    CHECK_CONTAINS(cap_err, "context of 7 tokens is full");
+    CHECK_CONTAINS(cap_err, "generation:     1 tokens");
+    CHECK_CONTAINS(cap_out, "Once upon a time there was");
+    CHECK(strlen(cap_out) > strlen("Once upon a time there was")); /* the generated token is kept */
 }
 
 /* --kv-type, -ctk and -ctv reach the cache of `run` and `logits`: the
  * logits move (a little) with the cache type, and stay the reference's
  * top tokens; a bad type is refused before anything runs. */
 TEST(kv_type_flags_reach_the_cache) {
-    static char base[1 << 16];
+    static char base[sizeof cap_out];
     const char *a[] = { "logits", "-m", model, "-p", "Once upon a time", "-n", "4", NULL, NULL, NULL, NULL, NULL };
     CHECK_EQ_INT(capture(cli_logits, a), 0);
-    snprintf(base, sizeof base, "%s", out_buf);
+    snprintf(base, sizeof base, "%s", cap_out);
     CHECK_CONTAINS(base, "\ngreedy: 432 383 286 ");
     const char *types[][4] = { { "--kv-type", "f16", NULL, NULL }, { "--kv-type", "q8_0", NULL, NULL },
                                { "-ctk", "q4_0", NULL, NULL }, { "-ctv", "q4_0", NULL, NULL },
@@ -114,9 +87,9 @@ TEST(kv_type_flags_reach_the_cache) {
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         for (int j = 0; j < 4; j++) a[7 + j] = types[i][j];
         CHECK_EQ_INT(capture(cli_logits, a), 0);
-        CHECK_CONTAINS(out_buf, "\ngreedy: 432 383 286 ");
-        if (i == 0) CHECK_STR(out_buf, base); /* f16 is the default */
-        else CHECK_MSG(strcmp(out_buf, base) != 0, "%s %s %s %s: same logits as the F16 cache", types[i][0],
+        CHECK_CONTAINS(cap_out, "\ngreedy: 432 383 286 ");
+        if (i == 0) CHECK_STR(cap_out, base); /* f16 is the default */
+        else CHECK_MSG(strcmp(cap_out, base) != 0, "%s %s %s %s: same logits as the F16 cache", types[i][0],
                        types[i][1], types[i][2] ? types[i][2] : "", types[i][3] ? types[i][3] : "");
     }
     EXPECT_ERROR("not one of f32, f16, q8_0, q4_0", "logits", "-m", model, "-p", "hi", "-ctv", "q4_1");
@@ -152,14 +125,14 @@ TEST(info_reports_kv_and_run_memory) {
     for (int i = 0; i < 4; i++) {
         const char *a[] = { "info", path, "--json", "-c", "512", "-t", "3", "--kv-type", types[i], NULL };
         CHECK_EQ_INT(capture(cli_info, a), 0);
-        const char *cache = strstr(out_buf, "\"kv_cache\"");
+        const char *cache = strstr(cap_out, "\"kv_cache\"");
         CHECK(cache != NULL);
         if (!cache) continue;
         kv[i] = json_number(cache, "bytes");
         CHECK_NEAR(kv[i], 4.0 * 512 * 2 * 2 * row_bytes[i], 0);
         CHECK_NEAR(json_number(cache, "n_ctx"), 512, 0);
-        double scratch = json_number(out_buf, "scratch_bytes"), size = json_number(out_buf, "size");
-        CHECK_NEAR(json_number(out_buf, "memory_bytes"), size + kv[i] + scratch, 0);
+        double scratch = json_number(cap_out, "scratch_bytes"), size = json_number(cap_out, "size");
+        CHECK_NEAR(json_number(cap_out, "memory_bytes"), size + kv[i] + scratch, 0);
         /* the same numbers as a context made with these settings */
         struct rbee_context_params cp = rbee_context_default_params();
         cp.n_ctx = 512;
@@ -181,52 +154,52 @@ TEST(info_reports_kv_and_run_memory) {
     /* text: K and V types apart, and the total */
     const char *t[] = { "info", path, "-c", "100", "-t", "2", "-ctk", "q8_0", "-ctv", "q4_0", NULL };
     CHECK_EQ_INT(capture(cli_info, t), 0);
-    CHECK_CONTAINS(out_buf, "kv cache:      41600 bytes (0.0 MiB; K q8_0, V q4_0, 100 tokens)"); /* 4*100*2*(34+18) */
-    CHECK_CONTAINS(out_buf, "= file + kv cache + scratch ");
-    CHECK_CONTAINS(out_buf, "(2 threads)");
+    CHECK_CONTAINS(cap_out, "kv cache:      41600 bytes (0.0 MiB; K q8_0, V q4_0, 100 tokens)"); /* 4*100*2*(34+18) */
+    CHECK_CONTAINS(cap_out, "= file + kv cache + scratch ");
+    CHECK_CONTAINS(cap_out, "(2 threads)");
     /* default context as `rbee run`: the model's 512 (at most 4096) */
     const char *d[] = { "info", path, NULL };
     CHECK_EQ_INT(capture(cli_info, d), 0);
-    CHECK_CONTAINS(out_buf, "kv cache:      524288 bytes (0.5 MiB; f16, 512 tokens)");
+    CHECK_CONTAINS(cap_out, "kv cache:      524288 bytes (0.5 MiB; f16, 512 tokens)");
     /* stories260K's head_dim 8 pads a quantized row to a 32-value block:
      * there a Q8_0 cache is larger than F16 (34 bytes a row against 16) */
     const char *s[] = { "info", model, "-c", "64", "--kv-type", "q8_0", NULL };
     CHECK_EQ_INT(capture(cli_info, s), 0);
-    CHECK_CONTAINS(out_buf, "kv cache:      87040 bytes"); /* 5 layers x 64 x 4 heads x 2 x 34 */
+    CHECK_CONTAINS(cap_out, "kv cache:      87040 bytes"); /* 5 layers x 64 x 4 heads x 2 x 34 */
 }
 
 TEST(greedy_story_is_reference_text) {
     const char *a[] = { "run", "-m", model, "-p", "Once upon a time", "-n", "16", "--temp", "0", NULL };
     CHECK_EQ_INT(capture(cli_run, a), 0);
     /* the reference's greedy continuation of this prompt, as text */
-    CHECK_CONTAINS(out_buf, "Once upon a time, there was a little girl named Lily.");
+    CHECK_CONTAINS(cap_out, "Once upon a time, there was a little girl named Lily.");
 }
 
 TEST(logits_and_tokenize_format) {
     const char *a[] = { "logits", "-m", model, "-p", "Once upon a time", "-n", "3", "--top", "2", NULL };
     CHECK_EQ_INT(capture(cli_logits, a), 0);
-    CHECK(!strncmp(out_buf, "prompt: Once upon a time\ntokens: 1 403 407 261 378\ntop 0: 403:17.02", 66));
-    CHECK_CONTAINS(out_buf, "\ngtop 2: ");
-    CHECK_CONTAINS(out_buf, "\ngreedy: 432 383 286\n");
+    CHECK(!strncmp(cap_out, "prompt: Once upon a time\ntokens: 1 403 407 261 378\ntop 0: 403:17.02", 66));
+    CHECK_CONTAINS(cap_out, "\ngtop 2: ");
+    CHECK_CONTAINS(cap_out, "\ngreedy: 432 383 286\n");
     const char *t[] = { "tokenize", "-m", model, "Once upon a time", NULL };
     CHECK_EQ_INT(capture(cli_tokenize, t), 0);
-    CHECK_STR(out_buf, "1 403 407 261 378\n");
+    CHECK_STR(cap_out, "1 403 407 261 378\n");
     const char *t2[] = { "tokenize", "-m", model, "--no-bos", "Once upon a time", NULL };
     CHECK_EQ_INT(capture(cli_tokenize, t2), 0);
-    CHECK_STR(out_buf, "403 407 261 378\n");
+    CHECK_STR(cap_out, "403 407 261 378\n");
 }
 
 TEST(seed_reproduces_and_file_prompt) {
-    static char first[1 << 16];
+    static char first[sizeof cap_out];
     const char *a[] = { "run", "-m", model, "-p", "Once upon a time", "-n", "40", "--temp", "1.0",
                         "--seed", "5", NULL };
     CHECK_EQ_INT(capture(cli_run, a), 0);
-    snprintf(first, sizeof first, "%s", out_buf);
+    snprintf(first, sizeof first, "%s", cap_out);
     CHECK_EQ_INT(capture(cli_run, a), 0);
-    CHECK_STR(out_buf, first);
+    CHECK_STR(cap_out, first);
     a[10] = "6";
     CHECK_EQ_INT(capture(cli_run, a), 0);
-    CHECK(strcmp(out_buf, first) != 0);
+    CHECK(strcmp(cap_out, first) != 0);
 
     char path[] = "/tmp/rbee_cli_prompt_XXXXXX";
     int fd = mkstemp(path);
@@ -234,7 +207,7 @@ TEST(seed_reproduces_and_file_prompt) {
     close(fd);
     const char *f[] = { "run", "-m", model, "-f", path, "-n", "16", "--temp", "0", NULL };
     CHECK_EQ_INT(capture(cli_run, f), 0);
-    CHECK_CONTAINS(out_buf, "Once upon a time, there was a little girl named Lily.");
+    CHECK_CONTAINS(cap_out, "Once upon a time, there was a little girl named Lily.");
     unlink(path);
     EXPECT_ERROR("No such file", "run", "-m", model, "-f", "/nonexistent/prompt.txt");
 }
@@ -246,11 +219,11 @@ TEST(gpt2_run_and_logits) {
     test_path(gpt2, sizeof gpt2, "models/gpt2-mini-f16.gguf");
     const char *a[] = { "logits", "-m", gpt2, "-p", "Once upon a time", "-n", "4", "--top", "2", NULL };
     CHECK_EQ_INT(capture(cli_logits, a), 0);
-    CHECK(!strncmp(out_buf, "prompt: Once upon a time\ntokens: 7454 2402 257 640\ntop 0: 30729:3.06", 68));
-    CHECK_CONTAINS(out_buf, "\ngreedy: 5234 14124 6889 9545\n");
+    CHECK(!strncmp(cap_out, "prompt: Once upon a time\ntokens: 7454 2402 257 640\ntop 0: 30729:3.06", 68));
+    CHECK_CONTAINS(cap_out, "\ngreedy: 5234 14124 6889 9545\n");
     const char *r[] = { "run", "-m", gpt2, "-p", "Once upon a time", "-n", "4", "--temp", "0", NULL };
     CHECK_EQ_INT(capture(cli_run, r), 0);
-    CHECK_STR(out_buf, "Once upon a time Atlizards Makeieties"); /* 5234 14124 6889 9545 */
+    CHECK_STR(cap_out, "Once upon a time Atlizards Makeieties"); /* 5234 14124 6889 9545 */
     EXPECT_ERROR("context size 300 is more than the 256 positions the model has learned",
                  "run", "-m", gpt2, "-p", "hi", "-c", "300");
 }
@@ -266,16 +239,16 @@ TEST(run_stops_at_end_of_turn) {
     }
     const char *r[] = { "run", "-m", path, "-p", "the", "-n", "5", "--temp", "0", NULL };
     CHECK_EQ_INT(capture(cli_run, r), 0);
-    CHECK_CONTAINS(err_buf, "generation:     0 tokens");
-    CHECK_STR(out_buf, "the");
+    CHECK_CONTAINS(cap_err, "generation:     0 tokens");
+    CHECK_STR(cap_out, "the");
     /* the greedy token is 259 = <|eot_id|>, and the prompt's text of it parses as it */
     const char *l[] = { "logits", "-m", path, "-p", "the<|eot_id|>", "-n", "2", "--top", "1", NULL };
     CHECK_EQ_INT(capture(cli_logits, l), 0);
-    CHECK_CONTAINS(out_buf, "tokens: 116 256 259\n");
-    CHECK_CONTAINS(out_buf, "greedy: 259 259\n");
+    CHECK_CONTAINS(cap_out, "tokens: 116 256 259\n");
+    CHECK_CONTAINS(cap_out, "greedy: 259 259\n");
     const char *t[] = { "tokenize", "-m", path, "--no-parse-special", "the<|eot_id|>", NULL };
     CHECK_EQ_INT(capture(cli_tokenize, t), 0);
-    CHECK(strstr(out_buf, "259") == NULL);
+    CHECK(strstr(cap_out, "259") == NULL);
     unlink(path);
 }
 
@@ -286,28 +259,28 @@ TEST(vocab_only_files) {
     test_path(l3m, sizeof l3m, "models/llama3-mini-q8_0.gguf");
     const char *t1[] = { "tokenize", "-m", l3, "Hello<|eot_id|>", NULL };
     CHECK_EQ_INT(capture(cli_tokenize, t1), 0);
-    CHECK_STR(out_buf, "128000 9906 128009\n");
+    CHECK_STR(cap_out, "128000 9906 128009\n");
     const char *t2[] = { "tokenize", "-m", l3, "--no-parse-special", "Hello<|eot_id|>", NULL };
     CHECK_EQ_INT(capture(cli_tokenize, t2), 0);
-    CHECK_STR(out_buf, "128000 9906 27 91 68 354 851 91 29\n");
+    CHECK_STR(cap_out, "128000 9906 27 91 68 354 851 91 29\n");
     const char *t3[] = { "tokenize", "-m", qw, "--no-bos", "<|im_start|>user", NULL };
     CHECK_EQ_INT(capture(cli_tokenize, t3), 0);
-    CHECK_STR(out_buf, "151644 872\n");
+    CHECK_STR(cap_out, "151644 872\n");
 
     const char *i1[] = { "info", qw, NULL };
     CHECK_EQ_INT(capture(cli_info, i1), 0);
-    CHECK_CONTAINS(out_buf, "vocabulary only");
-    CHECK_CONTAINS(out_buf, "pre-tokenizer qwen2");
-    CHECK_CONTAINS(out_buf, "end of turn:   151643 <|endoftext|>, 151645 <|im_end|>, 151662 <|fim_pad|>, "
+    CHECK_CONTAINS(cap_out, "vocabulary only");
+    CHECK_CONTAINS(cap_out, "pre-tokenizer qwen2");
+    CHECK_CONTAINS(cap_out, "end of turn:   151643 <|endoftext|>, 151645 <|im_end|>, 151662 <|fim_pad|>, "
                             "151663 <|repo_name|>, 151664 <|file_sep|>\n");
-    CHECK(strstr(out_buf, "kv cache:") == NULL && strstr(out_buf, "memory:") == NULL);
+    CHECK(strstr(cap_out, "kv cache:") == NULL && strstr(cap_out, "memory:") == NULL);
     const char *i2[] = { "info", "--json", l3, NULL };
     CHECK_EQ_INT(capture(cli_info, i2), 0);
-    CHECK_CONTAINS(out_buf, "\"pre\": \"llama-bpe\", \"eog\": [128001, 128009]}, \"vocab_only\": true");
+    CHECK_CONTAINS(cap_out, "\"pre\": \"llama-bpe\", \"eog\": [128001, 128009]}, \"vocab_only\": true");
     const char *i3[] = { "info", l3m, NULL };
     CHECK_EQ_INT(capture(cli_info, i3), 0);
-    CHECK_CONTAINS(out_buf, "end of turn:   128001 <|end_of_text|>, 128009 <|eot_id|>\n");
-    CHECK(strstr(out_buf, "vocabulary only") == NULL);
+    CHECK_CONTAINS(cap_out, "end of turn:   128001 <|end_of_text|>, 128009 <|eot_id|>\n");
+    CHECK(strstr(cap_out, "vocabulary only") == NULL);
 
     EXPECT_ERROR("vocabulary only", "run", "-m", l3, "-p", "hi");
     EXPECT_ERROR("vocabulary only", "logits", "-m", qw, "-p", "hi");

@@ -5,6 +5,7 @@
 #include "test.h"
 #include "gguf_build.h"
 #include "../runtime/cli.h"
+#include "../runtime/rbee.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -413,18 +414,30 @@ TEST(cli_info_output) {
     CHECK_CONTAINS(out, "file type:     MOSTLY_Q4_K_M (15)");
     CHECK_CONTAINS(out, "rope.freq_base                       10000\n");
 
-    /* strings from the file are escaped in JSON */
+    /* strings from the file are escaped in JSON and in text: no control
+     * character (ESC, C1 CSI) reaches the terminal, and bytes that are not
+     * UTF-8 are shown as such. The file is no model: listed, then refused. */
     char dir[] = "/tmp/rbee_info_test_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
-    char fpath[128], err[RB_ERR_MAX];
+    char fpath[128], err[RB_ERR_MAX], line[512];
     snprintf(fpath, sizeof fpath, "%s/odd.gguf", dir);
     struct gguf_writer *w = small_writer();
-    gguf_writer_add_str(w, "general.name", "a \"quoted\"\\name\n\x01");
+    gguf_writer_add_str(w, "general.name", "a \"quoted\"\\name\n\x01\x1b[2J\xc2\x9b\xff\xc3\xa9");
     CHECK(gguf_writer_write_file(w, fpath, err) == 0);
     gguf_writer_free(w);
     json_args[2] = fpath;
-    CHECK_EQ_INT(run_info(3, json_args, out, sizeof out), 0);
-    CHECK_CONTAINS(out, "\"name\": \"a \\\"quoted\\\"\\\\name\\n\\u0001\"");
+    CHECK_EQ_INT(run_info(3, json_args, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "\"name\": \"a \\\"quoted\\\"\\\\name\\n\\u0001\\u001b[2J\\u009b\\ufffd\xc3\xa9\"");
+    snprintf(line, sizeof line, ", \"error\": \"%s: missing tensor 'token_embd.weight'\"}\nrbee: error: %s: missing tensor 'token_embd.weight'\n",
+             fpath, fpath);
+    CHECK_CONTAINS(out, line);
+    char *odd_text[] = { "info", fpath, NULL };
+    CHECK_EQ_INT(run_info(2, odd_text, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "\nname:          a \"quoted\"\\\\name\\n\\x01\\x1b[2J\\u009b\\xff\xc3\xa9\n");
+    CHECK(strchr(out, 0x1b) == NULL && !strstr(out, "\xc2\x9b"));
+    CHECK(strstr(out, "kv cache:") == NULL && strstr(out, "memory:") == NULL); /* no plan for what cannot run */
+    snprintf(line, sizeof line, "ok\nrbee: error: %s: missing tensor 'token_embd.weight'\n", fpath);
+    CHECK_MSG(strlen(out) > strlen(line) && !strcmp(out + strlen(out) - strlen(line), line), "ends: %s", out);
     unlink(fpath);
     rmdir(dir);
 
@@ -556,7 +569,17 @@ TEST(cli_info_every_model) {
         struct gguf_layout l;
         gguf_layout(&f, &l);
         n_files++;
-        CHECK_EQ_INT(run_info(2, text_args, out, sizeof out), 0);
+        /* a file rbee cannot run (phi3, qwen2 here) is listed, then refused with run's error */
+        rbee_model *m = NULL;
+        char load_err[RBEE_ERR_MAX], refusal[1400] = "";
+        int runs = rbee_model_load(&m, path, load_err) == 0;
+        rbee_model_free(m);
+        if (!runs) snprintf(refusal, sizeof refusal, "\nrbee: error: %s: %s\n", path, load_err);
+        CHECK_EQ_INT(run_info(2, text_args, out, sizeof out), runs ? 0 : 1);
+        if (!runs) {
+            size_t n = strlen(out), k = strlen(refusal);
+            CHECK_MSG(n > k && !strcmp(out + n - k, refusal), "%s: does not end with the load error", path);
+        }
         snprintf(want, sizeof want, "totals:        header %llu + padding %llu + tensors %llu = %zu bytes; file size %zu: ok\n",
                  (unsigned long long)l.header_bytes, (unsigned long long)l.padding_bytes,
                  (unsigned long long)l.tensor_bytes, f.size, f.size);
@@ -575,8 +598,10 @@ TEST(cli_info_every_model) {
         }
         CHECK_MSG(rows == (int)f.n_tensors, "%s: %d of %llu tensor rows found", path, rows,
                   (unsigned long long)f.n_tensors);
-        CHECK_EQ_INT(run_info(3, json_args, out, sizeof out), 0);
+        CHECK_EQ_INT(run_info(3, json_args, out, sizeof out), runs ? 0 : 1);
+        if (!runs) out[strlen(out) - strlen(refusal) + 1] = 0; /* the JSON before the error line */
         CHECK_MSG(json_valid(out), "%s: --json output is not valid JSON", path);
+        CHECK_MSG(runs == !strstr(out, "\"error\": "), "%s: error field", path);
         snprintf(want, sizeof want, "\"header_bytes\": %llu, \"padding_bytes\": %llu, \"tensor_bytes\": %llu, "
                  "\"unused_bytes\": 0, \"file_bytes\": %zu, \"ok\": true",
                  (unsigned long long)l.header_bytes, (unsigned long long)l.padding_bytes,

@@ -482,10 +482,15 @@ TEST(quantize_refuses_nan_and_inf) {
         char err[RB_ERR_MAX] = "";
         if (!buf || gguf_open_memory(&f, buf, size, err) != 0) { TEST_FAIL_AT("open: %s", err); free(buf); continue; }
         struct rb_quantize_opts opts = { .ftype = RB_FTYPE_Q8_0, .n_threads = 2 };
-        struct gguf_writer *w = (struct gguf_writer *)1;
-        CHECK_EQ_INT(rb_quantize_gguf(&f, &opts, &w, err), -1);
-        CHECK(w == NULL);
+        struct gguf_writer *w = NULL;
+        void *out = NULL;
+        size_t out_size;
+        /* tensors are converted as they are written: the write refuses */
+        CHECK_EQ_INT(rb_quantize_gguf(&f, &opts, &w, err), 0);
+        CHECK_EQ_INT(gguf_writer_write_mem(w, &out, &out_size, err), -1);
+        CHECK(out == NULL);
         CHECK_CONTAINS(err, "blk.0.attn_q.weight: row 2 column 7 is NaN or Inf");
+        gguf_writer_free(w);
         gguf_close(&f);
         free(buf);
     }

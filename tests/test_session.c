@@ -40,7 +40,7 @@ static rbee_session *open_session(rbee_model *m, int n_ctx) {
 
 static int tokenize(rbee_model *m, const char *text, int32_t *ids, int cap) {
     char err[RBEE_ERR_MAX];
-    int64_t n = rbee_tokenize(m, text, strlen(text), rbee_add_bos(m), 1, ids, cap, err);
+    int64_t n = rbee_tokenize(m, text, strlen(text), -1, 1, ids, cap, err);
     if (n < 0 || n > cap) TEST_FAIL_AT("tokenize: %s", err);
     return (int)n;
 }
