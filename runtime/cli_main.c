@@ -34,6 +34,8 @@ static int cli_isas(int argc, char **argv) {
 static const struct subcommand subcommands[] = {
     { "run",      cli_run,      "generate text from a prompt" },
     { "logits",   cli_logits,   "print prompt tokens, top logits and a greedy continuation" },
+    { "chat",     cli_chat,     "talk with an instruct model, turn by turn" },
+    { "template", cli_template, "print the prompt a chat template makes of a conversation" },
     { "tokenize", cli_tokenize, "print the token ids of a text" },
     { "info",     cli_info,     "describe a GGUF file: metadata, hyperparameters, tensors" },
     { "quantize", cli_quantize, "convert a GGUF model to another weight type" },

@@ -3,6 +3,7 @@
  * "rbee: error: <what>: <why>" and exit status 1. */
 #define _DEFAULT_SOURCE /* getrusage's ru_maxrss */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@ struct opts {
     const char *type_k, *type_v;
     struct rbee_sampler_params sp;
     const char *text; /* tokenize: the positional TEXT */
+    const char *system, *chat_template; /* chat */
+    int verbose;
     char *prompt_buf; /* -p after escapes, or -f contents; owned */
 };
 
@@ -62,11 +65,26 @@ static int parse_float(const char *flag, const char *s, float lo, int lo_open, f
 }
 
 /* Which commands take a flag. */
-enum { F_GEN = 1, F_SAMPLE = 2, F_LOGITS = 4, F_TOKENIZE = 8 };
+enum { F_GEN = 1, F_SAMPLE = 2, F_LOGITS = 4, F_TOKENIZE = 8, F_CHAT = 16 };
+
+/* A fresh seed for each run, so runs differ unless --seed repeats one
+ * (printed with the stats); 32 bits, short enough to type back. */
+static uint64_t random_seed(void) {
+    uint32_t x = 0;
+    int fd = open("/dev/urandom", O_RDONLY);
+    if (fd < 0 || read(fd, &x, sizeof x) != (ssize_t)sizeof x) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        x = (uint32_t)ts.tv_nsec * 2654435761u ^ (uint32_t)ts.tv_sec ^ (uint32_t)getpid() << 16;
+    }
+    if (fd >= 0) close(fd);
+    return x;
+}
 
 enum opt_id {
     O_HELP, O_MODEL, O_PROMPT, O_FILE, O_PREDICT, O_CTX, O_THREADS, O_TOP, O_TEMP, O_TOP_K, O_TOP_P,
     O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N, O_SEED, O_KV_TYPE, O_KV_K, O_KV_V, O_NO_BOS, O_NO_PARSE_SPECIAL, O_ESCAPE, O_NO_ESCAPE,
+    O_SYSTEM, O_CHAT_TEMPLATE, O_VERBOSE,
 };
 
 static const struct opt_def {
@@ -75,28 +93,31 @@ static const struct opt_def {
     int takes_value;
     enum opt_id id;
 } opt_defs[] = {
-    { "-h", "--help", F_GEN | F_LOGITS | F_TOKENIZE, 0, O_HELP },
-    { "-m", "--model", F_GEN | F_LOGITS | F_TOKENIZE, 1, O_MODEL },
+    { "-h", "--help", F_GEN | F_LOGITS | F_TOKENIZE | F_CHAT, 0, O_HELP },
+    { "-m", "--model", F_GEN | F_LOGITS | F_TOKENIZE | F_CHAT, 1, O_MODEL },
     { "-p", "--prompt", F_GEN | F_LOGITS, 1, O_PROMPT },
     { "-f", "--file", F_GEN, 1, O_FILE },
-    { "-n", "--n-predict", F_GEN | F_LOGITS, 1, O_PREDICT },
-    { "-c", "--ctx-size", F_GEN | F_LOGITS, 1, O_CTX },
-    { "-t", "--threads", F_GEN | F_LOGITS, 1, O_THREADS },
+    { "-n", "--n-predict", F_GEN | F_LOGITS | F_CHAT, 1, O_PREDICT },
+    { "-c", "--ctx-size", F_GEN | F_LOGITS | F_CHAT, 1, O_CTX },
+    { "-t", "--threads", F_GEN | F_LOGITS | F_CHAT, 1, O_THREADS },
     { "--top", NULL, F_LOGITS, 1, O_TOP },
-    { "--temp", NULL, F_GEN, 1, O_TEMP },
-    { "--top-k", NULL, F_GEN, 1, O_TOP_K },
-    { "--top-p", NULL, F_GEN, 1, O_TOP_P },
-    { "--min-p", NULL, F_GEN, 1, O_MIN_P },
-    { "--repeat-penalty", NULL, F_GEN, 1, O_REPEAT_PENALTY },
-    { "--repeat-last-n", NULL, F_GEN, 1, O_REPEAT_LAST_N },
-    { "--seed", NULL, F_GEN, 1, O_SEED },
-    { "--kv-type", NULL, F_GEN | F_LOGITS, 1, O_KV_TYPE },
-    { "-ctk", "--cache-type-k", F_GEN | F_LOGITS, 1, O_KV_K },
-    { "-ctv", "--cache-type-v", F_GEN | F_LOGITS, 1, O_KV_V },
+    { "--temp", NULL, F_GEN | F_CHAT, 1, O_TEMP },
+    { "--top-k", NULL, F_GEN | F_CHAT, 1, O_TOP_K },
+    { "--top-p", NULL, F_GEN | F_CHAT, 1, O_TOP_P },
+    { "--min-p", NULL, F_GEN | F_CHAT, 1, O_MIN_P },
+    { "--repeat-penalty", NULL, F_GEN | F_CHAT, 1, O_REPEAT_PENALTY },
+    { "--repeat-last-n", NULL, F_GEN | F_CHAT, 1, O_REPEAT_LAST_N },
+    { "--seed", NULL, F_GEN | F_CHAT, 1, O_SEED },
+    { "--kv-type", NULL, F_GEN | F_LOGITS | F_CHAT, 1, O_KV_TYPE },
+    { "-ctk", "--cache-type-k", F_GEN | F_LOGITS | F_CHAT, 1, O_KV_K },
+    { "-ctv", "--cache-type-v", F_GEN | F_LOGITS | F_CHAT, 1, O_KV_V },
     { "--no-bos", NULL, F_TOKENIZE, 0, O_NO_BOS },
     { "--no-parse-special", NULL, F_GEN | F_LOGITS | F_TOKENIZE, 0, O_NO_PARSE_SPECIAL },
     { "-e", "--escape", F_GEN | F_LOGITS, 0, O_ESCAPE },
     { "--no-escape", NULL, F_GEN | F_LOGITS, 0, O_NO_ESCAPE },
+    { "--system", NULL, F_CHAT, 1, O_SYSTEM },
+    { "--chat-template", NULL, F_CHAT, 1, O_CHAT_TEMPLATE },
+    { "-v", "--verbose", F_CHAT, 0, O_VERBOSE },
 };
 
 static const struct opt_def *find_opt(const char *a, int allowed) {
@@ -109,11 +130,12 @@ static const struct opt_def *find_opt(const char *a, int allowed) {
 
 static int parse(int argc, char **argv, int allowed, struct opts *o) {
     memset(o, 0, sizeof *o);
-    o->n_predict = allowed & F_LOGITS ? 48 : 128;
+    o->n_predict = allowed & F_LOGITS ? 48 : allowed & F_CHAT ? -1 : 128;
     long n_cpu = sysconf(_SC_NPROCESSORS_ONLN); /* like llama.cpp: one thread per core */
     o->n_threads = n_cpu < 1 ? 1 : n_cpu > 64 ? 64 : (int)n_cpu;
     o->top = 8;
     o->sp = rbee_sampler_default_params();
+    o->sp.seed = random_seed();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || !a[1]) {
@@ -160,6 +182,9 @@ static int parse(int argc, char **argv, int allowed, struct opts *o) {
         case O_NO_PARSE_SPECIAL: o->no_parse_special = 1; break;
         case O_ESCAPE: o->no_escape = 0; break;
         case O_NO_ESCAPE: o->no_escape = 1; break;
+        case O_SYSTEM: o->system = v; break;
+        case O_CHAT_TEMPLATE: o->chat_template = v; break;
+        case O_VERBOSE: o->verbose = 1; break;
         }
         if (rc) return rc;
     }
@@ -306,12 +331,12 @@ static void run_usage(FILE *out) {
         "  --min-p M               drop tokens below M x the top probability, 0..1 (default 0.05)\n"
         "  --repeat-penalty R      penalize recent tokens, (0, 100] (default 1.0 = off)\n"
         "  --repeat-last-n N       tokens the penalty looks back over (default 64; -1: the context)\n"
-        "  --seed S                random seed (default 42)\n"
+        "  --seed S                random seed (default: a new one each run, printed with the stats)\n"
         "  --kv-type T             KV cache type for K and V: f32, f16 (default), q8_0, q4_0\n"
         "  -ctk T, -ctv T          KV cache type for K / V alone\n");
 }
 
-static void print_stats(int n_prompt, double t_prompt, int n_gen, double t_gen) {
+static void print_stats(int n_prompt, double t_prompt, int n_gen, double t_gen, uint64_t seed) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     fprintf(stderr, "\n\nprompt:     %5d tokens in %8.3f s = %9.2f tokens/s\n",
@@ -319,6 +344,7 @@ static void print_stats(int n_prompt, double t_prompt, int n_gen, double t_gen) 
     fprintf(stderr, "generation: %5d tokens in %8.3f s = %9.2f tokens/s\n",
             n_gen, t_gen, t_gen > 0 && n_gen > 0 ? n_gen / t_gen : 0.0);
     fprintf(stderr, "peak RSS:   %.1f MiB\n", (double)ru.ru_maxrss / 1024.0); /* ru_maxrss is in KiB on Linux */
+    fprintf(stderr, "seed:       %llu\n", (unsigned long long)seed);
 }
 
 /* Text to stdout, now (it streams); -1 once stdout cannot take it (a full
@@ -372,9 +398,10 @@ static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
     double t0 = now_s();
     if (rbee_eval(c, ids, (int)n, 0, err)) { fail("eval", err); goto done; }
     double t_prompt = now_s() - t0, t_gen = 0;
-    int n_gen = 0, full = 0;
+    int n_gen = 0, full = 0, stopped = 0;
     t0 = now_s();
     for (; o->n_predict < 0 || n_gen < o->n_predict; ) {
+        if (*cli_sigint_flag()) { stopped = 1; break; } /* Ctrl-C: stop, but print what we have */
         int32_t id = rbee_sample(s, rbee_get_logits(c, -1));
         if (rbee_token_is_eog(m, id)) break; /* EOS, or a token that ends the turn: <|eot_id|>, <|im_end|> */
         rbee_sampler_accept(s, id);
@@ -387,8 +414,9 @@ static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
     t_gen = now_s() - t0;
     if (emit(piece, rbee_detok_flush(d, piece, sizeof piece))) goto done;
     if (full) fprintf(stderr, "\nrbee: context of %d tokens is full; generation stopped\n", rbee_n_ctx(c));
-    print_stats((int)n, t_prompt, n_gen, t_gen);
-    rc = 0;
+    if (stopped) fprintf(stderr, "\nrbee: interrupted\n");
+    print_stats((int)n, t_prompt, n_gen, t_gen, o->sp.seed);
+    rc = stopped ? 130 : 0; /* as a shell reports a SIGINT */
 done:
     free(ids);
     rbee_sampler_free(s);
@@ -404,12 +432,27 @@ int cli_run(int argc, char **argv) {
     rbee_context *c;
     int rc = 1;
     if (!read_prompt(&o) && !open_model(&o, &m, &c)) {
+        cli_sigint_catch();
         rc = generate(&o, m, c);
         rbee_context_free(c);
         rbee_model_free(m);
     }
     free(o.prompt_buf);
     return rc;
+}
+
+/* ------------------------------------------------------------ chat */
+
+int cli_chat(int argc, char **argv) {
+    struct opts o;
+    if (parse(argc, argv, F_CHAT, &o)) return 1;
+    if (o.help) { cli_chat_usage(); return 0; }
+    struct cli_chat_args a = {
+        .model = o.model, .system = o.system, .chat_template = o.chat_template, .verbose = o.verbose,
+        .n_predict = o.n_predict, .n_ctx = o.n_ctx, .n_threads = o.n_threads,
+        .type_k = o.type_k, .type_v = o.type_v, .sp = o.sp,
+    };
+    return cli_chat_main(&a);
 }
 
 /* ------------------------------------------------------------ logits */

@@ -622,10 +622,7 @@ int cli_serve(int argc, char **argv) {
         cli_fail(o.model, err);
         goto out;
     }
-    if (srv_api_init(s, err)) {
-        cli_fail("--chat-template", err);
-        goto out;
-    }
+    if (srv_api_init(s)) goto out;
     struct rbee_context_params cp = rbee_context_default_params();
     cp.n_ctx = o.n_ctx;
     cp.n_threads = o.n_threads;
@@ -652,6 +649,9 @@ int cli_serve(int argc, char **argv) {
             strchr(o.host, ':') ? "[" : "", o.host, strchr(o.host, ':') ? "]" : "", port, s->model_id, o.parallel,
             o.parallel == 1 ? "" : "s", s->n_ctx, o.n_threads, o.n_threads == 1 ? "" : "s",
             o.api_key ? "; API key required" : "");
+    if (s->chat_note)
+        fprintf(stderr, "rbee serve: %s: chat requests use chatml (--chat-template NAME chooses another)\n",
+                s->chat_note);
     if (!o.api_key && strcmp(o.host, "localhost") && strncmp(o.host, "127.", 4) && strcmp(o.host, "::1"))
         fprintf(stderr, "rbee serve: warning: listening on %s without --api-key: whoever reaches this port "
                 "can use the model\n", o.host);
@@ -675,7 +675,6 @@ out:
     if (pipe_fd[0] >= 0) close(pipe_fd[0]);
     if (pipe_fd[1] >= 0) close(pipe_fd[1]);
     srv_slots_free(s);
-    srv_api_free(s);
     rbee_model_free(s->model);
     pthread_cond_destroy(&s->changed);
     pthread_mutex_destroy(&s->mu);

@@ -43,8 +43,8 @@ struct srv {
     struct srv_opts o;
     rbee_model *model;
     char model_id[256];     /* the model file's name, as /v1/models and responses report it */
-    const char *chat_template; /* the template text or built-in name chat requests use */
-    char *chat_template_buf;   /* owned copy of the model's template, if that is the one */
+    const char *chat_template; /* the template text (the model's) or built-in name chat requests use */
+    const char *chat_note;     /* why that is chatml, said once the server listens; else NULL */
     long long started;         /* time(NULL) at start: "created" of /v1/models */
     int n_ctx;              /* tokens of each slot's context */
     struct srv_slot *slots; /* o.parallel */
@@ -111,9 +111,9 @@ void *srv_watch_main(void *srv);
 
 /* ---- cli_serve_api.c ---- */
 
-/* Picks the chat template (--chat-template, else the model's, else chatml). */
-int srv_api_init(struct srv *s, char *err);
-void srv_api_free(struct srv *s);
+/* Picks the chat template: --chat-template (refused, one error line and 1,
+ * when rbee does not know it), else the model's, else chatml. */
+int srv_api_init(struct srv *s);
 
 /* POST /v1/completions (chat = 0) and /v1/chat/completions (chat = 1). */
 void srv_api_generate(struct srv_conn *c, const char *body, size_t n, int chat);

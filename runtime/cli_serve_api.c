@@ -16,32 +16,35 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "cli_serve.h"
 
 #define SRV_MAX_STOP 16
 
 /* ------------------------------------------------------------ chat template */
 
-int srv_api_init(struct srv *s, char *err) {
-    s->chat_template = s->o.chat_template ? s->o.chat_template : "chatml";
-    (void)err;
+int srv_api_init(struct srv *s) {
+    if (s->o.chat_template) return cli_chat_template(s->model, s->o.model, s->o.chat_template, &s->chat_template);
+    /* as llama.cpp's server: the model's template, else chatml, said once */
+    const char *mt = rbee_model_meta_str(s->model, "tokenizer.chat_template");
+    s->chat_template = mt && rbee_chat_template_detect(mt) ? mt : "chatml";
+    if (s->chat_template != mt)
+        s->chat_note = mt ? "rbee does not recognize the model's chat template" : "the model has no chat template";
     return 0;
 }
 
-void srv_api_free(struct srv *s) {
-    free(s->chat_template_buf);
-    s->chat_template_buf = NULL;
-}
-
-struct chat_msg {
-    const char *role, *content;
-};
-
-/* The conversation as prompt text, through the chat template. */
-static int render_chat(const struct srv *s, const struct chat_msg *m, size_t n, struct rb_buf *out, char *err) {
-    (void)s; (void)m; (void)n; (void)out;
-    snprintf(err, RBEE_ERR_MAX, "chat templates are not available yet");
-    return -1;
+/* The conversation as prompt text, through the chat template, with the
+ * opening of the assistant's turn. */
+static int render_chat(const struct srv *s, const struct rbee_chat_message *m, size_t n, struct rb_buf *out,
+                       char *err) {
+    int64_t len = rbee_chat_apply_template(s->chat_template, m, n, 1, NULL, 0, err); /* the size first */
+    char *text = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (len >= 0 && !text) snprintf(err, RBEE_ERR_MAX, "out of memory");
+    if (!text) return -1;
+    rbee_chat_apply_template(s->chat_template, m, n, 1, text, (size_t)len + 1, err);
+    rb_buf_add(out, text, (size_t)len);
+    free(text);
+    return out->failed ? (snprintf(err, RBEE_ERR_MAX, "out of memory"), -1) : 0;
 }
 
 /* ------------------------------------------------------------ request fields */
@@ -204,7 +207,7 @@ static int read_messages(struct srv_conn *c, const struct rb_json *root, struct 
         return srv_error(c, 400, "messages", "'messages' must be a non-empty array, got %s%s",
                          ms->type == RB_JSON_ARRAY ? "an empty " : "", rb_json_type_name(ms->type)), -1;
     size_t n = ms->n_children, i = 0;
-    struct chat_msg *msgs = calloc(n, sizeof *msgs);
+    struct rbee_chat_message *msgs = calloc(n, sizeof *msgs);
     size_t *at = calloc(n, sizeof *at); /* where each content starts in store (it moves as it grows) */
     struct rb_buf store = { 0 };
     char err[RBEE_ERR_MAX];

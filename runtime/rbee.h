@@ -223,6 +223,32 @@ struct rbee_gen_result {
 int rbee_session_generate(rbee_session *s, const int32_t *prompt, int n_prompt,
                           const struct rbee_gen_params *gp, struct rbee_gen_result *res, char *err);
 
+/* ---- chat templates ---- */
+
+/* One message of a conversation: NUL-terminated UTF-8 (a NUL inside ends
+ * the text, as in the reference runtime's C API). Roles are usually
+ * "system", "user", "assistant"; formatters pass other roles through or
+ * skip them as llama.cpp b4748 does. */
+struct rbee_chat_message { const char *role, *content; };
+
+/* Format a conversation as llama.cpp b4748's llama_chat_apply_template
+ * does (no Jinja engine). tmpl: a built-in name ("chatml", "llama3", ...)
+ * or a template text as stored in a GGUF's tokenizer.chat_template (see
+ * rbee_model_meta_str), recognized by marker substrings. add_assistant:
+ * append the opening of the assistant's turn (where the format has one).
+ * The text never holds BOS: that comes from tokenizing with the vocab's
+ * add-BOS setting and parse_special on.
+ * Writes at most cap bytes to out (NUL-terminated when the result < cap)
+ * and returns the length of the whole text (call again with a larger
+ * buffer when >= cap); -1 with err when tmpl is NULL or unrecognized (list
+ * the names with rbee_chat_template_builtin for the user). */
+int64_t rbee_chat_apply_template(const char *tmpl, const struct rbee_chat_message *msgs, size_t n_msgs,
+                                 int add_assistant, char *out, size_t cap, char *err);
+/* The built-in name the text selects ("chatml", ...), or NULL if none. */
+const char *rbee_chat_template_detect(const char *tmpl);
+/* The i-th built-in template name in byte order, NULL past the last. */
+const char *rbee_chat_template_builtin(size_t i);
+
 /* ---- misc ---- */
 const char *rbee_isa(void); /* kernel path in use: "scalar", "avx2", "avx512", "neon" */
 

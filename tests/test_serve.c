@@ -171,6 +171,84 @@ TEST(stop_and_sampling_fields) {
     rb_json_free(d);
 }
 
+/* ------------------------------------------------------------ chat */
+
+/* POST json to path; the parsed body (NULL and a failed check otherwise). */
+static struct rb_json_doc *post_json(int port, const char *path, const char *json, int want_status) {
+    struct sc_resp r;
+    char err[RB_JSON_ERR_MAX];
+    struct rb_json_doc *d = NULL;
+    int status = sc_post(port, path, json, NULL, &r);
+    CHECK_MSG(status == want_status, "%s: status %d, want %d: %s", path, status, want_status, r.body ? r.body : "");
+    if (!r.body || rb_json_parse(r.body, r.body_len, 0, &d, err)) TEST_FAIL_AT("%s: not JSON: %s", path, r.body);
+    sc_resp_free(&r);
+    return d;
+}
+
+#define SYSTEM "You are a storyteller."
+#define USER "Tell me a story."
+
+/* stories260K has no chat template: the server says so and uses chatml,
+ * whose text the test writes out itself. The reply equals a completion of
+ * that text; streamed deltas concatenate to it; the next turn, which
+ * repeats the conversation, reuses the cache for all of it. */
+TEST(chat_completions) {
+    static char raw[1 << 16], reply[4096], json[16384];
+    static struct sc_stream st;
+    CHECK(sc_log_has(&S, "the model has no chat template: chat requests use chatml"));
+    const char *msgs = "[{\"role\":\"system\",\"content\":\"" SYSTEM "\"},{\"role\":\"user\",\"content\":\"" USER "\"}]";
+    snprintf(json, sizeof json, "{\"messages\":%s,\"max_tokens\":24,\"temperature\":0}", msgs);
+    struct rb_json_doc *d = post_json(S.port, "/v1/chat/completions", json, 200);
+    if (!d) return;
+    const struct rb_json *root = rb_json_root(d);
+    CHECK_STR(sc_json_str(root, "object"), "chat.completion");
+    CHECK(!strncmp(sc_json_str(root, "id") ? sc_json_str(root, "id") : "", "chatcmpl-", 9));
+    CHECK_STR(sc_json_str(root, "choices.0.message.role"), "assistant");
+    snprintf(reply, sizeof reply, "%s", sc_json_str(root, "choices.0.message.content") ?
+             sc_json_str(root, "choices.0.message.content") : "(none)");
+    CHECK(strlen(reply) > 10);
+    int n1 = (int)sc_json_num(root, "usage.prompt_tokens"), g1 = (int)sc_json_num(root, "usage.completion_tokens");
+    CHECK_STR(sc_json_str(root, "choices.0.finish_reason"), g1 == 24 ? "length" : "stop");
+    rb_json_free(d);
+
+    snprintf(json, sizeof json, "{\"prompt\":\"<|im_start|>system\\n" SYSTEM "<|im_end|>\\n<|im_start|>user\\n" USER
+             "<|im_end|>\\n<|im_start|>assistant\\n\",\"max_tokens\":24,\"temperature\":0}");
+    d = post_json(S.port, "/v1/completions", json, 200);
+    if (d) {
+        CHECK_STR(sc_json_str(rb_json_root(d), "choices.0.text"), reply);
+        CHECK_NEAR(sc_json_num(rb_json_root(d), "usage.prompt_tokens"), n1, 0);
+    }
+    rb_json_free(d);
+
+    snprintf(json, sizeof json, "{\"messages\":%s,\"max_tokens\":24,\"temperature\":0,\"stream\":true}", msgs);
+    char cmd[17000];
+    snprintf(cmd, sizeof cmd, "curl -sS -N --max-time 60 http://127.0.0.1:%d/v1/chat/completions -d '%s'", S.port, json);
+    CHECK_EQ_INT(capture(cmd, raw, sizeof raw), 0);
+    sc_read_stream(raw, 1, &st);
+    CHECK_STR(st.text, reply);
+    CHECK_EQ_INT(st.done_last, 1);
+    CHECK_EQ_INT(st.n_bad, 0);
+    CHECK_CONTAINS(raw, "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}");
+    CHECK_CONTAINS(raw, "\"object\":\"chat.completion.chunk\"");
+
+    /* the next turn: the conversation so far is in the cache */
+    static char escaped[6000];
+    struct rb_buf b = { 0 };
+    rb_json_put_string(&b, reply, strlen(reply));
+    snprintf(escaped, sizeof escaped, "%s", b.data ? b.data : "\"\"");
+    rb_buf_free(&b);
+    snprintf(json, sizeof json, "{\"messages\":[{\"role\":\"system\",\"content\":\"" SYSTEM "\"},"
+             "{\"role\":\"user\",\"content\":\"" USER "\"},{\"role\":\"assistant\",\"content\":%s},"
+             "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"And then?\"}]}],"
+             "\"max_tokens\":4,\"temperature\":0}", escaped);
+    d = post_json(S.port, "/v1/chat/completions", json, 200);
+    if (d) {
+        int cached = (int)sc_json_num(rb_json_root(d), "usage.prompt_tokens_details.cached_tokens");
+        CHECK_MSG(cached >= n1 + g1 - 1, "turn 2 reused %d tokens of a first exchange of %d + %d", cached, n1, g1);
+    }
+    rb_json_free(d);
+}
+
 /* ------------------------------------------------------------ concurrency */
 
 struct job {
@@ -440,6 +518,7 @@ TEST(bad_options_are_one_error_line) {
         { "-m MODEL --api-key ''", "--api-key: the key is empty" },
         { "-m /nonexistent.gguf", "/nonexistent.gguf: " },
         { "-m MODEL --kv-type q5_1", "not one of f32, f16, q8_0, q4_0" },
+        { "-m MODEL --chat-template nosuch", "is neither a built-in name nor a template rbee recognizes" },
         { "-m MODEL --host 192.0.2.1", "--port: cannot listen on 192.0.2.1 port 8080" }, /* not ours: no bind */
         { "-m MODEL --host 127.0.0.1 --port PORT", "--port: cannot listen on 127.0.0.1 port" },
     };
@@ -593,6 +672,7 @@ int main(void) {
     RUN(greedy_completion_equals_run);
     RUN(stream_chunks_concatenate);
     RUN(stop_and_sampling_fields);
+    RUN(chat_completions);
     RUN(sixteen_concurrent_requests);
     RUN(follow_up_reuses_the_cache);
     RUN(errors_get_status_and_error_object);
