@@ -604,6 +604,9 @@ int cli_serve(int argc, char **argv) {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, &old);
+    /* sockets are written with MSG_NOSIGNAL; a closed stderr must not kill the server either */
+    struct sigaction ignore = { .sa_handler = SIG_IGN }, old_pipe;
+    sigaction(SIGPIPE, &ignore, &old_pipe);
 
     struct srv *s = calloc(1, sizeof *s);
     char err[RBEE_ERR_MAX];
@@ -680,6 +683,7 @@ out:
     pthread_mutex_destroy(&s->mu);
     free(s);
 out_mask:
+    sigaction(SIGPIPE, &old_pipe, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }

@@ -19,6 +19,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,6 +126,9 @@ static int sc_start(struct sc_server *s, const char *model, const char *const *e
     s->pid = fork();
     if (s->pid < 0) return -1;
     if (s->pid == 0) {
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that dies (killed, SIGPIPE) takes its server along */
+#endif
         dup2(fds[1], 2);
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
