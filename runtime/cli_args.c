@@ -1,5 +1,5 @@
 /* cli_args.c - the error line and integer flag values, shared by commands
- * (declared in cli.h; cli_run.c still has its own copies, to be folded in). */
+ * (declared in cli.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -30,24 +30,6 @@ struct opts {
     char *prompt_buf; /* -p after escapes, or -f contents; owned */
 };
 
-static int fail(const char *what, const char *why) {
-    fprintf(stderr, "rbee: error: %s: %s\n", what, why);
-    return 1;
-}
-
-static int parse_int(const char *flag, const char *s, long lo, long hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        char why[160];
-        snprintf(why, sizeof why, "expected an integer in %ld..%ld, got '%s'", lo, hi, s);
-        return fail(flag, why);
-    }
-    *out = (int)v;
-    return 0;
-}
-
 /* A number in [lo, hi], or (lo, hi] when lo_open: a value outside means
  * nothing (a repeat penalty of 0 divides by zero, of -1 rewards repeats). */
 static int parse_float(const char *flag, const char *s, float lo, int lo_open, float hi, float *out) {
@@ -58,7 +40,7 @@ static int parse_float(const char *flag, const char *s, float lo, int lo_open, f
         char why[160];
         snprintf(why, sizeof why, "expected a number in %c%g, %g], got '%s'", lo_open ? '(' : '[', (double)lo,
                  (double)hi, s);
-        return fail(flag, why);
+        return cli_fail(flag, why);
     }
     *out = v;
     return 0;
@@ -140,14 +122,14 @@ static int parse(int argc, char **argv, int allowed, struct opts *o) {
         const char *a = argv[i];
         if (a[0] != '-' || !a[1]) {
             if ((allowed & F_TOKENIZE) && !o->text) { o->text = a; continue; }
-            return fail(a, "unexpected argument");
+            return cli_fail(a, "unexpected argument");
         }
         /* known or not is decided before anything else, wherever the flag stands */
         const struct opt_def *d = find_opt(a, allowed);
-        if (!d) return fail(a, "unknown option (see --help)");
+        if (!d) return cli_fail(a, "unknown option (see --help)");
         const char *v = NULL;
         if (d->takes_value) {
-            if (i + 1 >= argc) return fail(a, "missing value (see --help)");
+            if (i + 1 >= argc) return cli_fail(a, "missing value (see --help)");
             v = argv[++i];
         }
         int rc = 0;
@@ -156,22 +138,22 @@ static int parse(int argc, char **argv, int allowed, struct opts *o) {
         case O_MODEL: o->model = v; break;
         case O_PROMPT: o->prompt = v; o->prompt_file = NULL; break;
         case O_FILE: o->prompt_file = v; o->prompt = NULL; break;
-        case O_PREDICT: rc = parse_int(a, v, -1, INT_MAX, &o->n_predict); break;
-        case O_CTX: rc = parse_int(a, v, 0, 1 << 24, &o->n_ctx); break;
-        case O_THREADS: rc = parse_int(a, v, 1, 1024, &o->n_threads); break;
-        case O_TOP: rc = parse_int(a, v, 1, 1 << 20, &o->top); break;
+        case O_PREDICT: rc = cli_parse_int(a, v, -1, INT_MAX, &o->n_predict); break;
+        case O_CTX: rc = cli_parse_int(a, v, 0, 1 << 24, &o->n_ctx); break;
+        case O_THREADS: rc = cli_parse_int(a, v, 1, 1024, &o->n_threads); break;
+        case O_TOP: rc = cli_parse_int(a, v, 1, 1 << 20, &o->top); break;
         /* the ranges where each value means something (llama.cpp's own meanings) */
         case O_TEMP: rc = parse_float(a, v, 0.0f, 0, 100.0f, &o->sp.temp); break;    /* 0: greedy */
-        case O_TOP_K: rc = parse_int(a, v, 0, INT_MAX, &o->sp.top_k); break;          /* 0: off */
+        case O_TOP_K: rc = cli_parse_int(a, v, 0, INT_MAX, &o->sp.top_k); break;          /* 0: off */
         case O_TOP_P: rc = parse_float(a, v, 0.0f, 1, 1.0f, &o->sp.top_p); break;     /* 1: off */
         case O_MIN_P: rc = parse_float(a, v, 0.0f, 0, 1.0f, &o->sp.min_p); break;     /* 0: off */
         case O_REPEAT_PENALTY: rc = parse_float(a, v, 0.0f, 1, 100.0f, &o->sp.repeat_penalty); break; /* 1: off */
-        case O_REPEAT_LAST_N: rc = parse_int(a, v, -1, 1 << 20, &o->sp.repeat_last_n); break; /* -1: the context */
+        case O_REPEAT_LAST_N: rc = cli_parse_int(a, v, -1, 1 << 20, &o->sp.repeat_last_n); break; /* -1: the context */
         case O_SEED: {
             char *end;
             errno = 0;
             unsigned long long s = strtoull(v, &end, 10);
-            if (errno || end == v || *end || v[0] == '-') return fail(a, "expected a non-negative integer");
+            if (errno || end == v || *end || v[0] == '-') return cli_fail(a, "expected a non-negative integer");
             o->sp.seed = s;
             break;
         }
@@ -188,7 +170,7 @@ static int parse(int argc, char **argv, int allowed, struct opts *o) {
         }
         if (rc) return rc;
     }
-    if (!o->model) return fail("-m", "a model file is required (see --help)");
+    if (!o->model) return cli_fail("-m", "a model file is required (see --help)");
     return 0;
 }
 
@@ -252,21 +234,21 @@ static int read_prompt(struct opts *o) {
         int from_stdin = !strcmp(o->prompt_file, "-");
         const char *what = from_stdin ? "stdin" : o->prompt_file;
         FILE *f = from_stdin ? stdin : fopen(o->prompt_file, "rb");
-        if (!f) return fail(what, strerror(errno));
+        if (!f) return cli_fail(what, strerror(errno));
         char *buf = read_stream(f, &n);
         int bad = ferror(f);
         if (!from_stdin) fclose(f);
-        if (!buf) return fail(what, "out of memory");
-        if (bad) { free(buf); return fail(what, "read error (is it a directory?)"); }
+        if (!buf) return cli_fail(what, "out of memory");
+        if (bad) { free(buf); return cli_fail(what, "read error (is it a directory?)"); }
         if (n && buf[n - 1] == '\n') buf[--n] = 0;
         o->prompt_buf = buf;
     } else if (o->prompt) {
         n = strlen(o->prompt);
         o->prompt_buf = malloc(n + 1);
-        if (!o->prompt_buf) return fail("-p", "out of memory");
+        if (!o->prompt_buf) return cli_fail("-p", "out of memory");
         memcpy(o->prompt_buf, o->prompt, n + 1);
     } else {
-        return fail("-p", "a prompt is required (-p TEXT or -f FILE)");
+        return cli_fail("-p", "a prompt is required (-p TEXT or -f FILE)");
     }
     if (!o->no_escape) n = process_escapes(o->prompt_buf, n);
     o->prompt_buf[n] = 0;
@@ -274,7 +256,7 @@ static int read_prompt(struct opts *o) {
     o->prompt_len = n;
     if (n == 0) {
         const char *from = !o->prompt_file ? "-p" : strcmp(o->prompt_file, "-") ? o->prompt_file : "stdin";
-        return fail(from, "the prompt is empty");
+        return cli_fail(from, "the prompt is empty");
     }
     return 0;
 }
@@ -283,7 +265,7 @@ static int open_model(const struct opts *o, rbee_model **m, rbee_context **c) {
     char err[RBEE_ERR_MAX];
     *m = NULL;
     if (c) *c = NULL;
-    if (rbee_model_load(m, o->model, err)) return fail(o->model, err); /* "rbee: error: FILE: reason" */
+    if (rbee_model_load(m, o->model, err)) return cli_fail(o->model, err); /* "rbee: error: FILE: reason" */
     if (!c) return 0;
     struct rbee_context_params cp = rbee_context_default_params();
     cp.n_ctx = o->n_ctx;
@@ -293,7 +275,7 @@ static int open_model(const struct opts *o, rbee_model **m, rbee_context **c) {
     if (rbee_context_new(c, *m, &cp, err)) {
         rbee_model_free(*m);
         *m = NULL;
-        return fail("context", err);
+        return cli_fail("context", err);
     }
     struct rbee_model_info info;
     rbee_model_get_info(*m, &info);
@@ -351,7 +333,7 @@ static void print_stats(int n_prompt, double t_prompt, int n_gen, double t_gen, 
  * disk, /dev/full): generating on would be for nobody. */
 static int emit(const char *piece, size_t k) {
     if ((k && fwrite(piece, 1, k, stdout) != k) || fflush(stdout) != 0) {
-        fail("stdout", strerror(errno));
+        cli_fail("stdout", strerror(errno));
         return -1;
     }
     return 0;
@@ -363,9 +345,9 @@ static int32_t *tokenize_prompt(const rbee_model *m, const char *text, size_t le
                                 int parse_special, int64_t *n) {
     char err[RBEE_ERR_MAX];
     *n = rbee_tokenize(m, text, len, add_bos, parse_special, NULL, 0, err); /* the count first */
-    if (*n < 0) { fail("tokenize", err); return NULL; }
+    if (*n < 0) { cli_fail("tokenize", err); return NULL; }
     int32_t *ids = malloc((size_t)(*n ? *n : 1) * sizeof *ids);
-    if (!ids) { fail("tokenize", "out of memory"); return NULL; }
+    if (!ids) { cli_fail("tokenize", "out of memory"); return NULL; }
     rbee_tokenize(m, text, len, add_bos, parse_special, ids, *n, err);
     return ids;
 }
@@ -380,12 +362,12 @@ static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
     rbee_detok *d = rbee_detok_new(m);
     int rc = 1;
     if (!ids) goto done;
-    if (!s || !d) { fail("run", "out of memory"); goto done; }
-    if (n == 0) { fail("-p", "the prompt has no tokens"); goto done; }
+    if (!s || !d) { cli_fail("run", "out of memory"); goto done; }
+    if (n == 0) { cli_fail("-p", "the prompt has no tokens"); goto done; }
     if (n > rbee_n_ctx(c)) {
         snprintf(err, sizeof err, "%lld tokens, longer than the context of %d (raise -c)",
                  (long long)n, rbee_n_ctx(c));
-        fail("prompt", err);
+        cli_fail("prompt", err);
         goto done;
     }
     /* echo the prompt through the detokenizer, so that the first generated
@@ -396,7 +378,7 @@ static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
     }
 
     double t0 = now_s();
-    if (rbee_eval(c, ids, (int)n, 0, err)) { fail("eval", err); goto done; }
+    if (rbee_eval(c, ids, (int)n, 0, err)) { cli_fail("eval", err); goto done; }
     double t_prompt = now_s() - t0, t_gen = 0;
     int n_gen = 0, full = 0, stopped = 0;
     t0 = now_s();
@@ -409,7 +391,7 @@ static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
         if (emit(piece, rbee_detok_push(d, id, piece, sizeof piece))) goto done;
         if (o->n_predict >= 0 && n_gen == o->n_predict) break;
         if (rbee_pos(c) >= rbee_n_ctx(c)) { full = 1; break; }
-        if (rbee_eval(c, &id, 1, 0, err)) { fail("eval", err); goto done; }
+        if (rbee_eval(c, &id, 1, 0, err)) { cli_fail("eval", err); goto done; }
     }
     t_gen = now_s() - t0;
     if (emit(piece, rbee_detok_flush(d, piece, sizeof piece))) goto done;
@@ -476,10 +458,10 @@ int cli_logits(int argc, char **argv) {
     rbee_model *m;
     rbee_context *c;
     int rc = 1;
-    if (o.n_predict < 0) return fail("-n", "must be 0 or more");
+    if (o.n_predict < 0) return cli_fail("-n", "must be 0 or more");
     if (!read_prompt(&o) && !open_model(&o, &m, &c)) {
         char err[RBEE_ERR_MAX];
-        rc = rb_logits_report(m, c, o.prompt, !o.no_parse_special, o.n_predict, o.top, stdout, err) ? fail("logits", err) : 0;
+        rc = rb_logits_report(m, c, o.prompt, !o.no_parse_special, o.n_predict, o.top, stdout, err) ? cli_fail("logits", err) : 0;
         rbee_context_free(c);
         rbee_model_free(m);
     }
@@ -501,10 +483,10 @@ int cli_tokenize(int argc, char **argv) {
                "--no-parse-special   special-token text (<|im_start|>, <s>) is plain text\n");
         return 0;
     }
-    if (!o.text) return fail("tokenize", "TEXT is required (see --help)");
+    if (!o.text) return cli_fail("tokenize", "TEXT is required (see --help)");
     rbee_model *m;
     char err[RBEE_ERR_MAX];
-    if (rbee_vocab_load(&m, o.model, err)) return fail(o.model, err);
+    if (rbee_vocab_load(&m, o.model, err)) return cli_fail(o.model, err);
     int64_t n;
     int32_t *ids = tokenize_prompt(m, o.text, strlen(o.text), o.no_bos ? 0 : -1, !o.no_parse_special, &n);
     int rc = 1;
