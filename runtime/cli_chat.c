@@ -60,11 +60,6 @@ struct chat {
     int out_error;  /* stdout failed (errno saved) */
 };
 
-static int fail(const char *what, const char *why) {
-    fprintf(stderr, "rbee: error: %s: %s\n", what, why);
-    return 1;
-}
-
 static int push_msg(struct chat *c, const char *role, const char *text, size_t len) {
     if (c->n_msgs == c->cap_msgs) {
         size_t cap = c->cap_msgs ? 2 * c->cap_msgs : 16;
@@ -211,13 +206,13 @@ static int on_text(void *user, const char *text, size_t len) {
  * error a terminal session survives (the turn is dropped). */
 static int chat_turn(struct chat *c, const char *line, size_t len) {
     char err[RBEE_ERR_MAX];
-    if (push_msg(c, "user", line, len)) return fail("chat", "out of memory");
+    if (push_msg(c, "user", line, len)) return cli_fail("chat", "out of memory");
     c->turn++;
-    if (prompt_next(c, err)) return fail("prompt", err);
+    if (prompt_next(c, err)) return cli_fail("prompt", err);
     int n_ctx = rbee_n_ctx(rbee_session_context(c->s)), dropped = 0;
     while (c->n_ids + reply_room(c) > n_ctx && drop_oldest_turn(c)) {
         dropped++;
-        if (prompt_full(c, err)) return fail("prompt", err);
+        if (prompt_full(c, err)) return cli_fail("prompt", err);
     }
     if (dropped)
         fprintf(stderr, "rbee: the conversation no longer fits the context of %d tokens: dropped the oldest %d "
@@ -227,7 +222,7 @@ static int chat_turn(struct chat *c, const char *line, size_t len) {
         snprintf(why, sizeof why, "%d tokens, no room in the context of %d for a reply (raise -c)", c->n_ids, n_ctx);
         drop_msgs(c, c->n_msgs - 1, c->n_msgs);
         c->turn--;
-        fail("message", why);
+        cli_fail("message", why);
         return c->tty ? 2 : 1;
     }
 
@@ -240,17 +235,17 @@ static int chat_turn(struct chat *c, const char *line, size_t len) {
     struct rbee_gen_result res;
     c->reply.len = 0;
     if (c->reply.data) c->reply.data[0] = 0;
-    if (rbee_session_generate(c->s, c->ids, c->n_ids, &gp, &res, err)) return fail("generate", err);
-    if (c->out_error) return fail("stdout", strerror(c->out_error));
-    if (c->reply.failed) return fail("chat", "out of memory");
+    if (rbee_session_generate(c->s, c->ids, c->n_ids, &gp, &res, err)) return cli_fail("generate", err);
+    if (c->out_error) return cli_fail("stdout", strerror(c->out_error));
+    if (c->reply.failed) return cli_fail("chat", "out of memory");
     c->synced = res.n_cached >= res.n_prompt;
     if (!res.n_generated && res.finish == RBEE_FINISH_CANCELLED) {
         drop_msgs(c, c->n_msgs - 1, c->n_msgs); /* stopped before a word: as if never sent */
     } else if (push_msg(c, "assistant", c->reply.len ? c->reply.data : "", c->reply.len)) {
-        return fail("chat", "out of memory");
+        return cli_fail("chat", "out of memory");
     }
     fputs(c->tty ? "\n\n" : "\n", stdout);
-    if (fflush(stdout)) return fail("stdout", strerror(errno));
+    if (fflush(stdout)) return cli_fail("stdout", strerror(errno));
     if (res.finish == RBEE_FINISH_CONTEXT)
         fprintf(stderr, "rbee: the context of %d tokens is full: reply cut\n", n_ctx);
     if (c->a->verbose)
@@ -335,7 +330,7 @@ static int converse(struct chat *c) {
         ssize_t n = next_line(&in, &line);
         if (n < 0) {
             /* Ctrl-D, the end of the input, or Ctrl-C at the prompt: the end */
-            if (n == -3) rc = fail("stdin", strerror(errno));
+            if (n == -3) rc = cli_fail("stdin", strerror(errno));
             if (c->tty) fputs("\n", stdout);
             break;
         }
@@ -351,7 +346,7 @@ static int converse(struct chat *c) {
         if (!c->tty && *cli_sigint_flag()) { rc = 130; break; } /* a script's Ctrl-C ends it */
     }
     free(in.buf);
-    if (fflush(stdout) && !rc) rc = fail("stdout", strerror(errno));
+    if (fflush(stdout) && !rc) rc = cli_fail("stdout", strerror(errno));
     return rc;
 }
 
@@ -361,7 +356,7 @@ int cli_chat_main(const struct cli_chat_args *a) {
     char err[RBEE_ERR_MAX];
     rbee_model *m = NULL;
     int rc = 1;
-    if (rbee_model_load(&m, a->model, err)) return fail(a->model, err);
+    if (rbee_model_load(&m, a->model, err)) return cli_fail(a->model, err);
     c.m = m;
     if (cli_chat_template(m, a->model, a->chat_template, &c.tmpl)) goto done;
     struct rbee_context_params cp = rbee_context_default_params();
@@ -377,18 +372,18 @@ int cli_chat_main(const struct cli_chat_args *a) {
     pthread_sigmask(SIG_BLOCK, &intr, &old);
     int bad = rbee_session_new(&c.s, m, &cp, err);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (bad) { fail("context", err); goto done; }
+    if (bad) { cli_fail("context", err); goto done; }
     struct rbee_model_info info;
     rbee_model_get_info(m, &info);
     if (rbee_n_ctx(rbee_session_context(c.s)) > info.n_ctx_train) /* as `rbee run` warns */
         fprintf(stderr, "rbee: warning: -c %d is more than the %d tokens the model was trained on\n",
                 rbee_n_ctx(rbee_session_context(c.s)), info.n_ctx_train);
-    if (a->system && push_msg(&c, "system", a->system, strlen(a->system))) { fail("chat", "out of memory"); goto done; }
+    if (a->system && push_msg(&c, "system", a->system, strlen(a->system))) { cli_fail("chat", "out of memory"); goto done; }
     c.first = c.n_msgs;
     if (a->verbose)
         fprintf(stderr, "rbee: chat template %s, context %d tokens, seed %llu\n", rbee_chat_template_detect(c.tmpl),
                 rbee_n_ctx(rbee_session_context(c.s)), (unsigned long long)a->sp.seed);
-    if (cli_sigint_catch()) { fail("SIGINT", strerror(errno)); goto done; }
+    if (cli_sigint_catch()) { cli_fail("SIGINT", strerror(errno)); goto done; }
     rc = converse(&c);
 done:
     drop_msgs(&c, 0, c.n_msgs);

@@ -45,11 +45,6 @@ int cli_chat_template(const rbee_model *m, const char *model_path, const char *f
 
 /* ------------------------------------------------------------ messages file */
 
-static int fail(const char *what, const char *why) {
-    fprintf(stderr, "rbee: error: %s: %s\n", what, why);
-    return 1;
-}
-
 /* A conversation file bigger than this is refused rather than read. */
 #define MAX_MESSAGES_BYTES ((size_t)64 << 20)
 
@@ -95,11 +90,11 @@ static int read_messages(const char *path, const struct rb_json *root, struct rb
     if (root->type != RB_JSON_ARRAY) {
         snprintf(why, sizeof why, "expected an array of messages [{\"role\": ..., \"content\": ...}], got %s",
                  rb_json_type_name(root->type));
-        return fail(path, why);
+        return cli_fail(path, why);
     }
-    if (!root->n_children) return fail(path, "no messages (the array is empty)");
+    if (!root->n_children) return cli_fail(path, "no messages (the array is empty)");
     *msgs = calloc(root->n_children, sizeof **msgs);
-    if (!*msgs) return fail(path, "out of memory");
+    if (!*msgs) return cli_fail(path, "out of memory");
     size_t i = 0;
     for (const struct rb_json *e = root->child; e; e = e->next, i++) {
         const struct rb_json *role = rb_json_get(e, "role"), *content = rb_json_get(e, "content");
@@ -121,7 +116,7 @@ static int read_messages(const char *path, const struct rb_json *root, struct rb
             snprintf(what, sizeof what, "%s: message %zu", path, i + 1);
             free(*msgs);
             *msgs = NULL;
-            return fail(what, why);
+            return cli_fail(what, why);
         }
         (*msgs)[i] = (struct rbee_chat_message){ role->str, content->str };
     }
@@ -153,30 +148,30 @@ int cli_template(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         int is_model = !strcmp(a, "-m") || !strcmp(a, "--model"), is_tmpl = !strcmp(a, "--chat-template");
         if (is_model || is_tmpl) {
-            if (i + 1 >= argc) return fail(a, "missing value (see --help)");
+            if (i + 1 >= argc) return cli_fail(a, "missing value (see --help)");
             *(is_model ? &model : &flag) = argv[++i];
         } else if (a[0] == '-' && a[1]) {
-            return fail(a, "unknown option (see --help)");
+            return cli_fail(a, "unknown option (see --help)");
         } else if (path) {
-            return fail(a, "unexpected argument (one MESSAGES.json only)");
+            return cli_fail(a, "unexpected argument (one MESSAGES.json only)");
         } else {
             path = a;
         }
     }
-    if (!model && !flag) return fail("-m", "a model file is required (or --chat-template X; see --help)");
-    if (!path) return fail("template", "MESSAGES.json is required (see --help)");
+    if (!model && !flag) return cli_fail("-m", "a model file is required (or --chat-template X; see --help)");
+    if (!path) return cli_fail("template", "MESSAGES.json is required (see --help)");
 
     char why[RB_JSON_ERR_MAX + 32];
     size_t len;
     char *text = slurp(path, &len, why, sizeof why);
     if (!strcmp(path, "-")) path = "stdin";
-    if (!text) return fail(path, why);
+    if (!text) return cli_fail(path, why);
     struct rb_json_doc *doc = NULL;
     if (rb_json_parse(text, len, 0, &doc, why)) {
         char msg[sizeof why + 16];
         snprintf(msg, sizeof msg, "not JSON: %s", why);
         free(text);
-        return fail(path, msg);
+        return cli_fail(path, msg);
     }
     struct rbee_chat_message *msgs = NULL;
     size_t n = 0;
@@ -186,13 +181,13 @@ int cli_template(int argc, char **argv) {
     char *out = NULL;
     int rc = 1;
     if (read_messages(path, rb_json_root(doc), &msgs, &n)) goto done;
-    if (model && rbee_vocab_load(&m, model, err)) { fail(model, err); goto done; }
+    if (model && rbee_vocab_load(&m, model, err)) { cli_fail(model, err); goto done; }
     if (cli_chat_template(m, model, flag, &tmpl)) goto done;
     int64_t need = rbee_chat_apply_template(tmpl, msgs, n, 1, NULL, 0, err);
-    if (need < 0 || !(out = malloc((size_t)need + 1))) { fail("template", need < 0 ? err : "out of memory"); goto done; }
+    if (need < 0 || !(out = malloc((size_t)need + 1))) { cli_fail("template", need < 0 ? err : "out of memory"); goto done; }
     rbee_chat_apply_template(tmpl, msgs, n, 1, out, (size_t)need + 1, err);
     if (fwrite(out, 1, (size_t)need, stdout) != (size_t)need || fflush(stdout)) {
-        fail("stdout", strerror(errno));
+        cli_fail("stdout", strerror(errno));
         goto done;
     }
     rc = 0;

@@ -86,18 +86,6 @@ if want fuzz; then
         done
     fi
 fi
-if want fuzz && [ -x build-fuzz/fuzz_tokenizer ]; then
-    mkdir -p build-fuzz/corpus_tokenizer
-    fuzz_tok_suite() {
-        if build-fuzz/fuzz_tokenizer -max_total_time=${FUZZ_SECONDS:-60} -max_len=2048 \
-             build-fuzz/corpus_tokenizer >build-fuzz/last_tokenizer.log 2>&1; then
-            echo "1 passed, 0 failed"
-        else
-            tail -n 40 build-fuzz/last_tokenizer.log; echo "0 passed, 1 failed"
-        fi
-    }
-    run "fuzz tokenizer ${FUZZ_SECONDS:-60}s" fuzz_tok_suite
-fi
 
 # ARM (make cross-arm builds build-arm/): the test binaries under qemu-user.
 # -cpu max has dotprod (the sdot table, like a Pi 5), -cpu cortex-a72 has not
