@@ -261,34 +261,31 @@ static int read_prompt(struct opts *o) {
     return 0;
 }
 
-static int open_model(const struct opts *o, rbee_model **m, rbee_context **c) {
+/* The model, and a context (logits) or a session (run) of o's settings. */
+static int open_model(const struct opts *o, rbee_model **m, rbee_context **c, rbee_session **ss) {
     char err[RBEE_ERR_MAX];
     *m = NULL;
     if (c) *c = NULL;
+    if (ss) *ss = NULL;
     if (rbee_model_load(m, o->model, err)) return cli_fail(o->model, err); /* "rbee: error: FILE: reason" */
-    if (!c) return 0;
+    if (!c && !ss) return 0;
     struct rbee_context_params cp = rbee_context_default_params();
     cp.n_ctx = o->n_ctx;
     cp.n_threads = o->n_threads;
     cp.type_k = o->type_k;
     cp.type_v = o->type_v;
-    if (rbee_context_new(c, *m, &cp, err)) {
+    if (c ? rbee_context_new(c, *m, &cp, err) : rbee_session_new(ss, *m, &cp, err)) {
         rbee_model_free(*m);
         *m = NULL;
         return cli_fail("context", err);
     }
+    int n_ctx = rbee_n_ctx(c ? *c : rbee_session_context(*ss));
     struct rbee_model_info info;
     rbee_model_get_info(*m, &info);
-    if (rbee_n_ctx(*c) > info.n_ctx_train) /* runs, as llama.cpp does, but not silently */
+    if (n_ctx > info.n_ctx_train) /* runs, as llama.cpp does, but not silently */
         fprintf(stderr, "rbee: warning: -c %d is more than the %d tokens the model was trained on; "
-                "text past them may degrade\n", rbee_n_ctx(*c), info.n_ctx_train);
+                "text past them may degrade\n", n_ctx, info.n_ctx_train);
     return 0;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ------------------------------------------------------------ run */
@@ -352,56 +349,50 @@ static int32_t *tokenize_prompt(const rbee_model *m, const char *text, size_t le
     return ids;
 }
 
-static int generate(const struct opts *o, rbee_model *m, rbee_context *c) {
+/* The session's text goes straight out; a write error stops generation. */
+static int on_text(void *user, const char *p, size_t n) {
+    int *write_failed = user;
+    if (emit(p, n)) {
+        *write_failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int generate(const struct opts *o, rbee_model *m, rbee_session *ss) {
     char err[RBEE_ERR_MAX], piece[256];
+    int n_ctx = rbee_n_ctx(rbee_session_context(ss));
     int64_t n;
     int32_t *ids = tokenize_prompt(m, o->prompt, o->prompt_len, -1, !o->no_parse_special, &n);
-    struct rbee_sampler_params sp = o->sp;
-    if (sp.repeat_last_n < 0) sp.repeat_last_n = rbee_n_ctx(c);
-    rbee_sampler *s = rbee_sampler_new(&sp, rbee_n_vocab(c));
     rbee_detok *d = rbee_detok_new(m);
     int rc = 1;
     if (!ids) goto done;
-    if (!s || !d) { cli_fail("run", "out of memory"); goto done; }
+    if (!d) { cli_fail("run", "out of memory"); goto done; }
     if (n == 0) { cli_fail("-p", "the prompt has no tokens"); goto done; }
-    if (n > rbee_n_ctx(c)) {
-        snprintf(err, sizeof err, "%lld tokens, longer than the context of %d (raise -c)",
-                 (long long)n, rbee_n_ctx(c));
+    if (n > n_ctx) {
+        snprintf(err, sizeof err, "%lld tokens, longer than the context of %d (raise -c)", (long long)n, n_ctx);
         cli_fail("prompt", err);
         goto done;
     }
-    /* echo the prompt through the detokenizer, so that the first generated
-     * piece keeps its leading space */
-    for (int64_t i = 0; i < n; i++) {
-        rbee_sampler_accept(s, ids[i]);
+    /* the prompt as the detokenizer reads it back (SPM's leading space dropped) */
+    for (int64_t i = 0; i < n; i++)
         if (emit(piece, rbee_detok_push(d, ids[i], piece, sizeof piece))) goto done;
-    }
 
-    double t0 = now_s();
-    if (rbee_eval(c, ids, (int)n, 0, err)) { cli_fail("eval", err); goto done; }
-    double t_prompt = now_s() - t0, t_gen = 0;
-    int n_gen = 0, full = 0, stopped = 0;
-    t0 = now_s();
-    for (; o->n_predict < 0 || n_gen < o->n_predict; ) {
-        if (*cli_sigint_flag()) { stopped = 1; break; } /* Ctrl-C: stop, but print what we have */
-        int32_t id = rbee_sample(s, rbee_get_logits(c, -1));
-        if (rbee_token_is_eog(m, id)) break; /* EOS, or a token that ends the turn: <|eot_id|>, <|im_end|> */
-        rbee_sampler_accept(s, id);
-        n_gen++;
-        if (emit(piece, rbee_detok_push(d, id, piece, sizeof piece))) goto done;
-        if (o->n_predict >= 0 && n_gen == o->n_predict) break;
-        if (rbee_pos(c) >= rbee_n_ctx(c)) { full = 1; break; }
-        if (rbee_eval(c, &id, 1, 0, err)) { cli_fail("eval", err); goto done; }
-    }
-    t_gen = now_s() - t0;
-    if (emit(piece, rbee_detok_flush(d, piece, sizeof piece))) goto done;
-    if (full) fprintf(stderr, "\nrbee: context of %d tokens is full; generation stopped\n", rbee_n_ctx(c));
+    int write_failed = 0;
+    struct rbee_gen_params gp = { .n_predict = o->n_predict, .sampling = o->sp, .cancel = cli_sigint_flag(),
+                                  .on_text = on_text, .user = &write_failed };
+    if (gp.sampling.repeat_last_n < 0) gp.sampling.repeat_last_n = n_ctx;
+    struct rbee_gen_result res;
+    if (rbee_session_generate(ss, ids, (int)n, &gp, &res, err)) { cli_fail("generate", err); goto done; }
+    if (write_failed) goto done;
+    if (res.finish == RBEE_FINISH_CONTEXT)
+        fprintf(stderr, "\nrbee: context of %d tokens is full; generation stopped\n", n_ctx);
+    int stopped = res.finish == RBEE_FINISH_CANCELLED; /* Ctrl-C: stop, but print what we have */
     if (stopped) fprintf(stderr, "\nrbee: interrupted\n");
-    print_stats((int)n, t_prompt, n_gen, t_gen, o->sp.seed);
+    print_stats((int)n, res.prompt_ms / 1e3, res.n_generated, res.gen_ms / 1e3, o->sp.seed);
     rc = stopped ? 130 : 0; /* as a shell reports a SIGINT */
 done:
     free(ids);
-    rbee_sampler_free(s);
     rbee_detok_free(d);
     return rc;
 }
@@ -411,12 +402,12 @@ int cli_run(int argc, char **argv) {
     if (parse(argc, argv, F_GEN | F_SAMPLE, &o)) return 1;
     if (o.help) { run_usage(stdout); return 0; }
     rbee_model *m;
-    rbee_context *c;
+    rbee_session *ss;
     int rc = 1;
-    if (!read_prompt(&o) && !open_model(&o, &m, &c)) {
+    if (!read_prompt(&o) && !open_model(&o, &m, NULL, &ss)) {
         cli_sigint_catch();
-        rc = generate(&o, m, c);
-        rbee_context_free(c);
+        rc = generate(&o, m, ss);
+        rbee_session_free(ss);
         rbee_model_free(m);
     }
     free(o.prompt_buf);
@@ -459,7 +450,7 @@ int cli_logits(int argc, char **argv) {
     rbee_context *c;
     int rc = 1;
     if (o.n_predict < 0) return cli_fail("-n", "must be 0 or more");
-    if (!read_prompt(&o) && !open_model(&o, &m, &c)) {
+    if (!read_prompt(&o) && !open_model(&o, &m, &c, NULL)) {
         char err[RBEE_ERR_MAX];
         rc = rb_logits_report(m, c, o.prompt, !o.no_parse_special, o.n_predict, o.top, stdout, err) ? cli_fail("logits", err) : 0;
         rbee_context_free(c);

@@ -215,7 +215,8 @@ struct rbee_gen_result {
 /* Make the cache hold prompt (keeping the longest common prefix it already
  * holds, evaluating the rest, at least the last token), then sample up to
  * n_predict tokens. Every generated token passed on is evaluated into the
- * cache (a stopping end-of-generation token is not), so a next call whose
+ * cache (a stopping end-of-generation token is not, nor the last token of
+ * a reply that filled the context: RBEE_FINISH_CONTEXT), so a next call whose
  * prompt is this prompt + the reply's tokens + a new turn evaluates only the
  * new turn. Re-tokenizing the reply's text may give other tokens than were
  * generated; reuse then stops where they part. Fails (-1, err) when the

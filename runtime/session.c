@@ -222,17 +222,19 @@ int rbee_session_generate(rbee_session *s, const int32_t *prompt, int n_prompt,
     for (;;) {
         if (gp->n_predict >= 0 && res->n_generated >= gp->n_predict) break;
         if (cancelled(gp) || out.user_cancel) { res->finish = RBEE_FINISH_CANCELLED; break; }
-        if (s->n_cached >= n_ctx) { res->finish = RBEE_FINISH_CONTEXT; break; }
         int32_t id = rbee_sample(smp, rbee_get_logits(s->c, -1));
         if (rbee_token_is_eog(s->m, id)) { res->finish = RBEE_FINISH_STOP; break; }
         rbee_sampler_accept(smp, id);
         res->n_generated++;
-        /* evaluated at once, so the cache always holds every token passed on */
-        if (feed(s, &id, 1, err)) goto done;
+        /* evaluated at once, so the cache holds every token passed on, but
+         * for the one sampled from the logits of a full context's last row */
+        int full = s->n_cached >= n_ctx;
+        if (!full && feed(s, &id, 1, err)) goto done;
         size_t k = rbee_detok_push(d, id, piece, piece_cap);
         int st = text_push(&out, piece, k, err);
         if (st < 0) goto done;
         if (st > 0) { res->finish = RBEE_FINISH_STOP; break; }
+        if (full) { res->finish = RBEE_FINISH_CONTEXT; break; }
     }
     res->gen_ms = now_ms() - t0;
     /* nothing more can complete a stop string: what is still held is text */
