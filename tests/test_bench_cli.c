@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "cli_capture.h"
-#include "json_parse.h"
+#include "../runtime/json.h"
 #include "../runtime/cli.h"
 #include "../runtime/context.h"
 #include "../runtime/rbee.h"
@@ -25,35 +25,39 @@ TEST(bench_command_outputs) {
                         "-ctk", "q8_0", "-ctv", "q4_0", "-o", "json", NULL };
     CHECK_EQ_INT(capture(cli_bench, a), 0);
     CHECK_CONTAINS(cap_err, "bench: memory read bandwidth before:");
-    struct j_doc d;
-    CHECK_MSG(j_parse(cap_out, strlen(cap_out), &d) == 0, "JSON does not parse:\n%s", cap_out);
-    CHECK(d.top_is_array);
-    CHECK_EQ_INT(d.n_objs, 6); /* per thread count: pp16, tg4@d4, tg4@d40 */
+    struct rb_json_doc *doc = NULL;
+    char perr[RB_JSON_ERR_MAX] = "";
+    CHECK_MSG(rb_json_parse(cap_out, strlen(cap_out), 0, &doc, perr) == 0, "JSON does not parse (%s):\n%s", perr,
+              cap_out);
+    const struct rb_json *root = rb_json_root(doc);
+    CHECK(root && root->type == RB_JSON_ARRAY);
+    CHECK_EQ_INT(root ? root->n_children : 0, 6); /* per thread count: pp16, tg4@d4, tg4@d40 */
     static const char *const tests[] = { "pp16", "tg4@d4", "tg4@d40" };
-    for (int i = 0; i < d.n_objs && i < 6; i++) {
-        const struct j_obj *o = &d.objs[i];
-        const struct j_field *f;
-        CHECK((f = j_get(o, "model")) && !strcmp(f->str, "stories260K.gguf"));
-        CHECK((f = j_get(o, "size_bytes")) && f->num == 1185376);
-        CHECK((f = j_get(o, "type")) && !strcmp(f->str, "F32"));
-        CHECK((f = j_get(o, "isa")) && f->kind == J_STR && f->str[0]);
-        CHECK((f = j_get(o, "threads")) && f->num == (i < 3 ? 1 : 2));
-        CHECK_MSG((f = j_get(o, "test")) && !strcmp(f->str, tests[i % 3]), "row %d: test %s", i, f ? f->str : "?");
-        CHECK((f = j_get(o, "kv_type")) && !strcmp(f->str, "q8_0/q4_0"));
-        CHECK((f = j_get(o, "avg_ts")) && f->num > 0);
-        CHECK((f = j_get(o, "stddev_ts")) && f->num >= 0);
+    int i = 0;
+    for (const struct rb_json *o = root ? root->child : NULL; o && i < 6; o = o->next, i++) {
+        const struct rb_json *f;
+        CHECK((f = rb_json_get(o, "model")) && !strcmp(f->str, "stories260K.gguf"));
+        CHECK((f = rb_json_get(o, "size_bytes")) && f->number == 1185376);
+        CHECK((f = rb_json_get(o, "type")) && !strcmp(f->str, "F32"));
+        CHECK((f = rb_json_get(o, "isa")) && f->type == RB_JSON_STRING && f->str[0]);
+        CHECK((f = rb_json_get(o, "threads")) && f->number == (i < 3 ? 1 : 2));
+        CHECK_MSG((f = rb_json_get(o, "test")) && !strcmp(f->str, tests[i % 3]), "row %d: test %s", i, f ? f->str : "?");
+        CHECK((f = rb_json_get(o, "kv_type")) && !strcmp(f->str, "q8_0/q4_0"));
+        CHECK((f = rb_json_get(o, "avg_ts")) && f->number > 0);
+        CHECK((f = rb_json_get(o, "stddev_ts")) && f->number >= 0);
         int tg = i % 3 != 0;
-        const struct j_field *bw = j_get(o, "bw_gbs"), *frac = j_get(o, "bw_frac"), *bpt = j_get(o, "bytes_per_token");
-        CHECK_MSG(tg ? bw && frac && bw->num > 0 && frac->num > 0 : !bw && !frac, "row %d: bw fields", i);
+        const struct rb_json *bw = rb_json_get(o, "bw_gbs"), *frac = rb_json_get(o, "bw_frac"), *bpt = rb_json_get(o, "bytes_per_token");
+        CHECK_MSG(tg ? bw && frac && bw->number > 0 && frac->number > 0 : !bw && !frac, "row %d: bw fields", i);
         if (tg && bpt) {
             /* weights read per token: all tensors but token_embd (one row) for a model with an output matrix;
              * plus the KV cache read at the middle of the test (q8_0 K 34, q4_0 V 18 bytes a row) */
             double ctx_mid = i % 3 == 1 ? 4 + 2 : 40 + 2;
             double kv = 5.0 * 4 * ctx_mid * (34 + 18);
-            CHECK_MSG(bpt->num > kv && bpt->num < kv + 1185376.0, "row %d: %g bytes per token", i, bpt->num);
-            if (frac && bw) CHECK_NEAR(frac->num, j_get(o, "avg_ts")->num * bpt->num / (bw->num * 1e9), 1e-4 * frac->num);
+            CHECK_MSG(bpt->number > kv && bpt->number < kv + 1185376.0, "row %d: %g bytes per token", i, bpt->number);
+            if (frac && bw) CHECK_NEAR(frac->number, rb_json_get(o, "avg_ts")->number * bpt->number / (bw->number * 1e9), 1e-4 * frac->number);
         }
     }
+    rb_json_free(doc);
 
     /* CSV: a header and one line per row; markdown: the table with the columns */
     const char *c[] = { "bench", "-m", model, "-p", "8", "-n", "2", "-t", "1", "-r", "1", "--kv-type", "f16,q8_0",

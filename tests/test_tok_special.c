@@ -10,7 +10,7 @@
  * regenerates it). */
 #include <stdint.h>
 
-#include "json_parse.h"
+#include "../runtime/json.h"
 #include "tok_test_util.h"
 #include "../runtime/rbee.h"
 
@@ -171,10 +171,16 @@ static long json_value(const char *text, const char *key, char *out, size_t cap)
         return -1;
     p += strlen(key);
     const char *eol = strchr(p, '\n');
-    struct j_parser j = { p, eol ? eol : p + strlen(p), 0, NULL };
-    if (j_string(&j, out, cap) != 0 || strlen(out) + 1 >= cap)
-        return -1;
-    return (long)strlen(out);
+    struct rb_json_doc *d = NULL;
+    char err[RB_JSON_ERR_MAX];
+    long n = -1;
+    if (rb_json_parse(p, eol ? (size_t)(eol - p) : strlen(p), 0, &d, err) == 0 &&
+        rb_json_root(d)->type == RB_JSON_STRING && rb_json_root(d)->len + 1 < cap) {
+        n = (long)rb_json_root(d)->len;
+        memcpy(out, rb_json_root(d)->str, (size_t)n + 1);
+    }
+    rb_json_free(d);
+    return n;
 }
 
 static void check_chat(const char *family) {
