@@ -139,13 +139,11 @@ ALWAYS_INLINE __m128i reduce4_256(const __m256i v[4]) {
 }
 
 /* The float part for four super-blocks (a quad) against one token, from
- * their exact sums: acc lane i += block i's term, rounded as the scalar
- * reference rounds it. */
+ * their exact sums and the token's scales dy: acc lane i += block i's term,
+ * rounded as the scalar reference rounds it. */
 ALWAYS_INLINE __m128 kquad_float(int type, const __m512i sum[4], const __m256i mins[4], __m128 d, __m128 dmin,
-                                 const uint8_t *y, __m128 acc) {
+                                 __m128 dy, __m128 acc) {
     __m128i s = reduce4_512(sum), m = reduce4_256(mins);
-    __m128 dy = _mm_setr_ps(q8k_d(y), q8k_d(y + sizeof(block_q8_K)), q8k_d(y + 2 * sizeof(block_q8_K)),
-                            q8k_d(y + 3 * sizeof(block_q8_K)));
     if (type == RB_TYPE_Q6_K) /* scalar: (d * dy) * (sumi - 32 * sum(scale * bsum)) */
         return _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(d, dy), _mm_cvtepi32_ps(_mm_sub_epi32(s, m))));
     /* scalar: d dy * sumi - dmin dy * summins */
@@ -159,75 +157,91 @@ ALWAYS_INLINE void unpack_k(int type, const uint8_t *b, struct ksuper *k) {
     else unpack_q6_K(b, k);
 }
 
-/* F16 field at offset off of four consecutive super-blocks, as floats. */
-ALWAYS_INLINE __m128 quad_f16(const uint8_t *x, size_t xsize, size_t off) {
-    uint16_t h[4];
-    UNROLL for (int i = 0; i < 4; i++) memcpy(&h[i], x + i * xsize + off, 2);
+ALWAYS_INLINE size_t ksize(int type) { return type == RB_TYPE_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K); }
+
+/* F16 field at offset off of the first n super-blocks stride bytes apart,
+ * as floats (0 past n: nothing past them is read). */
+ALWAYS_INLINE __m128 quad_f16(const uint8_t *x, size_t stride, size_t off, int n) {
+    uint16_t h[4] = { 0, 0, 0, 0 };
+    UNROLL for (int i = 0; i < 4; i++)
+        if (i < n) memcpy(&h[i], x + i * stride + off, 2);
     return _mm_cvtph_ps(_mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], 0, 0, 0, 0));
 }
 
-/* acc[t] += one full quad of super-blocks at x against T tokens. One token:
- * each super-block is used as soon as it is unpacked; more: the quad is
- * unpacked once (to the stack) and meets every token. */
-ALWAYS_INLINE void quad_pass(int type, int T, const uint8_t *x, const uint8_t *act, size_t act_row_bytes,
-                             __m128 acc[TOK_MAX]) {
-    const size_t xsize = type == RB_TYPE_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
-    __m128 d, dmin;
+/* The weight scales d, dmin of the first n super-blocks stride bytes apart. */
+ALWAYS_INLINE void quad_scales(int type, const uint8_t *x, size_t stride, int n, __m128 *d, __m128 *dmin) {
     if (type == RB_TYPE_Q4_K) {
-        d = quad_f16(x, xsize, offsetof(block_q4_K, d));
-        dmin = quad_f16(x, xsize, offsetof(block_q4_K, dmin));
+        *d = quad_f16(x, stride, offsetof(block_q4_K, d), n);
+        *dmin = quad_f16(x, stride, offsetof(block_q4_K, dmin), n);
     } else {
-        d = dmin = quad_f16(x, xsize, offsetof(block_q6_K, d));
+        *d = *dmin = quad_f16(x, stride, offsetof(block_q6_K, d), n);
     }
+}
+
+/* Activation scales of the first n super-blocks of a Q8_K row (0 past n). */
+ALWAYS_INLINE __m128 quad_dy(const uint8_t *y, int n) {
+    float d[4] = { 0, 0, 0, 0 };
+    UNROLL for (int i = 0; i < 4; i++)
+        if (i < n) d[i] = q8k_d(y + i * sizeof(block_q8_K));
+    return _mm_loadu_ps(d);
+}
+
+/* acc[t] += the first n (4, or fewer at a row's end) super-blocks of a quad
+ * at x against T tokens; missing ones add a zero term, as zero super-blocks
+ * would. One token: each super-block is used as soon as it is unpacked;
+ * more: the quad is unpacked once (to the stack) and meets every token. */
+ALWAYS_INLINE void quad_pass(int type, int T, const uint8_t *x, int n, const uint8_t *act, size_t act_row_bytes,
+                             __m128 acc[TOK_MAX]) {
+    const size_t xsize = ksize(type);
+    __m128 d, dmin;
+    quad_scales(type, x, xsize, n, &d, &dmin);
     __m512i sum[4];
     __m256i mins[4];
+    UNROLL for (int i = 0; i < 4; i++) {
+        sum[i] = _mm512_setzero_si512();
+        mins[i] = _mm256_setzero_si256();
+    }
     if (T == 1) {
         /* generation streams weights from DRAM: ask ahead */
         for (size_t l = 0; l < 4 * xsize; l += 64) _mm_prefetch((const char *)x + PREFETCH + l, _MM_HINT_T0);
         UNROLL for (int i = 0; i < 4; i++) {
+            if (i >= n) break;
             struct ksuper k;
             unpack_k(type, x + i * xsize, &k);
             ksuper_sums(&k, act + i * sizeof(block_q8_K), &sum[i], &mins[i]);
         }
-        acc[0] = kquad_float(type, sum, mins, d, dmin, act, acc[0]);
+        acc[0] = kquad_float(type, sum, mins, d, dmin, quad_dy(act, n), acc[0]);
         return;
     }
     struct ksuper k[4];
-    UNROLL for (int i = 0; i < 4; i++) unpack_k(type, x + i * xsize, &k[i]);
+    UNROLL for (int i = 0; i < 4; i++)
+        if (i < n) unpack_k(type, x + i * xsize, &k[i]);
+        else memset(&k[i], 0, sizeof k[i]); /* never read; keeps the compiler sure of it */
     UNROLL for (int t = 0; t < T; t++) {
         const uint8_t *y = act + (size_t)t * act_row_bytes;
-        UNROLL for (int i = 0; i < 4; i++) ksuper_sums(&k[i], y + i * sizeof(block_q8_K), &sum[i], &mins[i]);
-        acc[t] = kquad_float(type, sum, mins, d, dmin, y, acc[t]);
+        UNROLL for (int i = 0; i < 4; i++)
+            if (i < n) ksuper_sums(&k[i], y + i * sizeof(block_q8_K), &sum[i], &mins[i]);
+        acc[t] = kquad_float(type, sum, mins, d, dmin, quad_dy(y, n), acc[t]);
     }
 }
 
 /* Every row against T tokens, one row at a time (several row streams at
  * once read DRAM worse). Each output's lane i sums the terms of
- * super-blocks 4j + i; the lanes are added in one fixed order at the end.
- * A row's last quad may be partial: it goes through zero-padded copies
- * (a zero super-block adds a zero term). */
+ * super-blocks 4j + i; the lanes are added in one fixed order at the end. */
 ALWAYS_INLINE void rows_pass(int type, int T, int64_t nb, int64_t n_rows, const uint8_t *w, size_t w_row_bytes,
                              const uint8_t *act, size_t act_row_bytes, float *out, int64_t out_stride) {
-    const size_t xsize = type == RB_TYPE_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
-    const int64_t n_full = nb / 4 * 4, n_tail = nb - n_full;
-    uint8_t wpad[4 * sizeof(block_q6_K)], ypad[TOK_MAX][4 * sizeof(block_q8_K)];
-    if (n_tail) {
-        memset(ypad, 0, sizeof ypad);
-        for (int t = 0; t < T; t++)
-            memcpy(ypad[t], act + (size_t)t * act_row_bytes + (size_t)n_full * sizeof(block_q8_K),
-                   (size_t)n_tail * sizeof(block_q8_K));
-    }
+    const size_t xsize = ksize(type);
+    const int64_t n_full = nb / 4 * 4;
+    const int n_tail = (int)(nb - n_full);
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *x = w + (size_t)r * w_row_bytes;
         __m128 acc[TOK_MAX];
         UNROLL for (int t = 0; t < T; t++) acc[t] = _mm_setzero_ps();
         for (int64_t i0 = 0; i0 < n_full; i0 += 4)
-            quad_pass(type, T, x + (size_t)i0 * xsize, act + (size_t)i0 * sizeof(block_q8_K), act_row_bytes, acc);
-        if (n_tail) {
-            memset(wpad, 0, sizeof wpad);
-            memcpy(wpad, x + (size_t)n_full * xsize, (size_t)n_tail * xsize);
-            quad_pass(type, T, wpad, ypad[0], sizeof ypad[0], acc);
-        }
+            quad_pass(type, T, x + (size_t)i0 * xsize, 4, act + (size_t)i0 * sizeof(block_q8_K), act_row_bytes, acc);
+        if (n_tail)
+            quad_pass(type, T, x + (size_t)n_full * xsize, n_tail, act + (size_t)n_full * sizeof(block_q8_K),
+                      act_row_bytes, acc);
         UNROLL for (int t = 0; t < T; t++) {
             __m128 v = acc[t];
             v = _mm_add_ps(v, _mm_movehl_ps(v, v));
@@ -237,6 +251,43 @@ ALWAYS_INLINE void rows_pass(int type, int T, int64_t nb, int64_t n_rows, const 
     }
 }
 
+/* Rows of one super-block (model width 256): lane i of a quad is row r + i,
+ * so no lane is wasted; each output is 0 + its one term, as in rows_pass
+ * (whose other lanes stay zero). */
+ALWAYS_INLINE void rows_pass_1(int type, int T, int64_t n_rows, const uint8_t *w, size_t w_row_bytes,
+                               const uint8_t *act, size_t act_row_bytes, float *out, int64_t out_stride) {
+    for (int64_t r = 0; r < n_rows; r += 4) {
+        const int n = n_rows - r < 4 ? (int)(n_rows - r) : 4;
+        const uint8_t *x = w + (size_t)r * w_row_bytes;
+        if (T == 1)
+            for (size_t l = 0; l < 4 * w_row_bytes; l += 64) _mm_prefetch((const char *)x + PREFETCH + l, _MM_HINT_T0);
+        __m128 d, dmin;
+        quad_scales(type, x, w_row_bytes, n, &d, &dmin);
+        struct ksuper k[4];
+        UNROLL for (int i = 0; i < 4; i++)
+            if (i < n) unpack_k(type, x + i * w_row_bytes, &k[i]);
+            else memset(&k[i], 0, sizeof k[i]); /* never read; keeps the compiler sure of it */
+        UNROLL for (int t = 0; t < T; t++) {
+            const uint8_t *y = act + (size_t)t * act_row_bytes;
+            __m512i sum[4];
+            __m256i mins[4];
+            UNROLL for (int i = 0; i < 4; i++) {
+                if (i < n) ksuper_sums(&k[i], y, &sum[i], &mins[i]);
+                else { sum[i] = _mm512_setzero_si512(); mins[i] = _mm256_setzero_si256(); }
+            }
+            float v[4];
+            _mm_storeu_ps(v, kquad_float(type, sum, mins, d, dmin, _mm_set1_ps(q8k_d(y)), _mm_setzero_ps()));
+            for (int i = 0; i < n; i++) out[t * out_stride + r + i] = v[i];
+        }
+    }
+}
+
+ALWAYS_INLINE void rows_pass_t(int type, int T, int64_t nb, int64_t n_rows, const uint8_t *w, size_t w_row_bytes,
+                               const uint8_t *act, size_t act_row_bytes, float *out, int64_t out_stride) {
+    if (nb == 1) rows_pass_1(type, T, n_rows, w, w_row_bytes, act, act_row_bytes, out, out_stride);
+    else rows_pass(type, T, nb, n_rows, w, w_row_bytes, act, act_row_bytes, out, out_stride);
+}
+
 ALWAYS_INLINE void gemm_k(int type, int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t w_row_bytes,
                           const void *act, size_t act_row_bytes, float *out, int64_t out_stride) {
     const int64_t nb = n / QK_K;
@@ -244,10 +295,14 @@ ALWAYS_INLINE void gemm_k(int type, int64_t n, int64_t n_rows, int64_t n_tok, co
         int64_t left = n_tok - t0;
         const uint8_t *a = (const uint8_t *)act + (size_t)t0 * act_row_bytes;
         float *o = out + t0 * out_stride;
-        if (left >= 8) { rows_pass(type, 8, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride); t0 += 8; }
-        else if (left >= 4) { rows_pass(type, 4, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride); t0 += 4; }
-        else if (left >= 2) { rows_pass(type, 2, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride); t0 += 2; }
-        else { rows_pass(type, 1, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride); t0 += 1; }
+        int T = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        switch (T) {
+        case 8: rows_pass_t(type, 8, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride); break;
+        case 4: rows_pass_t(type, 4, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride); break;
+        case 2: rows_pass_t(type, 2, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride); break;
+        default: rows_pass_t(type, 1, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride); break;
+        }
+        t0 += T;
     }
 }
 
