@@ -17,21 +17,26 @@
  * `corr` (added to the block sums of a hex, or starting a lone quad's
  * accumulator): every int32 lane is exact.
  *
- * Float part: the int32 lanes of four quads (a hex of 16 blocks) reduce to
- * one exact sum per block, which meets dx * dy in its lane; one float
- * accumulator per output sums the block terms, its 16 lanes added at the
- * end. So one block gives the scalar reference's bits, and a row differs
- * from it only in the order its block terms are added. That order is fixed
- * for every output (it does not depend on how many tokens a tile holds, nor
- * on the thread split), so gemm and vec_dot give the same bits.
+ * Float part, the order every path keeps: a row is summed in chunks of
+ * KCHUNK blocks; within a chunk, the int32 lanes of four quads (a hex of 16
+ * blocks, a partial hex padded with zero blocks) reduce to one exact sum per
+ * block in hex order (lane 4j + q: block 4q + j), which meets dx * dy in
+ * its lane: acc = fma(sum, dx * dy, acc), 16 float lanes, added together at
+ * the chunk's end; the chunk sums add up in order. So one block gives the
+ * scalar reference's bits, and a row differs from it only in the order its
+ * block terms are added. That order does not depend on how many tokens a
+ * tile holds, on the path, nor on the thread split, so gemm and vec_dot
+ * give the same bits.
  *
- * Tiles: R weight rows against T tokens (1 x 8 in prompt processing, 2 x 4
- * for long rows) share each unpacked hex and each activation load. Rows are
- * long (thousands of elements), so a chunk of KCHUNK blocks of T tokens is
- * prepared at a time, on the stack (128 KiB).
+ * Paths: generation and short batches ("direct") prepare a chunk of T
+ * tokens (T = 1, 2, 4, 8) and run every row over it, unpacking each hex of
+ * the row once for the T tokens (one token's chunk, 4 KiB, on the stack;
+ * more on the heap). Batches of PP_MIN_TOK tokens or more ("prompt") repack
+ * PP_ZR rows at a time into per-call heap scratch (see pp_hex below).
  */
 #include <immintrin.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "avx512.h"
@@ -39,8 +44,11 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 8")
+/* Keeps a loaded vector in a register: without it GCC folds the load into
+ * every instruction that uses the vector, loading it again each time. */
+#define IN_REGISTER(v) __asm__("" : "+v"(v))
 
-#define KCHUNK 256   /* blocks per prepared chunk: 8192 elements */
+#define KCHUNK 64    /* blocks per chunk: 2048 elements */
 #define PREFETCH 8192 /* bytes ahead of the weights being read (generation), into L2 */
 #define TOK_MAX 8    /* tokens per prepared chunk */
 
@@ -236,135 +244,296 @@ ALWAYS_INLINE void load_hex(const struct q32_fmt *f, const uint8_t *x, struct wq
 
 /* ---------------------------------------------------------------- tile */
 
-/* acc[r][t] for R weight rows x[r] (from block b0 of their rows) against T
- * prepared tokens yp[t]: full hexes of 16 blocks first (exact block sums,
- * acc += (dx * dy) * sum per block lane), then the quads left, likewise.
- * R rows share each activation load. */
-ALWAYS_INLINE void tile(const struct q32_fmt *f, int R, int T, const uint8_t *const *x, int64_t nb,
-                        const struct prep_group *const *yp, __m512 acc[2][TOK_MAX]) {
-    UNROLL for (int r = 0; r < R; r++)
-        UNROLL for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
+/* acc[t] += weight row x (from block b0 of its row) against T prepared
+ * tokens yp[t]: full hexes of 16 blocks first (exact block sums, acc +=
+ * (dx * dy) * sum per block lane), then the quads left, likewise: quad g of
+ * a partial hex lands in lanes 4j + g, as if the hex were padded with zero
+ * blocks. */
+ALWAYS_INLINE void tile(const struct q32_fmt *f, int T, const uint8_t *x, int64_t nb,
+                        const struct prep_group *const *yp, __m512 acc[TOK_MAX]) {
     const int64_t n_hex = nb / 16, n_groups = (nb + 3) / 4;
     for (int64_t h = 0; h < n_hex; h++) {
-        struct wquad q[2][4];
-        __m512 dx[2];
-        UNROLL for (int r = 0; r < R; r++) {
-            const uint8_t *xh = x[r] + (size_t)h * 16 * f->xsize;
-            if (T == 1) /* generation streams weights from DRAM: ask ahead */
-                for (int l = 0; l < 16 * (int)f->xsize; l += 64) _mm_prefetch((const char *)xh + PREFETCH + l, _MM_HINT_T1);
-            load_hex(f, xh, q[r], &dx[r]);
-        }
+        struct wquad q[4];
+        __m512 dx;
+        const uint8_t *xh = x + (size_t)h * 16 * f->xsize;
+        if (T == 1) /* generation streams weights from DRAM: ask ahead */
+            for (int l = 0; l < 16 * (int)f->xsize; l += 64) _mm_prefetch((const char *)xh + PREFETCH + l, _MM_HINT_T1);
+        load_hex(f, xh, q, &dx);
         UNROLL for (int t = 0; t < T; t++) {
             const struct prep_group *p = yp[t] + 4 * h;
-            __m512i s[2][4];
+            __m512i s[4];
             UNROLL for (int k = 0; k < 4; k++) {
-                __m512i ylo = _mm512_loadu_si512(p[k].lo), yhi = _mm512_loadu_si512(p[k].hi);
-                UNROLL for (int r = 0; r < R; r++) {
-                    s[r][k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[r][k].lo, ylo);
-                    s[r][k] = _mm512_dpbusd_epi32(s[r][k], q[r][k].hi, yhi);
-                }
+                s[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[k].lo, _mm512_loadu_si512(p[k].lo));
+                s[k] = _mm512_dpbusd_epi32(s[k], q[k].hi, _mm512_loadu_si512(p[k].hi));
             }
-            __m512i corr = _mm512_loadu_si512(p[0].corr);
-            __m512 dy = _mm512_loadu_ps(p[0].d);
-            UNROLL for (int r = 0; r < R; r++) {
-                __m512i sum = _mm512_add_epi32(reduce_quads(s[r]), corr);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dx[r], dy), acc[r][t]);
-            }
+            __m512i sum = _mm512_add_epi32(reduce_quads(s), _mm512_loadu_si512(p[0].corr));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dx, _mm512_loadu_ps(p[0].d)), acc[t]);
         }
     }
     for (int64_t g = 4 * n_hex; g < n_groups; g++) {
-        int nb_here = nb - 4 * g >= 4 ? 4 : (int)(nb - 4 * g);
-        UNROLL for (int r = 0; r < R; r++) {
-            struct wquad q;
-            load_quad(f, x[r] + (size_t)g * 4 * f->xsize, nb_here, &q);
-            __m512 dx = quad_dx(f, x[r] + (size_t)g * 4 * f->xsize, nb_here);
-            UNROLL for (int t = 0; t < T; t++) {
-                const struct prep_group *p = yp[t] + g;
-                __m512i s[4] = { _mm512_dpbusd_epi32(_mm512_loadu_si512(p->corr), q.lo, _mm512_loadu_si512(p->lo)),
-                                 _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512() };
-                s[0] = _mm512_dpbusd_epi32(s[0], q.hi, _mm512_loadu_si512(p->hi));
-                /* block j's exact sum lands in lane 4j, where dx and dy hold its scales */
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(reduce_quads(s)), _mm512_mul_ps(dx, _mm512_loadu_ps(p->d)),
-                                            acc[r][t]);
-            }
-        }
-    }
-}
-
-/* Every row for T prepared tokens over blocks [b0, b0 + nb), R rows at a
- * time: out = (first ? 0 : out) + this chunk's sum. */
-ALWAYS_INLINE void rows_pass(const struct q32_fmt *f, int R, int T, int64_t n_rows, const uint8_t *w,
-                             size_t w_row_bytes, int64_t b0, int64_t nb, const struct prep_group *const *yp,
-                             float *out, int64_t out_stride, int first) {
-    int64_t r0 = 0;
-    for (; r0 < n_rows; r0 += R) {
-        if (r0 + R > n_rows) break;
-        const uint8_t *x[2];
-        UNROLL for (int r = 0; r < R; r++) x[r] = w + (size_t)(r0 + r) * w_row_bytes + (size_t)b0 * f->xsize;
-        __m512 acc[2][TOK_MAX];
-        tile(f, R, T, x, nb, yp, acc);
-        UNROLL for (int r = 0; r < R; r++)
-            UNROLL for (int t = 0; t < T; t++) {
-                float *o = &out[t * out_stride + r0 + r];
-                float sum = _mm512_reduce_add_ps(acc[r][t]);
-                *o = first ? sum : *o + sum;
-            }
-    }
-    for (; r0 < n_rows; r0++) {
-        const uint8_t *x[2] = { w + (size_t)r0 * w_row_bytes + (size_t)b0 * f->xsize, NULL };
-        __m512 acc[2][TOK_MAX];
-        tile(f, 1, T, x, nb, yp, acc);
+        const int nb_here = nb - 4 * g >= 4 ? 4 : (int)(nb - 4 * g), lane = (int)(g - 4 * n_hex);
+        struct wquad q;
+        load_quad(f, x + (size_t)g * 4 * f->xsize, nb_here, &q);
+        __m512 dx = quad_dx(f, x + (size_t)g * 4 * f->xsize, nb_here);
         UNROLL for (int t = 0; t < T; t++) {
-            float *o = &out[t * out_stride + r0];
-            float sum = _mm512_reduce_add_ps(acc[0][t]);
-            *o = first ? sum : *o + sum;
+            const struct prep_group *p = yp[t] + g;
+            __m512i s[4] = { _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                             _mm512_setzero_si512() };
+            s[lane] = _mm512_dpbusd_epi32(_mm512_loadu_si512(p->corr), q.lo, _mm512_loadu_si512(p->lo));
+            s[lane] = _mm512_dpbusd_epi32(s[lane], q.hi, _mm512_loadu_si512(p->hi));
+            /* block j's exact sum lands in lane 4j + lane, where dx and dy hold its scales */
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(reduce_quads(s)), _mm512_mul_ps(dx, _mm512_loadu_ps(p->d)), acc[t]);
         }
     }
 }
 
-/* Prepared chunks longer than this (8 tokens of them no longer fit L1 or
- * most of L2) go 2 rows x 4 tokens at a time, so that each activation load
- * feeds two rows: measured 73 -> 90 Gmac/s for rows of 5632, while rows of
- * 2048 keep 1 row x 8 tokens (105 vs 95 Gmac/s). */
-#define WIDE_CHUNK 128
+/* out = (first ? 0 : out) + v: chunks of a row add up in order. */
+ALWAYS_INLINE void put(float *o, float v, int first) { *o = first ? v : *o + v; }
 
-ALWAYS_INLINE void rows_pass_t(const struct q32_fmt *f, int T, int64_t n_rows, const uint8_t *w, size_t w_row_bytes,
-                               int64_t b0, int64_t nb, const struct prep_group *const *yp, float *out,
-                               int64_t out_stride, int first) {
-    const int wide = nb > WIDE_CHUNK;
-    switch (T) {
-    case 8: rows_pass(f, 1, 8, n_rows, w, w_row_bytes, b0, nb, yp, out, out_stride, first); break;
-    case 4:
-        if (wide) rows_pass(f, 2, 4, n_rows, w, w_row_bytes, b0, nb, yp, out, out_stride, first);
-        else rows_pass(f, 1, 4, n_rows, w, w_row_bytes, b0, nb, yp, out, out_stride, first);
-        break;
-    case 2: rows_pass(f, 1, 2, n_rows, w, w_row_bytes, b0, nb, yp, out, out_stride, first); break;
-    default: rows_pass(f, 1, 1, n_rows, w, w_row_bytes, b0, nb, yp, out, out_stride, first); break;
+/* Every row for T prepared tokens over blocks [b0, b0 + nb): out = (first ?
+ * 0 : out) + this chunk's sum. */
+ALWAYS_INLINE void rows_pass(const struct q32_fmt *f, int T, int64_t n_rows, const uint8_t *w, size_t w_row_bytes,
+                             int64_t b0, int64_t nb, const struct prep_group *const *yp, float *out,
+                             int64_t out_stride, int first) {
+    for (int64_t r = 0; r < n_rows; r++) {
+        __m512 acc[TOK_MAX];
+        UNROLL for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+        tile(f, T, w + (size_t)r * w_row_bytes + (size_t)b0 * f->xsize, nb, yp, acc);
+        UNROLL for (int t = 0; t < T; t++) put(&out[t * out_stride + r], _mm512_reduce_add_ps(acc[t]), first);
     }
 }
 
-/* Token tiles of 8 (4 for long rows), 4, 2, 1: every output sees the same
- * operations whatever its tile. */
-ALWAYS_INLINE void gemm_q32(const struct q32_fmt *f, int64_t n, int64_t n_rows, int64_t n_tok,
-                            const void *w, size_t w_row_bytes, const void *act, size_t act_row_bytes,
-                            float *out, int64_t out_stride) {
-    struct prep_group buf[TOK_MAX][KCHUNK / 4];
+/* The direct path (generation, short batches): each chunk of a token tile
+ * is prepared once, then every row meets it. Tiles of 8, 4, 2 and 1
+ * tokens. The prepared groups of T tokens take T x 4 KiB: one token's fit
+ * on the stack (generation); more come from buf. */
+ALWAYS_INLINE void direct_t(const struct q32_fmt *f, int T, int64_t n, int64_t n_rows, const uint8_t *w,
+                            size_t w_row_bytes, const uint8_t *act, size_t act_row_bytes, float *out,
+                            int64_t out_stride, struct prep_group *buf) {
     const int64_t nb = n / 32;
-    const int t_max = nb > WIDE_CHUNK ? 4 : 8;
+    const struct prep_group *yp[TOK_MAX];
+    for (int64_t b0 = 0; b0 < nb; b0 += KCHUNK) {
+        const int64_t nbc = nb - b0 < KCHUNK ? nb - b0 : KCHUNK;
+        for (int t = 0; t < T; t++) {
+            prepare_row(f, act + (size_t)t * act_row_bytes, b0, nbc, buf + t * (KCHUNK / 4));
+            yp[t] = buf + t * (KCHUNK / 4);
+        }
+        rows_pass(f, T, n_rows, w, w_row_bytes, b0, nbc, yp, out, out_stride, b0 == 0);
+    }
+}
+
+static void direct_1(const struct q32_fmt *f, int64_t n, int64_t n_rows, const uint8_t *w, size_t w_row_bytes,
+                     const uint8_t *act, float *out) {
+    struct prep_group buf[KCHUNK / 4]; /* 4 KiB */
+    direct_t(f, 1, n, n_rows, w, w_row_bytes, act, 0, out, 1, buf);
+}
+
+static void direct(const struct q32_fmt *f, int64_t n, int64_t n_rows, int64_t n_tok, const uint8_t *w,
+                   size_t w_row_bytes, const uint8_t *act, size_t act_row_bytes, float *out, int64_t out_stride) {
+    struct prep_group *buf = n_tok > 1 ? aligned_alloc(64, TOK_MAX * (KCHUNK / 4) * sizeof *buf) : NULL;
     for (int64_t t0 = 0; t0 < n_tok;) {
-        int64_t left = n_tok - t0;
-        int T = left >= t_max ? t_max : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-        const struct prep_group *yp[TOK_MAX];
-        for (int64_t b0 = 0; b0 < nb; b0 += KCHUNK) {
-            int64_t nbc = nb - b0 < KCHUNK ? nb - b0 : KCHUNK;
-            for (int t = 0; t < T; t++) {
-                prepare_row(f, (const uint8_t *)act + (size_t)(t0 + t) * act_row_bytes, b0, nbc, buf[t]);
-                yp[t] = buf[t];
-            }
-            rows_pass_t(f, T, n_rows, w, w_row_bytes, b0, nbc, yp, out + t0 * out_stride, out_stride, b0 == 0);
+        const int64_t left = n_tok - t0;
+        const int T = !buf ? 1 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        const uint8_t *a = act + (size_t)t0 * act_row_bytes;
+        float *o = out + t0 * out_stride;
+        switch (T) {
+        case 8: direct_t(f, 8, n, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride, buf); break;
+        case 4: direct_t(f, 4, n, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride, buf); break;
+        case 2: direct_t(f, 2, n, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride, buf); break;
+        default: direct_1(f, n, n_rows, w, w_row_bytes, a, o); break; /* no buf needed */
         }
         t0 += T;
     }
+    free(buf);
+}
+
+/* ------------------------------------------------- prompt processing */
+
+/* Many tokens: rows are repacked a few at a time, per thread, so that each
+ * lane of a vector holds one whole block. A hex of one row (or token) as
+ * ten vectors: v[c] lane L = bytes 4c .. 4c+3 of the 32 (in prep_group's
+ * lo/hi order) of the block in lane L (hex order, L = 4j + q: block 4q + j),
+ * then that block's scale (and, for tokens, its correction). Eight vpdpbusd
+ * then leave each lane with its block's exact sum, with no reduction, and
+ * a tile of ZR rows x TT tokens shares every load: per hex, ZR + TT vector
+ * loads feed 8 ZR TT vpdpbusd. The float part is tile()'s, lane for lane
+ * (acc += (dx * dy) * sum, 16 lanes, one chunk of KCHUNK blocks at a time),
+ * so the bits are the direct path's. */
+struct pp_hex {
+    __m512i v[8];
+    __m512i corr; /* tokens: -off * sum(y) per block; rows: unused */
+    __m512 d;
+};
+_Static_assert(sizeof(struct pp_hex) == 640, "pp_hex size");
+
+#define PP_MIN_TOK 16   /* fewer tokens: the repacking would cost more than it saves */
+#ifndef PP_ZR           /* -DPP_ZR=.. -DPP_TT=..: other tiles, for measuring */
+#define PP_ZR 4         /* rows per register tile */
+#endif
+#ifndef PP_TT
+#define PP_TT 2         /* tokens per register tile (4 x 2, 4 x 3, 4 x 4: within 3%) */
+#endif
+#define PP_ACT_BYTES (512u << 10) /* prepared tokens per pass: about half of L2 */
+
+/* out[c] lane 4j + q = in[q] lane 4j + c (a 4 x 4 transpose in every 128-bit lane) */
+ALWAYS_INLINE void transpose4(const __m512i in[4], __m512i out[4]) {
+    __m512i t0 = _mm512_unpacklo_epi32(in[0], in[1]), t1 = _mm512_unpackhi_epi32(in[0], in[1]);
+    __m512i t2 = _mm512_unpacklo_epi32(in[2], in[3]), t3 = _mm512_unpackhi_epi32(in[2], in[3]);
+    out[0] = _mm512_unpacklo_epi64(t0, t2);
+    out[1] = _mm512_unpackhi_epi64(t0, t2);
+    out[2] = _mm512_unpacklo_epi64(t1, t3);
+    out[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* Quads (lane 4j + l: block 4q + j, bytes 4l .. 4l+3 of lo or hi) -> pp_hex vectors. */
+ALWAYS_INLINE void quads_to_hex(const __m512i lo[4], const __m512i hi[4], struct pp_hex *o) {
+    __m512i v[8];
+    transpose4(lo, v);
+    transpose4(hi, v + 4);
+    UNROLL for (int c = 0; c < 8; c++) _mm512_store_si512(&o->v[c], v[c]);
+}
+
+/* Hexes of one weight row, blocks past nb read as zero blocks (a partial
+ * last hex is padded through a zeroed copy). */
+static void pp_pack_row(const struct q32_fmt *f, const uint8_t *x, int64_t nb, struct pp_hex *o) {
+    for (int64_t h = 0; h * 16 < nb; h++) {
+        const uint8_t *xh = x + (size_t)h * 16 * f->xsize;
+        uint8_t pad[16 * sizeof(block_q8_0)];
+        if (nb - h * 16 < 16) {
+            memset(pad, 0, sizeof pad);
+            memcpy(pad, xh, (size_t)(nb - h * 16) * f->xsize);
+            xh = pad;
+        }
+        struct wquad q[4];
+        __m512 dx;
+        load_hex(f, xh, q, &dx);
+        __m512i lo[4] = { q[0].lo, q[1].lo, q[2].lo, q[3].lo }, hi[4] = { q[0].hi, q[1].hi, q[2].hi, q[3].hi };
+        quads_to_hex(lo, hi, &o[h]);
+        o[h].d = dx;
+    }
+}
+
+/* Hexes of one Q8_0 activation row, likewise. */
+static void pp_prepare_row(const struct q32_fmt *f, const uint8_t *y, int64_t nb, struct pp_hex *o) {
+    for (int64_t h = 0; h * 16 < nb; h++) {
+        const uint8_t *yh = y + (size_t)h * 16 * sizeof(block_q8_0);
+        uint8_t pad[16 * sizeof(block_q8_0)];
+        if (nb - h * 16 < 16) {
+            memset(pad, 0, sizeof pad);
+            memcpy(pad, yh, (size_t)(nb - h * 16) * sizeof(block_q8_0));
+            yh = pad;
+        }
+        struct prep_group g[4];
+        prepare_row(f, yh, 0, 16, g);
+        __m512i lo[4], hi[4];
+        UNROLL for (int k = 0; k < 4; k++) {
+            lo[k] = _mm512_loadu_si512(g[k].lo);
+            hi[k] = _mm512_loadu_si512(g[k].hi);
+        }
+        quads_to_hex(lo, hi, &o[h]);
+        o[h].corr = _mm512_loadu_si512(g[0].corr);
+        o[h].d = _mm512_loadu_ps(g[0].d);
+    }
+}
+
+/* ZR packed rows (wp[z], one hex after another) x TT prepared tokens (ap[t])
+ * over nh hexes: out[t][z] gets (first ? 0 : out) + the chunk's sum. */
+ALWAYS_INLINE void pp_tile(int ZR, int TT, const struct pp_hex *const *wp, const struct pp_hex *const *ap, int64_t nh,
+                           float *out, int64_t out_stride, int first) {
+    __m512 acc[PP_ZR][PP_TT];
+    UNROLL for (int z = 0; z < ZR; z++)
+        UNROLL for (int t = 0; t < TT; t++) acc[z][t] = _mm512_setzero_ps();
+    for (int64_t h = 0; h < nh; h++) {
+        __m512i s[PP_ZR][PP_TT];
+        UNROLL for (int t = 0; t < TT; t++) {
+            __m512i corr = _mm512_load_si512(&ap[t][h].corr);
+            UNROLL for (int z = 0; z < ZR; z++) s[z][t] = corr;
+        }
+        UNROLL for (int c = 0; c < 8; c++) {
+            __m512i wv[PP_ZR];
+            UNROLL for (int z = 0; z < ZR; z++) {
+                wv[z] = _mm512_load_si512(&wp[z][h].v[c]);
+                IN_REGISTER(wv[z]);
+            }
+            UNROLL for (int t = 0; t < TT; t++) {
+                __m512i a = _mm512_load_si512(&ap[t][h].v[c]);
+                IN_REGISTER(a);
+                UNROLL for (int z = 0; z < ZR; z++) s[z][t] = _mm512_dpbusd_epi32(s[z][t], wv[z], a);
+            }
+        }
+        UNROLL for (int t = 0; t < TT; t++) {
+            __m512 dy = _mm512_load_ps(&ap[t][h].d);
+            UNROLL for (int z = 0; z < ZR; z++)
+                acc[z][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[z][t]), _mm512_mul_ps(wp[z][h].d, dy), acc[z][t]);
+        }
+    }
+    UNROLL for (int z = 0; z < ZR; z++)
+        UNROLL for (int t = 0; t < TT; t++) put(&out[t * out_stride + z], _mm512_reduce_add_ps(acc[z][t]), first);
+}
+
+/* ZR packed rows against n_tok prepared tokens over hexes [h0, h0 + nh). */
+ALWAYS_INLINE void pp_rows(int ZR, const struct pp_hex *const *wp, const struct pp_hex *ap, int64_t hex_per_tok,
+                           int64_t n_tok, int64_t h0, int64_t nh, float *out, int64_t out_stride, int first) {
+    const struct pp_hex *wh[PP_ZR];
+    UNROLL for (int z = 0; z < ZR; z++) wh[z] = wp[z] + h0;
+    int64_t t = 0;
+    for (; t + PP_TT <= n_tok; t += PP_TT) {
+        const struct pp_hex *at[PP_TT];
+        UNROLL for (int i = 0; i < PP_TT; i++) at[i] = ap + (t + i) * hex_per_tok + h0;
+        pp_tile(ZR, PP_TT, wh, at, nh, out + t * out_stride, out_stride, first);
+    }
+    for (; t < n_tok; t++) {
+        const struct pp_hex *at[1] = { ap + t * hex_per_tok + h0 };
+        pp_tile(ZR, 1, wh, at, nh, out + t * out_stride, out_stride, first);
+    }
+}
+
+/* 0 when the scratch cannot be had (the caller takes the direct path). */
+static int prompt(const struct q32_fmt *f, int64_t n, int64_t n_rows, int64_t n_tok, const uint8_t *w,
+                  size_t w_row_bytes, const uint8_t *act, size_t act_row_bytes, float *out, int64_t out_stride) {
+    const int64_t nb = n / 32, n_hex = (nb + 15) / 16;
+    const size_t tok_bytes = (size_t)n_hex * sizeof(struct pp_hex);
+    int64_t tb = PP_ACT_BYTES / tok_bytes;
+    tb = tb < PP_MIN_TOK ? PP_MIN_TOK : tb > n_tok ? n_tok : tb;
+    struct pp_hex *ap = aligned_alloc(64, (size_t)tb * tok_bytes);
+    struct pp_hex *wbuf = aligned_alloc(64, PP_ZR * tok_bytes);
+    if (!ap || !wbuf) {
+        free(ap);
+        free(wbuf);
+        return 0;
+    }
+    for (int64_t t0 = 0; t0 < n_tok; t0 += tb) {
+        const int64_t nt = n_tok - t0 < tb ? n_tok - t0 : tb;
+        for (int64_t t = 0; t < nt; t++) pp_prepare_row(f, act + (size_t)(t0 + t) * act_row_bytes, nb, ap + t * n_hex);
+        for (int64_t r0 = 0; r0 < n_rows; r0 += PP_ZR) {
+            const int zr = n_rows - r0 < PP_ZR ? (int)(n_rows - r0) : PP_ZR;
+            const struct pp_hex *wp[PP_ZR];
+            for (int z = 0; z < zr; z++) {
+                pp_pack_row(f, w + (size_t)(r0 + z) * w_row_bytes, nb, wbuf + z * n_hex);
+                wp[z] = wbuf + z * n_hex;
+            }
+            float *o = out + t0 * out_stride + r0;
+            for (int64_t h0 = 0; h0 < n_hex; h0 += KCHUNK / 16) {
+                const int64_t nh = n_hex - h0 < KCHUNK / 16 ? n_hex - h0 : KCHUNK / 16;
+                if (zr == PP_ZR) pp_rows(PP_ZR, wp, ap, n_hex, nt, h0, nh, o, out_stride, h0 == 0);
+                else
+                    for (int z = 0; z < zr; z++) pp_rows(1, wp + z, ap, n_hex, nt, h0, nh, o + z, out_stride, h0 == 0);
+            }
+        }
+    }
+    free(ap);
+    free(wbuf);
+    return 1;
+}
+
+/* ------------------------------------------------------------- entries */
+
+ALWAYS_INLINE void gemm_q32(const struct q32_fmt *f, int64_t n, int64_t n_rows, int64_t n_tok,
+                            const void *w, size_t w_row_bytes, const void *act, size_t act_row_bytes,
+                            float *out, int64_t out_stride) {
+    if (n_tok >= PP_MIN_TOK && prompt(f, n, n_rows, n_tok, w, w_row_bytes, act, act_row_bytes, out, out_stride))
+        return;
+    direct(f, n, n_rows, n_tok, w, w_row_bytes, act, act_row_bytes, out, out_stride);
 }
 
 void rb_avx512_gemm_q4_0(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t w_row_bytes,
@@ -378,9 +547,9 @@ void rb_avx512_gemm_q8_0(int64_t n, int64_t n_rows, int64_t n_tok, const void *w
 }
 
 void rb_avx512_vec_dot_q4_0(int64_t n, float *s, const void *x, const void *y) {
-    rb_avx512_gemm_q4_0(n, 1, 1, x, 0, y, 0, s, 1);
+    direct_1(&fmt_q4_0, n, 1, x, 0, y, s);
 }
 
 void rb_avx512_vec_dot_q8_0(int64_t n, float *s, const void *x, const void *y) {
-    rb_avx512_gemm_q8_0(n, 1, 1, x, 0, y, 0, s, 1);
+    direct_1(&fmt_q8_0, n, 1, x, 0, y, s);
 }

@@ -166,8 +166,8 @@ TEST(gemm_matches_vec_dot) {
         const struct wtype *t = &wtypes[i];
         if (!K->gemm[t->type]) continue;
         /* 41 blocks: two groups of 16, one of 8 and a single one; 289 blocks:
-         * longer than a prepared chunk (256) and than the rows that go two at
-         * a time (128); 3 and 9 super-blocks (a partial quad); rows of one
+         * several chunks of a row (kernels may sum a long row in pieces) and
+         * a partial group of 16; 3 and 9 super-blocks (a partial quad); rows of one
          * block or super-block (kernels may put several rows in one vector);
          * 7 rows: a group of 4 rows and a partial one */
         const int64_t lens32[] = { 1312, 9248, 32 }, lens256[] = { 768, 2304, 256 };
@@ -175,7 +175,11 @@ TEST(gemm_matches_vec_dot) {
         const int64_t n = t->block == 32 ? lens32[li] : lens256[li], nb = n / t->block, n_rows = 7;
         /* padded strides (kept aligned for the block structs scalar code uses) */
         const size_t wrb = nb * t->wsize + 6, arb = nb * t->asize + 8;
-        for (int n_tok = 1; n_tok <= 9; n_tok++) {
+        /* 1..9 tokens, then batches long enough for a prompt path (kernels may
+         * repack rows when the tokens are many) with partial token tiles */
+        static const int toks[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 35 };
+        for (int ti = 0; ti < (int)(sizeof toks / sizeof toks[0]); ti++) {
+            const int n_tok = toks[ti];
             uint8_t *w = malloc(n_rows * wrb), *a = malloc(n_tok * arb);
             for (int r = 0; r < n_rows; r++) make_weights(t, w + r * wrb, nb, r == 1 ? FILL_EXTREMES : FILL_RANDOM);
             for (int tk = 0; tk < n_tok; tk++) make_acts(t, a + tk * arb, n, tk == 2 ? FILL_EXTREMES : FILL_RANDOM);
