@@ -137,14 +137,14 @@ static void check_vec_dot(const struct wtype *t, int64_t n, enum fill fill) {
 
 TEST(vec_dot_quant) {
     static const int64_t len32[] = { 32, 96, 160, 288, 1056, 1312, 4096 };
-    static const int64_t len256[] = { 256, 768, 2304, 4096 };
+    static const int64_t len256[] = { 256, 768, 2304, 4096, 4352 };
     for (int i = 0; i < N_WTYPES; i++) {
         const struct wtype *t = &wtypes[i];
         if (!S->vec_dot[t->type]) continue;
         CHECK_MSG(K->vec_dot[t->type] != NULL, "%s: no vec_dot", rb_type_name(t->type));
         if (!K->vec_dot[t->type]) continue;
         const int64_t *lens = t->block == 32 ? len32 : len256;
-        int n_lens = t->block == 32 ? 7 : 4;
+        int n_lens = t->block == 32 ? 7 : 5;
         for (int l = 0; l < n_lens; l++)
             for (int fill = FILL_RANDOM; fill <= FILL_EXTREMES; fill++)
                 for (int rep = 0; rep < 3; rep++) check_vec_dot(t, lens[l], (enum fill)fill);
