@@ -104,15 +104,15 @@ static float f16_at(const uint8_t *p) {
     return _cvtsh_ss(h);
 }
 
-/* Blocks b0 .. b0+nb-1 of one Q8_0 row -> ceil(nb / 4) prepared groups;
- * blocks past nb are zero (so they add nothing). Where four groups make a
- * full hex of 16 blocks, the first one's d and corr hold the hex's 16 scales
- * and corrections in hex order (lane 4j + q: block 4q + j, see
- * reduce_quads), and the other three d and corr fields are unused. */
+/* Blocks b0 .. b0+nb-1 of one Q8_0 row -> hexes of four prepared groups,
+ * a partial last hex padded with zero blocks (they add nothing). The first
+ * group of a hex holds its 16 scales and corrections in hex order (lane
+ * 4j + q: block 4q + j, see reduce_quads); the other three groups' d and
+ * corr fields are unused. */
 static void prepare_row(const struct q32_fmt *f, const uint8_t *y, int64_t b0, int64_t nb,
                         struct prep_group *g) {
     const __m512i ones = _mm512_set1_epi8(1);
-    const int64_t n_groups = (nb + 3) / 4, n_hex = nb / 16;
+    const int64_t n_groups = (nb + 15) / 16 * 4;
     for (int64_t gi = 0; gi < n_groups; gi++) {
         __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
         float d[4] = { 0, 0, 0, 0 };
@@ -129,13 +129,10 @@ static void prepare_row(const struct q32_fmt *f, const uint8_t *y, int64_t b0, i
         _mm512_storeu_si512(g[gi].lo, lo);
         _mm512_storeu_si512(g[gi].hi, hi);
         _mm512_storeu_si512(g[gi].corr, corr);
-        if (gi < 4 * n_hex)
-            for (int j = 0; j < 4; j++) g[gi & ~3].d[4 * j + (gi & 3)] = d[j];
-        else
-            for (int l = 0; l < 16; l++) g[gi].d[l] = d[l / 4];
+        for (int j = 0; j < 4; j++) g[gi & ~3].d[4 * j + (gi & 3)] = d[j];
     }
     /* a hex's correction goes in once, after its lanes are reduced */
-    for (int64_t h = 0; h < n_hex; h++) {
+    for (int64_t h = 0; h < n_groups / 4; h++) {
         __m512i c[4];
         for (int k = 0; k < 4; k++) c[k] = _mm512_loadu_si512(g[4 * h + k].corr);
         _mm512_storeu_si512(g[4 * h].corr, reduce_quads(c));
@@ -144,70 +141,26 @@ static void prepare_row(const struct q32_fmt *f, const uint8_t *y, int64_t b0, i
 
 /* ------------------------------------------------------------ weights */
 
-/* Four weight blocks (fewer at a row's end: nb_here < 4, missing ones zero)
- * as the unsigned quants that meet lo and hi, and their scales spread to
- * the lanes. */
+/* A quad of four weight blocks as the unsigned quants that meet a prepared
+ * group's lo and hi. */
 struct wquad { __m512i lo, hi; };
 
-ALWAYS_INLINE void load_quad(const struct q32_fmt *f, const uint8_t *x, int nb_here, struct wquad *q) {
-    const size_t xs = f->xsize;
-    if (f->type == RB_TYPE_Q4_0) {
-        const size_t qo = offsetof(block_q4_0, qs);
-        __m512i v;
-        if (nb_here == 4) {
-            v = _mm512_castsi128_si512(load16(x + qo));
-            v = _mm512_inserti32x4(v, load16(x + xs + qo), 1);
-            v = _mm512_inserti32x4(v, load16(x + 2 * xs + qo), 2);
-            v = _mm512_inserti32x4(v, load16(x + 3 * xs + qo), 3);
-        } else {
-            v = _mm512_setzero_si512();
-            for (int j = 0; j < nb_here; j++) v = insert_lane(v, x + j * xs + qo, j);
-        }
-        const __m512i m4 = _mm512_set1_epi8(0x0F);
-        q->lo = _mm512_and_si512(v, m4);
-        q->hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-    } else {
-        const size_t qo = offsetof(block_q8_0, qs);
-        __m512i lo, hi;
-        if (nb_here == 4) {
-            lo = _mm512_castsi128_si512(load16(x + qo));
-            hi = _mm512_castsi128_si512(load16(x + qo + 16));
-            lo = _mm512_inserti32x4(lo, load16(x + xs + qo), 1);
-            hi = _mm512_inserti32x4(hi, load16(x + xs + qo + 16), 1);
-            lo = _mm512_inserti32x4(lo, load16(x + 2 * xs + qo), 2);
-            hi = _mm512_inserti32x4(hi, load16(x + 2 * xs + qo + 16), 2);
-            lo = _mm512_inserti32x4(lo, load16(x + 3 * xs + qo), 3);
-            hi = _mm512_inserti32x4(hi, load16(x + 3 * xs + qo + 16), 3);
-        } else {
-            lo = hi = _mm512_set1_epi8((char)0x80); /* -128 ^ 0x80 = 0: adds nothing */
-            for (int j = 0; j < nb_here; j++) {
-                lo = insert_lane(lo, x + j * xs + qo, j);
-                hi = insert_lane(hi, x + j * xs + qo + 16, j);
-            }
-        }
-        const __m512i flip = _mm512_set1_epi8((char)0x80);
-        q->lo = _mm512_xor_si512(lo, flip);
-        q->hi = _mm512_xor_si512(hi, flip);
-    }
+/* The first min(max(n, 0), cap) bytes at p, zeros after them: a masked
+ * load, or a plain one where a full hex (nbh == 16) reads all cap = 64. */
+ALWAYS_INLINE __m512i load_first(const uint8_t *p, int64_t n, int cap, int nbh) {
+    if (nbh == 16 && cap == 64) return _mm512_loadu_si512(p);
+    n = n < 0 ? 0 : n > cap ? cap : n;
+    return _mm512_maskz_loadu_epi8(n >= 64 ? ~0ULL : (1ULL << n) - 1, p);
 }
 
-/* The scales of a quad's blocks spread to their lanes (zero past nb_here:
- * a zero here keeps a missing block's garbage out). Both formats keep
- * their F16 scale at offset 0. */
-ALWAYS_INLINE __m512 quad_dx(const struct q32_fmt *f, const uint8_t *x, int nb_here) {
-    float s[4] = { 0, 0, 0, 0 };
-    for (int j = 0; j < nb_here; j++) s[j] = f16_at(x + j * f->xsize);
-    return _mm512_setr_ps(s[0], s[0], s[0], s[0], s[1], s[1], s[1], s[1],
-                          s[2], s[2], s[2], s[2], s[3], s[3], s[3], s[3]);
-}
-
-/* A whole hex of 16 weight blocks at x: each quad's quants gathered from
- * wide loads by one word permute (every quant run and scale starts at an
- * even byte), and the 16 scales in hex order (lane 4j + q: block 4q + j).
- * The last load of a quad is masked to the quad's own bytes, so nothing is
- * read past the row. */
-ALWAYS_INLINE void load_hex(const struct q32_fmt *f, const uint8_t *x, struct wquad q[4], __m512 *dx) {
+/* The first nbh (16, or fewer at a row's end) weight blocks of a hex at x,
+ * blocks past nbh as zero blocks: each quad's quants gathered from wide
+ * loads by one word permute (every quant run and scale starts at an even
+ * byte), and the 16 scales in hex order (lane 4j + q: block 4q + j). Loads
+ * are masked to the hex's bytes, so nothing past them is read. */
+ALWAYS_INLINE void load_hex(const struct q32_fmt *f, const uint8_t *x, int nbh, struct wquad q[4], __m512 *dx) {
     if (f->type == RB_TYPE_Q4_0) {
+        const int64_t valid = (int64_t)nbh * (int64_t)sizeof(block_q4_0);
         /* quant word i of a quad: block i / 8, word 1 + 9 (i / 8) + i % 8 */
         const __m512i qidx = _mm512_set_epi16(35, 34, 33, 32, 31, 30, 29, 28, 26, 25, 24, 23, 22, 21, 20, 19,
                                               17, 16, 15, 14, 13, 12, 11, 10, 8, 7, 6, 5, 4, 3, 2, 1);
@@ -217,9 +170,9 @@ ALWAYS_INLINE void load_hex(const struct q32_fmt *f, const uint8_t *x, struct wq
         const __m512i m4 = _mm512_set1_epi8(0x0F);
         __m512i a[4];
         UNROLL for (int k = 0; k < 4; k++) {
-            const uint8_t *xk = x + (size_t)k * 4 * sizeof(block_q4_0);
-            a[k] = _mm512_loadu_si512(xk);
-            __m512i v = _mm512_permutex2var_epi16(a[k], qidx, _mm512_maskz_loadu_epi8(0xFF, xk + 64));
+            const int64_t o = k * 4 * (int64_t)sizeof(block_q4_0);
+            a[k] = load_first(x + o, valid - o, 64, nbh);
+            __m512i v = _mm512_permutex2var_epi16(a[k], qidx, load_first(x + o + 64, valid - o - 64, 8, nbh));
             q[k].lo = _mm512_and_si512(v, m4);
             q[k].hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
         }
@@ -236,12 +189,15 @@ ALWAYS_INLINE void load_hex(const struct q32_fmt *f, const uint8_t *x, struct wq
         const __m512i didx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                               51, 51, 51, 51, 34, 34, 34, 34, 17, 17, 17, 17, 0, 0, 0, 0);
         const __m512i flip = _mm512_set1_epi8((char)0x80);
+        const int64_t valid = (int64_t)nbh * (int64_t)sizeof(block_q8_0);
         __m512i d = _mm512_setzero_si512();
         UNROLL for (int k = 0; k < 4; k++) {
-            const uint8_t *xk = x + (size_t)k * 4 * sizeof(block_q8_0);
-            __m512i a0 = _mm512_loadu_si512(xk), a1 = _mm512_loadu_si512(xk + 64);
-            __m512i b0 = _mm512_loadu_si512(xk + 16);
-            __m512i b1 = _mm512_maskz_loadu_epi8(0x00FFFFFFFFFFFFFFULL, xk + 80); /* to byte 135 */
+            const int64_t o = k * 4 * (int64_t)sizeof(block_q8_0);
+            const uint8_t *xk = x + o;
+            __m512i a0 = load_first(xk, valid - o, 64, nbh), a1 = load_first(xk + 64, valid - o - 64, 64, nbh);
+            __m512i b0 = load_first(xk + 16, valid - o - 16, 64, nbh);
+            __m512i b1 = load_first(xk + 80, valid - o - 80, 56, nbh); /* to byte 135 */
+            /* a zero block's quants read as 0 ^ 0x80 = 128 = w + 128 with w = 0: it adds nothing */
             q[k].lo = _mm512_xor_si512(_mm512_permutex2var_epi16(a0, qidx, a1), flip);
             q[k].hi = _mm512_xor_si512(_mm512_permutex2var_epi16(b0, qidx, b1), flip);
             d = _mm512_or_si512(d, _mm512_maskz_permutex2var_epi16(0x1111u << k, a0, didx, a1));
@@ -252,55 +208,54 @@ ALWAYS_INLINE void load_hex(const struct q32_fmt *f, const uint8_t *x, struct wq
 
 /* ---------------------------------------------------------------- tile */
 
+/* acc[t] += the first nbh blocks of one hex of a weight row at xh against T
+ * prepared tokens (their hex groups p[t]): exact block sums, acc += (dx *
+ * dy) * sum per block lane. */
+ALWAYS_INLINE void hex_pass(const struct q32_fmt *f, int T, const uint8_t *xh, int nbh,
+                            const struct prep_group *const *p, __m512 acc[TOK_MAX]) {
+    struct wquad q[4];
+    __m512 dx;
+    if (T == 1 && PREFETCH) /* generation streams weights from DRAM: ask ahead */
+        for (int l = 0; l < 16 * (int)f->xsize; l += 64) _mm_prefetch((const char *)xh + PREFETCH + l, PF_HINT);
+    load_hex(f, xh, nbh, q, &dx);
+    UNROLL for (int t = 0; t < T; t++) {
+        __m512i s[4];
+        UNROLL for (int k = 0; k < 4; k++) {
+            s[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[k].lo, _mm512_loadu_si512(p[t][k].lo));
+            s[k] = _mm512_dpbusd_epi32(s[k], q[k].hi, _mm512_loadu_si512(p[t][k].hi));
+        }
+        __m512i sum = _mm512_add_epi32(reduce_quads(s), _mm512_loadu_si512(p[t][0].corr));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dx, _mm512_loadu_ps(p[t][0].d)), acc[t]);
+    }
+}
+
+/* A row's partial last hex, kept out of line: inlined next to the full
+ * hexes' loop, GCC merges the two and computes every load's mask at run
+ * time (1.35x slower). */
+static __attribute__((noinline)) void partial_hex(const struct q32_fmt *f, int T, const uint8_t *xh, int nbh,
+                                                  const struct prep_group *const *p, __m512 acc[TOK_MAX]) {
+    switch (T) {
+    case 8: hex_pass(f, 8, xh, nbh, p, acc); break;
+    case 4: hex_pass(f, 4, xh, nbh, p, acc); break;
+    case 2: hex_pass(f, 2, xh, nbh, p, acc); break;
+    default: hex_pass(f, 1, xh, nbh, p, acc); break;
+    }
+}
+
 /* acc[t] += weight row x (from block b0 of its row) against T prepared
- * tokens yp[t]: full hexes of 16 blocks first (exact block sums, acc +=
- * (dx * dy) * sum per block lane), then the quads left, likewise: quad g of
- * a partial hex lands in lanes 4j + g, as if the hex were padded with zero
- * blocks. */
+ * tokens yp[t], a hex of 16 blocks at a time, a partial last hex read as
+ * padded with zero blocks. */
 ALWAYS_INLINE void tile(const struct q32_fmt *f, int T, const uint8_t *x, int64_t nb,
                         const struct prep_group *const *yp, __m512 acc[TOK_MAX]) {
-    const int64_t n_hex = nb / 16, n_groups = (nb + 3) / 4;
-    for (int64_t h = 0; h < n_hex; h++) {
-        struct wquad q[4];
-        __m512 dx;
-        const uint8_t *xh = x + (size_t)h * 16 * f->xsize;
-        if (T == 1 && PREFETCH) /* generation streams weights from DRAM: ask ahead */
-            for (int l = 0; l < 16 * (int)f->xsize; l += 64) _mm_prefetch((const char *)xh + PREFETCH + l, PF_HINT);
-#ifdef TOUCH
-        if (T == 1) {
-            const uint8_t *t0 = xh + TOUCH, *t1 = t0 + 16 * f->xsize;
-            if (((uintptr_t)t0 >> 12) != ((uintptr_t)t1 >> 12)) {
-                uint8_t v;
-                __asm__ volatile("movb (%1), %0" : "=r"(v) : "r"(t1) : "memory");
-            }
-        }
-#endif
-        load_hex(f, xh, q, &dx);
-        UNROLL for (int t = 0; t < T; t++) {
-            const struct prep_group *p = yp[t] + 4 * h;
-            __m512i s[4];
-            UNROLL for (int k = 0; k < 4; k++) {
-                s[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[k].lo, _mm512_loadu_si512(p[k].lo));
-                s[k] = _mm512_dpbusd_epi32(s[k], q[k].hi, _mm512_loadu_si512(p[k].hi));
-            }
-            __m512i sum = _mm512_add_epi32(reduce_quads(s), _mm512_loadu_si512(p[0].corr));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dx, _mm512_loadu_ps(p[0].d)), acc[t]);
-        }
+    const struct prep_group *p[TOK_MAX];
+    int64_t h = 0;
+    for (; (h + 1) * 16 <= nb; h++) {
+        UNROLL for (int t = 0; t < T; t++) p[t] = yp[t] + 4 * h;
+        hex_pass(f, T, x + (size_t)h * 16 * f->xsize, 16, p, acc);
     }
-    for (int64_t g = 4 * n_hex; g < n_groups; g++) {
-        const int nb_here = nb - 4 * g >= 4 ? 4 : (int)(nb - 4 * g), lane = (int)(g - 4 * n_hex);
-        struct wquad q;
-        load_quad(f, x + (size_t)g * 4 * f->xsize, nb_here, &q);
-        __m512 dx = quad_dx(f, x + (size_t)g * 4 * f->xsize, nb_here);
-        UNROLL for (int t = 0; t < T; t++) {
-            const struct prep_group *p = yp[t] + g;
-            __m512i s[4] = { _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
-                             _mm512_setzero_si512() };
-            s[lane] = _mm512_dpbusd_epi32(_mm512_loadu_si512(p->corr), q.lo, _mm512_loadu_si512(p->lo));
-            s[lane] = _mm512_dpbusd_epi32(s[lane], q.hi, _mm512_loadu_si512(p->hi));
-            /* block j's exact sum lands in lane 4j + lane, where dx and dy hold its scales */
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(reduce_quads(s)), _mm512_mul_ps(dx, _mm512_loadu_ps(p->d)), acc[t]);
-        }
+    if (h * 16 < nb) {
+        UNROLL for (int t = 0; t < T; t++) p[t] = yp[t] + 4 * h;
+        partial_hex(f, T, x + (size_t)h * 16 * f->xsize, (int)(nb - h * 16), p, acc);
     }
 }
 
@@ -339,13 +294,13 @@ ALWAYS_INLINE void direct_t(const struct q32_fmt *f, int T, int64_t n, int64_t n
     }
 }
 
-static void direct_1(const struct q32_fmt *f, int64_t n, int64_t n_rows, const uint8_t *w, size_t w_row_bytes,
+ALWAYS_INLINE void direct_1(const struct q32_fmt *f, int64_t n, int64_t n_rows, const uint8_t *w, size_t w_row_bytes,
                      const uint8_t *act, float *out) {
     struct prep_group buf[KCHUNK / 4]; /* 4 KiB */
     direct_t(f, 1, n, n_rows, w, w_row_bytes, act, 0, out, 1, buf);
 }
 
-static void direct(const struct q32_fmt *f, int64_t n, int64_t n_rows, int64_t n_tok, const uint8_t *w,
+ALWAYS_INLINE void direct(const struct q32_fmt *f, int64_t n, int64_t n_rows, int64_t n_tok, const uint8_t *w,
                    size_t w_row_bytes, const uint8_t *act, size_t act_row_bytes, float *out, int64_t out_stride) {
     struct prep_group *buf = n_tok > 1 ? aligned_alloc(64, TOK_MAX * (KCHUNK / 4) * sizeof *buf) : NULL;
     for (int64_t t0 = 0; t0 < n_tok;) {
@@ -410,20 +365,13 @@ ALWAYS_INLINE void quads_to_hex(const __m512i lo[4], const __m512i hi[4], struct
     UNROLL for (int c = 0; c < 8; c++) _mm512_store_si512(&o->v[c], v[c]);
 }
 
-/* Hexes of one weight row, blocks past nb read as zero blocks (a partial
- * last hex is padded through a zeroed copy). */
+/* Hexes of one weight row, blocks past nb as zero blocks. */
 static void pp_pack_row(const struct q32_fmt *f, const uint8_t *x, int64_t nb, struct pp_hex *o) {
     for (int64_t h = 0; h * 16 < nb; h++) {
-        const uint8_t *xh = x + (size_t)h * 16 * f->xsize;
-        uint8_t pad[16 * sizeof(block_q8_0)];
-        if (nb - h * 16 < 16) {
-            memset(pad, 0, sizeof pad);
-            memcpy(pad, xh, (size_t)(nb - h * 16) * f->xsize);
-            xh = pad;
-        }
         struct wquad q[4];
         __m512 dx;
-        load_hex(f, xh, q, &dx);
+        const uint8_t *xh = x + (size_t)h * 16 * f->xsize;
+        load_hex(f, xh, nb - h * 16 >= 16 ? 16 : (int)(nb - h * 16), q, &dx); /* repacking: rarely hot */
         __m512i lo[4] = { q[0].lo, q[1].lo, q[2].lo, q[3].lo }, hi[4] = { q[0].hi, q[1].hi, q[2].hi, q[3].hi };
         quads_to_hex(lo, hi, &o[h]);
         o[h].d = dx;
@@ -433,15 +381,8 @@ static void pp_pack_row(const struct q32_fmt *f, const uint8_t *x, int64_t nb, s
 /* Hexes of one Q8_0 activation row, likewise. */
 static void pp_prepare_row(const struct q32_fmt *f, const uint8_t *y, int64_t nb, struct pp_hex *o) {
     for (int64_t h = 0; h * 16 < nb; h++) {
-        const uint8_t *yh = y + (size_t)h * 16 * sizeof(block_q8_0);
-        uint8_t pad[16 * sizeof(block_q8_0)];
-        if (nb - h * 16 < 16) {
-            memset(pad, 0, sizeof pad);
-            memcpy(pad, yh, (size_t)(nb - h * 16) * sizeof(block_q8_0));
-            yh = pad;
-        }
         struct prep_group g[4];
-        prepare_row(f, yh, 0, 16, g);
+        prepare_row(f, y, h * 16, nb - h * 16 < 16 ? nb - h * 16 : 16, g);
         __m512i lo[4], hi[4];
         UNROLL for (int k = 0; k < 4; k++) {
             lo[k] = _mm512_loadu_si512(g[k].lo);
