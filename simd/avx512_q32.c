@@ -28,11 +28,13 @@
  * tile holds, on the path, nor on the thread split, so gemm and vec_dot
  * give the same bits.
  *
- * Paths: generation and short batches ("direct") prepare a chunk of T
- * tokens (T = 1, 2, 4, 8) and run every row over it, unpacking each hex of
- * the row once for the T tokens (one token's chunk, 4 KiB, on the stack;
- * more on the heap). Batches of PP_MIN_TOK tokens or more ("prompt") repack
- * PP_ZR rows at a time into per-call heap scratch (see pp_hex below).
+ * Paths: generation and short batches ("direct") prepare T tokens (T = 1,
+ * 2, 4, 8; per-call heap scratch) and run each row over them from start to
+ * end, unpacking each hex of the row once for the T tokens. Batches of
+ * PP_MIN_TOK tokens or more ("prompt") repack PP_ZR rows at a time into
+ * per-call heap scratch (see pp_hex below). Without scratch (out of
+ * memory), and for vec_dot, a token is prepared a chunk at a time on the
+ * stack (4 KiB), each chunk run over every row.
  */
 #include <immintrin.h>
 #include <stddef.h>
@@ -230,8 +232,8 @@ ALWAYS_INLINE void hex_pass(const struct q32_fmt *f, int T, const uint8_t *xh, i
 }
 
 /* A row's partial last hex, kept out of line: inlined next to the full
- * hexes' loop, GCC merges the two and computes every load's mask at run
- * time (1.35x slower). */
+ * hexes' loop, GCC may merge the two and compute every load's mask at run
+ * time. */
 static __attribute__((noinline)) void partial_hex(const struct q32_fmt *f, int T, const uint8_t *xh, int nbh,
                                                   const struct prep_group *const *p, __m512 acc[TOK_MAX]) {
     switch (T) {
@@ -275,44 +277,69 @@ ALWAYS_INLINE void rows_pass(const struct q32_fmt *f, int T, int64_t n_rows, con
     }
 }
 
-/* The direct path (generation, short batches): each chunk of a token tile
- * is prepared once, then every row meets it. Tiles of 8, 4, 2 and 1
- * tokens. The prepared groups of T tokens take T x 4 KiB: one token's fit
- * on the stack (generation); more come from buf. */
-ALWAYS_INLINE void direct_t(const struct q32_fmt *f, int T, int64_t n, int64_t n_rows, const uint8_t *w,
-                            size_t w_row_bytes, const uint8_t *act, size_t act_row_bytes, float *out,
-                            int64_t out_stride, struct prep_group *buf) {
+/* The direct path (generation, short batches): the activations are
+ * prepared once per call, then each row meets them. Tiles of 8, 4, 2 and 1
+ * tokens.
+ *
+ * With the whole of each token prepared (in buf: T tokens x every chunk),
+ * rows go one after another, each read once from start to end: the stream
+ * the prefetcher and the 16 KiB software prefetch expect. */
+ALWAYS_INLINE void direct_rows(const struct q32_fmt *f, int T, int64_t n, int64_t n_rows, const uint8_t *w,
+                               size_t w_row_bytes, const uint8_t *act, size_t act_row_bytes, float *out,
+                               int64_t out_stride, struct prep_group *buf) {
+    const int64_t nb = n / 32, n_chunks = (nb + KCHUNK - 1) / KCHUNK;
+    for (int t = 0; t < T; t++)
+        for (int64_t c = 0; c < n_chunks; c++)
+            prepare_row(f, act + (size_t)t * act_row_bytes, c * KCHUNK, nb - c * KCHUNK < KCHUNK ? nb - c * KCHUNK : KCHUNK,
+                        buf + (t * n_chunks + c) * (KCHUNK / 4));
+    for (int64_t r = 0; r < n_rows; r++)
+        for (int64_t c = 0; c < n_chunks; c++) {
+            const struct prep_group *yp[TOK_MAX];
+            UNROLL for (int t = 0; t < T; t++) yp[t] = buf + (t * n_chunks + c) * (KCHUNK / 4);
+            __m512 acc[TOK_MAX];
+            UNROLL for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+            tile(f, T, w + (size_t)r * w_row_bytes + (size_t)c * KCHUNK * f->xsize,
+                 nb - c * KCHUNK < KCHUNK ? nb - c * KCHUNK : KCHUNK, yp, acc);
+            UNROLL for (int t = 0; t < T; t++) put(&out[t * out_stride + r], _mm512_reduce_add_ps(acc[t]), c == 0);
+        }
+}
+
+/* One token with a chunk of buffer on the stack (4 KiB): chunk by chunk,
+ * each over every row. vec_dot (one row: the same stream) and the fallback
+ * when no buffer can be had. */
+ALWAYS_INLINE void direct_chunked(const struct q32_fmt *f, int64_t n, int64_t n_rows, const uint8_t *w,
+                                  size_t w_row_bytes, const uint8_t *act, float *out) {
+    struct prep_group buf[KCHUNK / 4];
     const int64_t nb = n / 32;
-    const struct prep_group *yp[TOK_MAX];
     for (int64_t b0 = 0; b0 < nb; b0 += KCHUNK) {
         const int64_t nbc = nb - b0 < KCHUNK ? nb - b0 : KCHUNK;
-        for (int t = 0; t < T; t++) {
-            prepare_row(f, act + (size_t)t * act_row_bytes, b0, nbc, buf + t * (KCHUNK / 4));
-            yp[t] = buf + t * (KCHUNK / 4);
-        }
-        rows_pass(f, T, n_rows, w, w_row_bytes, b0, nbc, yp, out, out_stride, b0 == 0);
+        prepare_row(f, act, b0, nbc, buf);
+        const struct prep_group *yp[1] = { buf };
+        rows_pass(f, 1, n_rows, w, w_row_bytes, b0, nbc, yp, out, 1, b0 == 0);
     }
 }
 
-ALWAYS_INLINE void direct_1(const struct q32_fmt *f, int64_t n, int64_t n_rows, const uint8_t *w, size_t w_row_bytes,
-                     const uint8_t *act, float *out) {
-    struct prep_group buf[KCHUNK / 4]; /* 4 KiB */
-    direct_t(f, 1, n, n_rows, w, w_row_bytes, act, 0, out, 1, buf);
-}
-
 ALWAYS_INLINE void direct(const struct q32_fmt *f, int64_t n, int64_t n_rows, int64_t n_tok, const uint8_t *w,
-                   size_t w_row_bytes, const uint8_t *act, size_t act_row_bytes, float *out, int64_t out_stride) {
-    struct prep_group *buf = n_tok > 1 ? aligned_alloc(64, TOK_MAX * (KCHUNK / 4) * sizeof *buf) : NULL;
+                          size_t w_row_bytes, const uint8_t *act, size_t act_row_bytes, float *out,
+                          int64_t out_stride) {
+    const int64_t n_chunks = (n / 32 + KCHUNK - 1) / KCHUNK;
+    const int t_max = n_tok < TOK_MAX ? (int)n_tok : TOK_MAX;
+    struct prep_group *buf = aligned_alloc(64, (size_t)t_max * n_chunks * (KCHUNK / 4) * sizeof *buf);
     for (int64_t t0 = 0; t0 < n_tok;) {
         const int64_t left = n_tok - t0;
-        const int T = !buf ? 1 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        const int T = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
         const uint8_t *a = act + (size_t)t0 * act_row_bytes;
         float *o = out + t0 * out_stride;
+        if (!buf) { /* out of memory: the same sums, a token at a time */
+            direct_chunked(f, n, n_rows, w, w_row_bytes, a, o);
+            t0++;
+            continue;
+        }
         switch (T) {
-        case 8: direct_t(f, 8, n, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride, buf); break;
-        case 4: direct_t(f, 4, n, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride, buf); break;
-        case 2: direct_t(f, 2, n, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride, buf); break;
-        default: direct_1(f, n, n_rows, w, w_row_bytes, a, o); break; /* no buf needed */
+        case 8: direct_rows(f, 8, n, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride, buf); break;
+        case 4: direct_rows(f, 4, n, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride, buf); break;
+        case 2: direct_rows(f, 2, n, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride, buf); break;
+        default: direct_rows(f, 1, n, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride, buf); break;
         }
         t0 += T;
     }
@@ -505,9 +532,9 @@ void rb_avx512_gemm_q8_0(int64_t n, int64_t n_rows, int64_t n_tok, const void *w
 }
 
 void rb_avx512_vec_dot_q4_0(int64_t n, float *s, const void *x, const void *y) {
-    direct_1(&fmt_q4_0, n, 1, x, 0, y, s);
+    direct_chunked(&fmt_q4_0, n, 1, x, 0, y, s);
 }
 
 void rb_avx512_vec_dot_q8_0(int64_t n, float *s, const void *x, const void *y) {
-    direct_1(&fmt_q8_0, n, 1, x, 0, y, s);
+    direct_chunked(&fmt_q8_0, n, 1, x, 0, y, s);
 }
