@@ -18,13 +18,13 @@
  */
 #include <immintrin.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "avx512.h"
+#include "avx512_util.h"
 #include "../quant/quant.h"
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-#define UNROLL _Pragma("GCC unroll 8")
 #define TOK_MAX 8
 #define NIB_MAX 16 /* super-blocks of one token reordered on the stack (4 KiB) */
 /* Generation streams the weights from DRAM: prefetch this far ahead, into
@@ -37,12 +37,6 @@
 #ifndef PF_HINT
 #define PF_HINT _MM_HINT_T1
 #endif
-
-static inline float f16_at(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
 
 
 /* The Q4_K/Q5_K 12-byte scale field decoded (bytes 0-7 the eight 6-bit scales, 8-15 the
@@ -371,9 +365,297 @@ ALWAYS_INLINE void rows_pass_t(int type, int T, int64_t nb, int64_t n_rows, cons
     } else rows_pass(type, T, nb, n_rows, w, w_row_bytes, act, act_row_bytes, NULL, out, out_stride);
 }
 
+/* ------------------------------------------------- prompt processing */
+
+/* Many tokens: rows are repacked four at a time, per call, so that each
+ * 32-bit lane of a vector follows one (row, super-block) pair through its
+ * 256 elements: lane 4r + p is row r, super-block p of a quad. One
+ * vpdpbusd per 4 elements and lane (the activation is a 128-bit pattern,
+ * one dword per super-block, broadcast to the four rows), one vpmulld per
+ * sub-block to apply its scale: every lane ends with its pair's exact
+ * sum(scale * q * y), then the bsum term (vpdpwssd on word pairs) and the
+ * float part, lane for lane the direct path's (kquad_float): the same bits.
+ * A tile of KP_Z groups of 4 rows x KP_T tokens shares every load. */
+#define KP_MIN_TOK 16 /* fewer tokens: the repacking would cost more than it saves */
+#define KP_Z 2
+#define KP_T 3
+#define KP_ACT_BYTES (512u << 10) /* prepared tokens per pass: about half of L2 */
+
+/* The element octets (32 elements) of a super-block in the order the
+ * unpacked vectors hold them: Q4_K's nibbles give 0, 2 | 1, 3 | 4, 6 | 5, 7
+ * (see unpack_q4_K_nib), Q6_K's are in order. */
+ALWAYS_INLINE int kp_octet(int type, int o) {
+    static const uint8_t q4[8] = { 0, 2, 1, 3, 4, 6, 5, 7 };
+    return type == RB_TYPE_Q4_K ? q4[o] : o;
+}
+
+/* 4 rows x a quad of super-blocks (lane 4r + p) */
+struct kp_w {
+    __m512i q[64];  /* dword c: 4 unsigned quants, elements 32 kp_octet(c / 8) + 4 (c % 8) + 0..3 */
+    __m512i sc[16]; /* int32 scale of dwords 8o .. 8o+7 (Q4_K: o < 8) or 4j .. 4j+3 (Q6_K: j < 16) */
+    __m512i mn[8];  /* word pairs: Q4_K (min 2k, min 2k+1), k < 4; Q6_K (32 sc 2k, 32 sc 2k+1), k < 8 */
+    __m512 d, dmin;
+};
+
+/* one token x a quad of super-blocks (32-bit lane p of a pattern) */
+struct kp_a {
+    __m128i q[64];  /* dword c of each super-block's quants, in kp_w's element order */
+    __m128i bs[8];  /* word pairs: Q4_K (bsum of sub-block 2k, of 2k + 1); Q6_K (bsum 2k, bsum 2k + 1) */
+    __m128 dy;
+};
+
+/* out[j] lane i = in[i] lane j, for 16 vectors of 16 dwords (in place) */
+ALWAYS_INLINE void transpose16(__m512i v[16]) {
+    __m512i a[16], b[16];
+    UNROLL for (int m = 0; m < 8; m++) {
+        a[2 * m] = _mm512_unpacklo_epi32(v[2 * m], v[2 * m + 1]);
+        a[2 * m + 1] = _mm512_unpackhi_epi32(v[2 * m], v[2 * m + 1]);
+    }
+    UNROLL for (int m = 0; m < 4; m++) { /* b[4m + e] lane l: rows 4m .. 4m+3, dword 4l + e */
+        b[4 * m] = _mm512_unpacklo_epi64(a[4 * m], a[4 * m + 2]);
+        b[4 * m + 1] = _mm512_unpackhi_epi64(a[4 * m], a[4 * m + 2]);
+        b[4 * m + 2] = _mm512_unpacklo_epi64(a[4 * m + 1], a[4 * m + 3]);
+        b[4 * m + 3] = _mm512_unpackhi_epi64(a[4 * m + 1], a[4 * m + 3]);
+    }
+    UNROLL for (int e = 0; e < 4; e++) {
+        __m512i c0 = _mm512_shuffle_i32x4(b[e], b[4 + e], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512i c1 = _mm512_shuffle_i32x4(b[e], b[4 + e], _MM_SHUFFLE(3, 2, 3, 2));
+        __m512i c2 = _mm512_shuffle_i32x4(b[8 + e], b[12 + e], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512i c3 = _mm512_shuffle_i32x4(b[8 + e], b[12 + e], _MM_SHUFFLE(3, 2, 3, 2));
+        v[e] = _mm512_shuffle_i32x4(c0, c2, _MM_SHUFFLE(2, 0, 2, 0));
+        v[4 + e] = _mm512_shuffle_i32x4(c0, c2, _MM_SHUFFLE(3, 1, 3, 1));
+        v[8 + e] = _mm512_shuffle_i32x4(c1, c3, _MM_SHUFFLE(2, 0, 2, 0));
+        v[12 + e] = _mm512_shuffle_i32x4(c1, c3, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+}
+
+/* Rows x0 + r * w_row_bytes (r < nr), super-blocks sb0 + p (p < ns) into o;
+ * missing ones are zero (they add zero terms, as in the direct path). */
+static void kp_pack(int type, const uint8_t *x0, size_t w_row_bytes, int nr, int64_t sb0, int ns, struct kp_w *o) {
+    const size_t xs = ksize(type);
+    int32_t sc[16][16] = { { 0 } };
+    int16_t mn[8][16][2] = { { { 0 } } };
+    float d[16] = { 0 }, dmin[16] = { 0 };
+    for (int k = 0; k < 4; k++) { /* vector k of every lane's super-block, then transposed */
+        __m512i v[16];
+        for (int l = 0; l < 16; l++) {
+            v[l] = _mm512_setzero_si512();
+            if (l / 4 >= nr || l % 4 >= ns) continue;
+            const uint8_t *b = x0 + (size_t)(l / 4) * w_row_bytes + (size_t)(sb0 + l % 4) * xs;
+            struct ksuper ks;
+            if (type == RB_TYPE_Q4_K) {
+                const __m512i m4 = _mm512_set1_epi8(0x0F);
+                __m512i q = _mm512_loadu_si512(b + offsetof(block_q4_K, qs) + 64 * (k / 2));
+                v[l] = k % 2 ? _mm512_and_si512(_mm512_srli_epi16(q, 4), m4) : _mm512_and_si512(q, m4);
+            } else {
+                unpack_q6_K(b, &ks);
+                v[l] = ks.q[k];
+            }
+        }
+        transpose16(v);
+        for (int j = 0; j < 16; j++) _mm512_store_si512(&o->q[16 * k + j], v[j]);
+    }
+    for (int l = 0; l < 16; l++) {
+        if (l / 4 >= nr || l % 4 >= ns) continue;
+        const uint8_t *b = x0 + (size_t)(l / 4) * w_row_bytes + (size_t)(sb0 + l % 4) * xs;
+        if (type == RB_TYPE_Q4_K) {
+            uint8_t s[8], m[8];
+            for (int j = 0; j < 8; j++) rb_get_scale_min_k4(j, b + offsetof(block_q4_K, scales), &s[j], &m[j]);
+            for (int oc = 0; oc < 8; oc++) sc[oc][l] = s[kp_octet(type, oc)];
+            for (int kk = 0; kk < 4; kk++) {
+                mn[kk][l][0] = m[2 * kk];
+                mn[kk][l][1] = m[2 * kk + 1];
+            }
+            d[l] = f16_at(b + offsetof(block_q4_K, d));
+            dmin[l] = f16_at(b + offsetof(block_q4_K, dmin));
+        } else {
+            const int8_t *s6 = (const int8_t *)(b + offsetof(block_q6_K, scales));
+            for (int j = 0; j < 16; j++) sc[j][l] = s6[j];
+            for (int kk = 0; kk < 8; kk++) {
+                mn[kk][l][0] = (int16_t)(32 * s6[2 * kk]);
+                mn[kk][l][1] = (int16_t)(32 * s6[2 * kk + 1]);
+            }
+            d[l] = dmin[l] = f16_at(b + offsetof(block_q6_K, d));
+        }
+    }
+    for (int j = 0; j < 16; j++) o->sc[j] = _mm512_loadu_si512(sc[j]);
+    for (int kk = 0; kk < 8; kk++) o->mn[kk] = _mm512_loadu_si512(mn[kk]);
+    o->d = _mm512_loadu_ps(d);
+    o->dmin = _mm512_loadu_ps(dmin);
+}
+
+/* Super-blocks sb0 + p (p < ns) of one Q8_K row into o (missing ones zero). */
+static void kp_prepare(int type, const uint8_t *y, int64_t sb0, int ns, struct kp_a *o) {
+    int16_t bs[8][4][2] = { { { 0 } } };
+    float dy[4] = { 0, 0, 0, 0 };
+    for (int k = 0; k < 4; k++) {
+        __m512i v[4];
+        for (int p = 0; p < 4; p++) {
+            v[p] = _mm512_setzero_si512();
+            if (p >= ns) continue;
+            const uint8_t *qs = y + (size_t)(sb0 + p) * sizeof(block_q8_K) + offsetof(block_q8_K, qs);
+            v[p] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(
+                                          (const __m256i *)(qs + 32 * kp_octet(type, 2 * k)))),
+                                      _mm256_loadu_si256((const __m256i *)(qs + 32 * kp_octet(type, 2 * k + 1))), 1);
+        }
+        __m512i t[4];
+        transpose4(v, t); /* t[e] 128-bit lane j: dword 4j + e of the four super-blocks */
+        for (int e = 0; e < 4; e++)
+            for (int j = 0; j < 4; j++) {
+                __m128i lane = j == 0 ? _mm512_castsi512_si128(t[e]) : j == 1 ? _mm512_extracti32x4_epi32(t[e], 1)
+                             : j == 2 ? _mm512_extracti32x4_epi32(t[e], 2) : _mm512_extracti32x4_epi32(t[e], 3);
+                _mm_store_si128(&o->q[16 * k + 4 * j + e], lane);
+            }
+    }
+    for (int p = 0; p < ns; p++) {
+        const uint8_t *blk = y + (size_t)(sb0 + p) * sizeof(block_q8_K);
+        int16_t b16[16];
+        memcpy(b16, blk + offsetof(block_q8_K, bsums), sizeof b16);
+        for (int kk = 0; kk < 8; kk++) {
+            if (type == RB_TYPE_Q4_K) {
+                if (kk >= 4) break;
+                bs[kk][p][0] = (int16_t)(b16[4 * kk] + b16[4 * kk + 1]);
+                bs[kk][p][1] = (int16_t)(b16[4 * kk + 2] + b16[4 * kk + 3]);
+            } else {
+                bs[kk][p][0] = b16[2 * kk];
+                bs[kk][p][1] = b16[2 * kk + 1];
+            }
+        }
+        dy[p] = q8k_d(blk);
+    }
+    for (int kk = 0; kk < 8; kk++) o->bs[kk] = _mm_loadu_si128((const __m128i *)bs[kk]);
+    o->dy = _mm_loadu_ps(dy);
+}
+
+/* Z groups of 4 packed rows (w[z]: nq quads) x T prepared tokens (a[t])
+ * accumulate into f[z][t] (lane 4r + p: super-blocks 4j + p of row r). */
+ALWAYS_INLINE void kp_tile(int type, int Z, int T, const struct kp_w *const *w, const struct kp_a *const *a,
+                           int64_t nq, __m512 f[KP_Z][KP_T]) {
+    const int ng = type == RB_TYPE_Q4_K ? 8 : 16, gw = 64 / ng; /* scale groups, dwords per group */
+    const int nm = type == RB_TYPE_Q4_K ? 4 : 8;
+    for (int64_t g = 0; g < nq; g++) {
+        __m512i s[KP_Z][KP_T];
+        UNROLL for (int z = 0; z < Z; z++)
+            UNROLL for (int t = 0; t < T; t++) s[z][t] = _mm512_setzero_si512();
+        for (int j = 0; j < ng; j++) {
+            __m512i u[KP_Z][KP_T];
+            UNROLL for (int z = 0; z < Z; z++)
+                UNROLL for (int t = 0; t < T; t++) u[z][t] = _mm512_setzero_si512();
+            UNROLL for (int c = 0; c < gw; c++) {
+                __m512i wv[KP_Z];
+                UNROLL for (int z = 0; z < Z; z++) {
+                    wv[z] = _mm512_load_si512(&w[z][g].q[gw * j + c]);
+                    IN_REGISTER(wv[z]);
+                }
+                UNROLL for (int t = 0; t < T; t++) {
+                    __m512i av = _mm512_broadcast_i32x4(_mm_load_si128(&a[t][g].q[gw * j + c]));
+                    IN_REGISTER(av);
+                    UNROLL for (int z = 0; z < Z; z++) u[z][t] = _mm512_dpbusd_epi32(u[z][t], wv[z], av);
+                }
+            }
+            UNROLL for (int z = 0; z < Z; z++) {
+                const __m512i sc = _mm512_load_si512(&w[z][g].sc[j]);
+                UNROLL for (int t = 0; t < T; t++) s[z][t] = _mm512_add_epi32(s[z][t], _mm512_mullo_epi32(u[z][t], sc));
+            }
+        }
+        UNROLL for (int t = 0; t < T; t++) {
+            const __m512 dy = _mm512_broadcast_f32x4(_mm_load_ps((const float *)&a[t][g].dy));
+            UNROLL for (int z = 0; z < Z; z++) {
+                __m512i m = _mm512_setzero_si512();
+                for (int k = 0; k < nm; k++)
+                    m = _mm512_dpwssd_epi32(m, w[z][g].mn[k], _mm512_broadcast_i32x4(_mm_load_si128(&a[t][g].bs[k])));
+                /* kquad_float, 16 lanes at a time */
+                if (type == RB_TYPE_Q6_K) {
+                    f[z][t] = _mm512_add_ps(f[z][t], _mm512_mul_ps(_mm512_mul_ps(w[z][g].d, dy),
+                                                                   _mm512_cvtepi32_ps(_mm512_sub_epi32(s[z][t], m))));
+                } else {
+                    __m512 tt = _mm512_mul_ps(_mm512_mul_ps(w[z][g].d, dy), _mm512_cvtepi32_ps(s[z][t]));
+                    __m512 uu = _mm512_mul_ps(_mm512_mul_ps(w[z][g].dmin, dy), _mm512_cvtepi32_ps(m));
+                    f[z][t] = _mm512_add_ps(f[z][t], _mm512_sub_ps(tt, uu));
+                }
+            }
+        }
+    }
+}
+
+/* Row r's output from lanes 4r .. 4r+3: (l0 + l2) + (l1 + l3), as rows_pass adds its four lanes. */
+ALWAYS_INLINE void kp_store(__m512 f, float *out, int nr) {
+    __m512 v = _mm512_add_ps(f, _mm512_permute_ps(f, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+    float l[16];
+    _mm512_storeu_ps(l, v);
+    for (int r = 0; r < nr; r++) out[r] = l[4 * r];
+}
+
+ALWAYS_INLINE void kp_rows(int type, int Z, const struct kp_w *const *w, const struct kp_a *ap, int64_t nq,
+                           int64_t n_tok, int nr_last, float *out, int64_t out_stride) {
+    int64_t t = 0;
+    for (; t + KP_T <= n_tok; t += KP_T) {
+        const struct kp_a *a[KP_T];
+        UNROLL for (int i = 0; i < KP_T; i++) a[i] = ap + (t + i) * nq;
+        __m512 f[KP_Z][KP_T];
+        UNROLL for (int z = 0; z < Z; z++)
+            UNROLL for (int i = 0; i < KP_T; i++) f[z][i] = _mm512_setzero_ps();
+        kp_tile(type, Z, KP_T, w, a, nq, f);
+        UNROLL for (int z = 0; z < Z; z++)
+            UNROLL for (int i = 0; i < KP_T; i++) kp_store(f[z][i], out + (t + i) * out_stride + 4 * z, z == Z - 1 ? nr_last : 4);
+    }
+    for (; t < n_tok; t++) {
+        const struct kp_a *a[1] = { ap + t * nq };
+        __m512 f[KP_Z][KP_T];
+        UNROLL for (int z = 0; z < Z; z++) f[z][0] = _mm512_setzero_ps();
+        kp_tile(type, Z, 1, w, a, nq, f);
+        UNROLL for (int z = 0; z < Z; z++) kp_store(f[z][0], out + t * out_stride + 4 * z, z == Z - 1 ? nr_last : 4);
+    }
+}
+
+/* 0 when the scratch cannot be had (the caller takes the direct path). */
+ALWAYS_INLINE int kp_prompt(int type, int64_t n, int64_t n_rows, int64_t n_tok, const uint8_t *w, size_t w_row_bytes,
+                            const uint8_t *act, size_t act_row_bytes, float *out, int64_t out_stride) {
+    const int64_t nb = n / QK_K, nq = (nb + 3) / 4;
+    const size_t tok_bytes = (size_t)nq * sizeof(struct kp_a);
+    int64_t tb = KP_ACT_BYTES / tok_bytes;
+    tb = tb < KP_MIN_TOK ? KP_MIN_TOK : tb > n_tok ? n_tok : tb;
+    struct kp_a *ap = aligned_alloc(64, (size_t)tb * tok_bytes);
+    struct kp_w *wbuf = aligned_alloc(64, (size_t)KP_Z * nq * sizeof(struct kp_w));
+    if (!ap || !wbuf) {
+        free(ap);
+        free(wbuf);
+        return 0;
+    }
+    for (int64_t t0 = 0; t0 < n_tok; t0 += tb) {
+        const int64_t nt = n_tok - t0 < tb ? n_tok - t0 : tb;
+        for (int64_t t = 0; t < nt; t++)
+            for (int64_t g = 0; g < nq; g++)
+                kp_prepare(type, act + (size_t)(t0 + t) * act_row_bytes, 4 * g, nb - 4 * g < 4 ? (int)(nb - 4 * g) : 4,
+                           ap + t * nq + g);
+        for (int64_t r0 = 0; r0 < n_rows; r0 += 4 * KP_Z) {
+            const int64_t left = n_rows - r0;
+            const int z_here = left >= 4 * KP_Z ? KP_Z : (int)((left + 3) / 4);
+            const struct kp_w *wp[KP_Z];
+            for (int z = 0; z < z_here; z++) {
+                const int nr = left - 4 * z >= 4 ? 4 : (int)(left - 4 * z);
+                for (int64_t g = 0; g < nq; g++)
+                    kp_pack(type, w + (size_t)(r0 + 4 * z) * w_row_bytes, w_row_bytes, nr, 4 * g,
+                            nb - 4 * g < 4 ? (int)(nb - 4 * g) : 4, wbuf + z * nq + g);
+                wp[z] = wbuf + z * nq;
+            }
+            const int nr_last = left - 4 * (z_here - 1) >= 4 ? 4 : (int)(left - 4 * (z_here - 1));
+            float *o = out + t0 * out_stride + r0;
+            if (z_here == KP_Z) kp_rows(type, KP_Z, wp, ap, nq, nt, nr_last, o, out_stride);
+            else kp_rows(type, 1, wp, ap, nq, nt, nr_last, o, out_stride); /* KP_Z == 2 */
+        }
+    }
+    free(ap);
+    free(wbuf);
+    return 1;
+}
+
 ALWAYS_INLINE void gemm_k(int type, int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t w_row_bytes,
                           const void *act, size_t act_row_bytes, float *out, int64_t out_stride) {
     const int64_t nb = n / QK_K;
+    if (n_tok >= KP_MIN_TOK && kp_prompt(type, n, n_rows, n_tok, w, w_row_bytes, act, act_row_bytes, out, out_stride))
+        return;
     for (int64_t t0 = 0; t0 < n_tok;) {
         int64_t left = n_tok - t0;
         const uint8_t *a = (const uint8_t *)act + (size_t)t0 * act_row_bytes;

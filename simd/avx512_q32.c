@@ -42,13 +42,9 @@
 #include <string.h>
 
 #include "avx512.h"
+#include "avx512_util.h"
 #include "../quant/quant.h"
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-#define UNROLL _Pragma("GCC unroll 8")
-/* Keeps a loaded vector in a register: without it GCC folds the load into
- * every instruction that uses the vector, loading it again each time. */
-#define IN_REGISTER(v) __asm__("" : "+v"(v))
 
 #define KCHUNK 64    /* blocks per chunk: 2048 elements */
 /* Generation streams the weights from DRAM: prefetch this far ahead, into
@@ -99,12 +95,6 @@ ALWAYS_INLINE __m512i reduce_quads(const __m512i s[4]) {
 }
 
 /* ------------------------------------------------------- activations */
-
-static float f16_at(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
 
 /* Blocks b0 .. b0+nb-1 of one Q8_0 row -> hexes of four prepared groups,
  * a partial last hex padded with zero blocks (they add nothing). The first
@@ -373,16 +363,6 @@ _Static_assert(sizeof(struct pp_hex) == 640, "pp_hex size");
 #define PP_TT 2         /* tokens per register tile (4 x 2, 4 x 3, 4 x 4: within 3%) */
 #endif
 #define PP_ACT_BYTES (512u << 10) /* prepared tokens per pass: about half of L2 */
-
-/* out[c] lane 4j + q = in[q] lane 4j + c (a 4 x 4 transpose in every 128-bit lane) */
-ALWAYS_INLINE void transpose4(const __m512i in[4], __m512i out[4]) {
-    __m512i t0 = _mm512_unpacklo_epi32(in[0], in[1]), t1 = _mm512_unpackhi_epi32(in[0], in[1]);
-    __m512i t2 = _mm512_unpacklo_epi32(in[2], in[3]), t3 = _mm512_unpackhi_epi32(in[2], in[3]);
-    out[0] = _mm512_unpacklo_epi64(t0, t2);
-    out[1] = _mm512_unpackhi_epi64(t0, t2);
-    out[2] = _mm512_unpacklo_epi64(t1, t3);
-    out[3] = _mm512_unpackhi_epi64(t1, t3);
-}
 
 /* Quads (lane 4j + l: block 4q + j, bytes 4l .. 4l+3 of lo or hi) -> pp_hex vectors. */
 ALWAYS_INLINE void quads_to_hex(const __m512i lo[4], const __m512i hi[4], struct pp_hex *o) {
