@@ -141,6 +141,8 @@ struct wquad { __m512i lo, hi; };
  * load, or a plain one where a full hex (nbh == 16) reads all cap = 64. */
 ALWAYS_INLINE __m512i load_first(const uint8_t *p, int64_t n, int cap, int nbh) {
     if (nbh == 16 && cap == 64) return _mm512_loadu_si512(p);
+    if (__builtin_constant_p(n) && n <= 0) return _mm512_setzero_si512();
+    if (__builtin_constant_p(n) && n >= 64 && cap == 64) return _mm512_loadu_si512(p);
     n = n < 0 ? 0 : n > cap ? cap : n;
     return _mm512_maskz_loadu_epi8(n >= 64 ? ~0ULL : (1ULL << n) - 1, p);
 }
@@ -254,6 +256,21 @@ ALWAYS_INLINE void tile(const struct q32_fmt *f, int T, const uint8_t *x, int64_
 /* out = (first ? 0 : out) + v: chunks of a row add up in order. */
 ALWAYS_INLINE void put(float *o, float v, int first) { *o = first ? v : *o + v; }
 
+/* The 16 lanes' partial sums s[i] = (v[i] + v[i + 8]) + (v[i + 4] + v[i + 12])
+ * for i < 4 (spelled out so that every path, and every compiler, adds the
+ * lanes in one order). */
+ALWAYS_INLINE __m128 hsum16_part(__m512 v) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    return _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+}
+
+/* The sum of the 16 lanes: (s[0] + s[2]) + (s[1] + s[3]). */
+ALWAYS_INLINE float hsum16(__m512 v) {
+    __m128 s = hsum16_part(v);
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
 /* Every row for T prepared tokens over blocks [b0, b0 + nb): out = (first ?
  * 0 : out) + this chunk's sum. */
 ALWAYS_INLINE void rows_pass(const struct q32_fmt *f, int T, int64_t n_rows, const uint8_t *w, size_t w_row_bytes,
@@ -263,7 +280,45 @@ ALWAYS_INLINE void rows_pass(const struct q32_fmt *f, int T, int64_t n_rows, con
         __m512 acc[TOK_MAX];
         UNROLL for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
         tile(f, T, w + (size_t)r * w_row_bytes + (size_t)b0 * f->xsize, nb, yp, acc);
-        UNROLL for (int t = 0; t < T; t++) put(&out[t * out_stride + r], _mm512_reduce_add_ps(acc[t]), first);
+        UNROLL for (int t = 0; t < T; t++) put(&out[t * out_stride + r], hsum16(acc[t]), first);
+    }
+}
+
+/* Rows r, r + 1 of 8 blocks (at x, x + w_row_bytes) as one hex: row r in
+ * its quads 0 and 1, row r + 1 in 2 and 3, each meeting the same 8 blocks
+ * of the tokens (buf: T prepared tokens of one hex, groups 2 and 3 empty).
+ * Lane 4j + q holds what a hex of row r alone (q < 2) or of row r + 1 alone
+ * (q - 2) would, and hsum16 keeps lanes q < 2 and q >= 2 apart until its
+ * last two additions, where the other row's lanes would add zeros: so
+ * s[0] + s[1] and s[2] + s[3] are the rows' sums, bit for bit. */
+ALWAYS_INLINE void pair_pass(const struct q32_fmt *f, int T, const uint8_t *x, size_t w_row_bytes,
+                             const struct prep_group *buf, float *out, int64_t out_stride) {
+    /* load_hex's first 8 blocks come from x, its last 8 from the next row */
+    struct wquad q[4], q2[4];
+    __m512 dx, dx2;
+    load_hex(f, x, 8, q, &dx);
+    load_hex(f, x + w_row_bytes, 8, q2, &dx2);
+    q[2] = q2[0];
+    q[3] = q2[1];
+    dx = _mm512_mask_permutexvar_ps(dx, 0xCCCC, _mm512_setr_epi32(0, 0, 0, 1, 0, 0, 4, 5, 0, 0, 8, 9, 0, 0, 12, 13), dx2);
+    UNROLL for (int t = 0; t < T; t++) {
+        const struct prep_group *p = buf + t * (KCHUNK / 4);
+        const __m512i ylo0 = _mm512_loadu_si512(p[0].lo), yhi0 = _mm512_loadu_si512(p[0].hi);
+        const __m512i ylo1 = _mm512_loadu_si512(p[1].lo), yhi1 = _mm512_loadu_si512(p[1].hi);
+        __m512i s[4];
+        s[0] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0].lo, ylo0), q[0].hi, yhi0);
+        s[1] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1].lo, ylo1), q[1].hi, yhi1);
+        s[2] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[2].lo, ylo0), q[2].hi, yhi0);
+        s[3] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), q[3].lo, ylo1), q[3].hi, yhi1);
+        /* the hex's scales and corrections: lanes 4j + 2, 4j + 3 repeat 4j, 4j + 1 */
+        const __m512i dup = _mm512_setr_epi32(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
+        const __m512i corr = _mm512_permutexvar_epi32(dup, _mm512_loadu_si512(p[0].corr));
+        const __m512 dy = _mm512_permutexvar_ps(dup, _mm512_loadu_ps(p[0].d));
+        __m512i sum = _mm512_add_epi32(reduce_quads(s), corr);
+        __m512 acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dx, dy), _mm512_setzero_ps());
+        __m128 h = hsum16_part(acc);
+        out[t * out_stride] = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+        out[t * out_stride + 1] = _mm_cvtss_f32(_mm_add_ss(_mm_movehl_ps(h, h), _mm_shuffle_ps(h, h, 3)));
     }
 }
 
@@ -282,7 +337,10 @@ ALWAYS_INLINE void direct_rows(const struct q32_fmt *f, int T, int64_t n, int64_
         for (int64_t c = 0; c < n_chunks; c++)
             prepare_row(f, act + (size_t)t * act_row_bytes, c * KCHUNK, nb - c * KCHUNK < KCHUNK ? nb - c * KCHUNK : KCHUNK,
                         buf + (t * n_chunks + c) * (KCHUNK / 4));
-    for (int64_t r = 0; r < n_rows; r++)
+    int64_t r = 0;
+    if (nb == 8) /* rows of 256 (small models): two rows to a hex */
+        for (; r + 2 <= n_rows; r += 2) pair_pass(f, T, w + (size_t)r * w_row_bytes, w_row_bytes, buf, out + r, out_stride);
+    for (; r < n_rows; r++)
         for (int64_t c = 0; c < n_chunks; c++) {
             const struct prep_group *yp[TOK_MAX];
             UNROLL for (int t = 0; t < T; t++) yp[t] = buf + (t * n_chunks + c) * (KCHUNK / 4);
@@ -290,7 +348,7 @@ ALWAYS_INLINE void direct_rows(const struct q32_fmt *f, int T, int64_t n, int64_
             UNROLL for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
             tile(f, T, w + (size_t)r * w_row_bytes + (size_t)c * KCHUNK * f->xsize,
                  nb - c * KCHUNK < KCHUNK ? nb - c * KCHUNK : KCHUNK, yp, acc);
-            UNROLL for (int t = 0; t < T; t++) put(&out[t * out_stride + r], _mm512_reduce_add_ps(acc[t]), c == 0);
+            UNROLL for (int t = 0; t < T; t++) put(&out[t * out_stride + r], hsum16(acc[t]), c == 0);
         }
 }
 
@@ -433,7 +491,7 @@ ALWAYS_INLINE void pp_tile(int ZR, int TT, const struct pp_hex *const *wp, const
         }
     }
     UNROLL for (int z = 0; z < ZR; z++)
-        UNROLL for (int t = 0; t < TT; t++) put(&out[t * out_stride + z], _mm512_reduce_add_ps(acc[z][t]), first);
+        UNROLL for (int t = 0; t < TT; t++) put(&out[t * out_stride + z], hsum16(acc[z][t]), first);
 }
 
 /* ZR packed rows against n_tok prepared tokens over hexes [h0, h0 + nh). */
