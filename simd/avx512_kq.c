@@ -346,9 +346,10 @@ ALWAYS_INLINE void rows_pass_1(int type, int T, int64_t n_rows, const uint8_t *w
                 if (i < n) ksuper_sums(&k[i], y, &sum[i], &mins[i]);
                 else { sum[i] = _mm512_setzero_si512(); mins[i] = _mm256_setzero_si256(); }
             }
-            float v[4];
-            _mm_storeu_ps(v, kquad_float(type, reduce4_512(sum), reduce4_256(mins), d, dmin, _mm_set1_ps(q8k_d(y)), _mm_setzero_ps()));
-            for (int i = 0; i < n; i++) out[t * out_stride + r + i] = v[i];
+            /* a masked store: GCC makes a loop over n lanes a memcpy call */
+            _mm_mask_storeu_ps(out + t * out_stride + r, (__mmask8)((1u << n) - 1),
+                               kquad_float(type, reduce4_512(sum), reduce4_256(mins), d, dmin, _mm_set1_ps(q8k_d(y)),
+                                           _mm_setzero_ps()));
         }
     }
 }
