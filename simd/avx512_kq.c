@@ -15,6 +15,12 @@
  * added in 4 float lanes (lane i: super-blocks 4j + i), summed at the end.
  * So one super-block gives scalar's bits, and every output sees the same
  * operations whatever the tile (gemm and vec_dot give the same bits).
+ *
+ * Paths: generation (one token) meets Q4_K in the nibbles' own order (the
+ * token's quants reordered once instead); rows of one super-block go four
+ * rows to a quad; batches of KP_MIN_TOK tokens or more repack four rows at
+ * a time so that each lane follows one (row, super-block) pair (see "prompt
+ * processing" below). Every path gives the same bits.
  */
 #include <immintrin.h>
 #include <stddef.h>
@@ -37,7 +43,6 @@
 #ifndef PF_HINT
 #define PF_HINT _MM_HINT_T1
 #endif
-
 
 /* The Q4_K/Q5_K 12-byte scale field decoded (bytes 0-7 the eight 6-bit scales, 8-15 the
  * mins, the values of quant.h's rb_get_scale_min_k4), in vector registers

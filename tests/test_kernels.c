@@ -170,10 +170,10 @@ TEST(gemm_matches_vec_dot) {
          * a partial group of 16; 3, 9 and 17 super-blocks (a partial quad); rows of
          * one block or super-block, and of 8 blocks (kernels may put several
          * rows in one vector);
-         * 7 rows: a group of 4 rows and a partial one */
+         * 11 rows: whole groups of 4 and 8 rows and a partial one */
         const int64_t lens32[] = { 1312, 9248, 32, 256 }, lens256[] = { 768, 2304, 256, 4352 };
         for (int li = 0; li < 4; li++) {
-        const int64_t n = t->block == 32 ? lens32[li] : lens256[li], nb = n / t->block, n_rows = 7;
+        const int64_t n = t->block == 32 ? lens32[li] : lens256[li], nb = n / t->block, n_rows = 11;
         /* padded strides (kept aligned for the block structs scalar code uses) */
         const size_t wrb = nb * t->wsize + 6, arb = nb * t->asize + 8;
         /* 1..9 tokens, then batches long enough for a prompt path (kernels may
