@@ -622,7 +622,7 @@ ALWAYS_INLINE int kp_prompt(int type, int64_t n, int64_t n_rows, int64_t n_tok, 
     const size_t tok_bytes = (size_t)nq * sizeof(struct kp_a);
     int64_t tb = KP_ACT_BYTES / tok_bytes;
     tb = tb < KP_MIN_TOK ? KP_MIN_TOK : tb > n_tok ? n_tok : tb;
-    struct kp_a *ap = aligned_alloc(64, (size_t)tb * tok_bytes);
+    struct kp_a *ap = aligned_alloc(64, ((size_t)tb * tok_bytes + 63) / 64 * 64); /* C11: a multiple of 64 */
     struct kp_w *wbuf = aligned_alloc(64, (size_t)KP_Z * nq * sizeof(struct kp_w));
     if (!ap || !wbuf) {
         free(ap);
