@@ -33,16 +33,6 @@
 
 #define TOK_MAX 8
 #define NIB_MAX 16 /* super-blocks of one token reordered on the stack (4 KiB) */
-/* Generation streams the weights from DRAM: prefetch this far ahead, into
- * L2. Measured on Zen 4 against llama.cpp's kernels from DRAM (4 KiB pages,
- * one core): Q6_K 2 KiB into L1 0.74x, 8 KiB into L2 1.04x, 16 KiB 1.07x;
- * Q4_K 1.02x / 0.98x / 1.00x. */
-#ifndef PREFETCH
-#define PREFETCH 16384
-#endif
-#ifndef PF_HINT
-#define PF_HINT _MM_HINT_T1
-#endif
 
 /* The Q4_K/Q5_K 12-byte scale field decoded (bytes 0-7 the eight 6-bit scales, 8-15 the
  * mins, the values of quant.h's rb_get_scale_min_k4), in vector registers
@@ -225,6 +215,14 @@ ALWAYS_INLINE void unpack_k(int type, const uint8_t *b, struct ksuper *k) {
     else unpack_q6_K(b, k);
 }
 
+/* The first n super-blocks stride bytes apart into k[0..n) (the rest zeroed:
+ * never read, but the compiler cannot tell). */
+ALWAYS_INLINE void unpack_quad(int type, const uint8_t *x, size_t stride, int n, struct ksuper k[4]) {
+    UNROLL for (int i = 0; i < 4; i++)
+        if (i < n) unpack_k(type, x + i * stride, &k[i]);
+        else memset(&k[i], 0, sizeof k[i]);
+}
+
 ALWAYS_INLINE size_t ksize(int type) { return type == RB_TYPE_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K); }
 
 /* F16 field at offset off of the first n super-blocks stride bytes apart,
@@ -288,9 +286,7 @@ ALWAYS_INLINE void quad_pass(int type, int T, const uint8_t *x, int n, const uin
         return;
     }
     struct ksuper k[4];
-    UNROLL for (int i = 0; i < 4; i++)
-        if (i < n) unpack_k(type, x + i * xsize, &k[i]);
-        else memset(&k[i], 0, sizeof k[i]); /* never read; keeps the compiler sure of it */
+    unpack_quad(type, x, xsize, n, k);
     UNROLL for (int t = 0; t < T; t++) {
         const uint8_t *y = act + (size_t)t * act_row_bytes;
         UNROLL for (int i = 0; i < 4; i++)
@@ -340,9 +336,7 @@ ALWAYS_INLINE void rows_pass_1(int type, int T, int64_t n_rows, const uint8_t *w
         __m128 d, dmin;
         quad_scales(type, x, w_row_bytes, n, &d, &dmin);
         struct ksuper k[4];
-        UNROLL for (int i = 0; i < 4; i++)
-            if (i < n) unpack_k(type, x + i * w_row_bytes, &k[i]);
-            else memset(&k[i], 0, sizeof k[i]); /* never read; keeps the compiler sure of it */
+        unpack_quad(type, x, w_row_bytes, n, k);
         UNROLL for (int t = 0; t < T; t++) {
             const uint8_t *y = act + (size_t)t * act_row_bytes;
             __m512i sum[4];
@@ -620,15 +614,11 @@ ALWAYS_INLINE int kp_prompt(int type, int64_t n, int64_t n_rows, int64_t n_tok, 
                             const uint8_t *act, size_t act_row_bytes, float *out, int64_t out_stride) {
     const int64_t nb = n / QK_K, nq = (nb + 3) / 4;
     const size_t tok_bytes = (size_t)nq * sizeof(struct kp_a);
-    int64_t tb = KP_ACT_BYTES / tok_bytes;
-    tb = tb < KP_MIN_TOK ? KP_MIN_TOK : tb > n_tok ? n_tok : tb;
-    struct kp_a *ap = aligned_alloc(64, ((size_t)tb * tok_bytes + 63) / 64 * 64); /* C11: a multiple of 64 */
-    struct kp_w *wbuf = aligned_alloc(64, (size_t)KP_Z * nq * sizeof(struct kp_w));
-    if (!ap || !wbuf) {
-        free(ap);
-        free(wbuf);
+    const int64_t tb = tokens_per_pass(KP_ACT_BYTES, tok_bytes, KP_MIN_TOK, n_tok);
+    struct kp_a *ap;
+    struct kp_w *wbuf;
+    if (!scratch_pair((size_t)tb * tok_bytes, (void **)&ap, (size_t)KP_Z * nq * sizeof(struct kp_w), (void **)&wbuf))
         return 0;
-    }
     for (int64_t t0 = 0; t0 < n_tok; t0 += tb) {
         const int64_t nt = n_tok - t0 < tb ? n_tok - t0 : tb;
         for (int64_t t = 0; t < nt; t++)

@@ -45,17 +45,7 @@
 #include "avx512_util.h"
 #include "../quant/quant.h"
 
-
 #define KCHUNK 64    /* blocks per chunk: 2048 elements */
-/* Generation streams the weights from DRAM: prefetch this far ahead, into
- * L2 (Zen 4, one core, 4 KiB pages, against llama.cpp's repacked Q4_0
- * gemv: 4 KiB 0.96x, 8 KiB 0.77-1.20x, 16 KiB 1.14-1.33x, 32 KiB 1.14-1.24x). */
-#ifndef PREFETCH
-#define PREFETCH 16384
-#endif
-#ifndef PF_HINT
-#define PF_HINT _MM_HINT_T1
-#endif
 #define TOK_MAX 8    /* tokens per prepared chunk */
 
 struct prep_group {
@@ -516,15 +506,9 @@ static int prompt(const struct q32_fmt *f, int64_t n, int64_t n_rows, int64_t n_
                   size_t w_row_bytes, const uint8_t *act, size_t act_row_bytes, float *out, int64_t out_stride) {
     const int64_t nb = n / 32, n_hex = (nb + 15) / 16;
     const size_t tok_bytes = (size_t)n_hex * sizeof(struct pp_hex);
-    int64_t tb = PP_ACT_BYTES / tok_bytes;
-    tb = tb < PP_MIN_TOK ? PP_MIN_TOK : tb > n_tok ? n_tok : tb;
-    struct pp_hex *ap = aligned_alloc(64, (size_t)tb * tok_bytes);
-    struct pp_hex *wbuf = aligned_alloc(64, PP_ZR * tok_bytes);
-    if (!ap || !wbuf) {
-        free(ap);
-        free(wbuf);
-        return 0;
-    }
+    const int64_t tb = tokens_per_pass(PP_ACT_BYTES, tok_bytes, PP_MIN_TOK, n_tok);
+    struct pp_hex *ap, *wbuf;
+    if (!scratch_pair((size_t)tb * tok_bytes, (void **)&ap, PP_ZR * tok_bytes, (void **)&wbuf)) return 0;
     for (int64_t t0 = 0; t0 < n_tok; t0 += tb) {
         const int64_t nt = n_tok - t0 < tb ? n_tok - t0 : tb;
         for (int64_t t = 0; t < nt; t++) pp_prepare_row(f, act + (size_t)(t0 + t) * act_row_bytes, nb, ap + t * n_hex);
