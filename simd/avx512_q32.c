@@ -21,8 +21,8 @@
  * KCHUNK blocks; within a chunk, the int32 lanes of four quads (a hex of 16
  * blocks, a partial hex padded with zero blocks) reduce to one exact sum per
  * block in hex order (lane 4j + q: block 4q + j), which meets dx * dy in
- * its lane: acc = fma(sum, dx * dy, acc), 16 float lanes, added together at
- * the chunk's end; the chunk sums add up in order. So one block gives the
+ * its lane: acc = fma(sum, dx * dy, acc), 16 float lanes, added together
+ * (hsum16) at the chunk's end; the chunk sums add up in order. So one block gives the
  * scalar reference's bits, and a row differs from it only in the order its
  * block terms are added. That order does not depend on how many tokens a
  * tile holds, on the path, nor on the thread split, so gemm and vec_dot
@@ -33,8 +33,8 @@
  * end, unpacking each hex of the row once for the T tokens. Batches of
  * PP_MIN_TOK tokens or more ("prompt") repack PP_ZR rows at a time into
  * per-call heap scratch (see pp_hex below). Without scratch (out of
- * memory), and for vec_dot, a token is prepared a chunk at a time on the
- * stack (4 KiB), each chunk run over every row.
+ * memory), and for vec_dot, a row at a time meets the token prepared 64
+ * blocks at a time on the stack (4 KiB).
  */
 #include <immintrin.h>
 #include <stddef.h>
@@ -45,8 +45,8 @@
 #include "avx512_util.h"
 #include "../quant/quant.h"
 
-#define KCHUNK 64    /* blocks per chunk: 2048 elements */
-#define TOK_MAX 8    /* tokens per prepared chunk */
+#define KCHUNK 256   /* blocks per chunk: 8192 elements (a row shorter than that is one chunk) */
+#define TOK_MAX 8    /* tokens per tile of the direct path */
 
 struct prep_group {
     int8_t lo[64], hi[64];
@@ -261,19 +261,6 @@ ALWAYS_INLINE float hsum16(__m512 v) {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-/* Every row for T prepared tokens over blocks [b0, b0 + nb): out = (first ?
- * 0 : out) + this chunk's sum. */
-ALWAYS_INLINE void rows_pass(const struct q32_fmt *f, int T, int64_t n_rows, const uint8_t *w, size_t w_row_bytes,
-                             int64_t b0, int64_t nb, const struct prep_group *const *yp, float *out,
-                             int64_t out_stride, int first) {
-    for (int64_t r = 0; r < n_rows; r++) {
-        __m512 acc[TOK_MAX];
-        UNROLL for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
-        tile(f, T, w + (size_t)r * w_row_bytes + (size_t)b0 * f->xsize, nb, yp, acc);
-        UNROLL for (int t = 0; t < T; t++) put(&out[t * out_stride + r], hsum16(acc[t]), first);
-    }
-}
-
 /* Rows r, r + 1 of 8 blocks (at x, x + w_row_bytes) as one hex: row r in
  * its quads 0 and 1, row r + 1 in 2 and 3, each meeting the same 8 blocks
  * of the tokens (buf: T prepared tokens of one hex, groups 2 and 3 empty).
@@ -342,19 +329,28 @@ ALWAYS_INLINE void direct_rows(const struct q32_fmt *f, int T, int64_t n, int64_
         }
 }
 
-/* One token with a chunk of buffer on the stack (4 KiB): chunk by chunk,
- * each over every row. vec_dot (one row: the same stream) and the fallback
- * when no buffer can be had. */
-ALWAYS_INLINE void direct_chunked(const struct q32_fmt *f, int64_t n, int64_t n_rows, const uint8_t *w,
-                                  size_t w_row_bytes, const uint8_t *act, float *out) {
-    struct prep_group buf[KCHUNK / 4];
+/* One token without scratch: row after row, each chunk prepared SUB_CHUNK
+ * blocks at a time into 4 KiB of stack (whole hexes, so the sums are the
+ * same as from a chunk prepared at once). vec_dot (one row) and the
+ * fallback when no scratch can be had (every row prepares the token again:
+ * slow, but the same bits). */
+#define SUB_CHUNK 64
+ALWAYS_INLINE void direct_stack(const struct q32_fmt *f, int64_t n, int64_t n_rows, const uint8_t *w,
+                                size_t w_row_bytes, const uint8_t *act, float *out) {
+    struct prep_group buf[SUB_CHUNK / 4];
+    const struct prep_group *yp[1] = { buf };
     const int64_t nb = n / 32;
-    for (int64_t b0 = 0; b0 < nb; b0 += KCHUNK) {
-        const int64_t nbc = nb - b0 < KCHUNK ? nb - b0 : KCHUNK;
-        prepare_row(f, act, b0, nbc, buf);
-        const struct prep_group *yp[1] = { buf };
-        rows_pass(f, 1, n_rows, w, w_row_bytes, b0, nbc, yp, out, 1, b0 == 0);
-    }
+    for (int64_t r = 0; r < n_rows; r++)
+        for (int64_t b0 = 0; b0 < nb; b0 += KCHUNK) {
+            const int64_t end = nb - b0 < KCHUNK ? nb : b0 + KCHUNK;
+            __m512 acc[TOK_MAX] = { _mm512_setzero_ps() };
+            for (int64_t s0 = b0; s0 < end; s0 += SUB_CHUNK) {
+                const int64_t ns = end - s0 < SUB_CHUNK ? end - s0 : SUB_CHUNK;
+                prepare_row(f, act, s0, ns, buf);
+                tile(f, 1, w + (size_t)r * w_row_bytes + (size_t)s0 * f->xsize, ns, yp, acc);
+            }
+            put(&out[r], hsum16(acc[0]), b0 == 0);
+        }
 }
 
 ALWAYS_INLINE void direct(const struct q32_fmt *f, int64_t n, int64_t n_rows, int64_t n_tok, const uint8_t *w,
@@ -369,7 +365,7 @@ ALWAYS_INLINE void direct(const struct q32_fmt *f, int64_t n, int64_t n_rows, in
         const uint8_t *a = act + (size_t)t0 * act_row_bytes;
         float *o = out + t0 * out_stride;
         if (!buf) { /* out of memory: the same sums, a token at a time */
-            direct_chunked(f, n, n_rows, w, w_row_bytes, a, o);
+            direct_stack(f, n, n_rows, w, w_row_bytes, a, o);
             t0++;
             continue;
         }
@@ -554,9 +550,9 @@ void rb_avx512_gemm_q8_0(int64_t n, int64_t n_rows, int64_t n_tok, const void *w
 }
 
 void rb_avx512_vec_dot_q4_0(int64_t n, float *s, const void *x, const void *y) {
-    direct_chunked(&fmt_q4_0, n, 1, x, 0, y, s);
+    direct_stack(&fmt_q4_0, n, 1, x, 0, y, s);
 }
 
 void rb_avx512_vec_dot_q8_0(int64_t n, float *s, const void *x, const void *y) {
-    direct_chunked(&fmt_q8_0, n, 1, x, 0, y, s);
+    direct_stack(&fmt_q8_0, n, 1, x, 0, y, s);
 }
