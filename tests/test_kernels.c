@@ -137,14 +137,14 @@ static void check_vec_dot(const struct wtype *t, int64_t n, enum fill fill) {
 
 TEST(vec_dot_quant) {
     static const int64_t len32[] = { 32, 96, 160, 288, 1056, 1312, 4096 };
-    static const int64_t len256[] = { 256, 768, 2304, 4096 };
+    static const int64_t len256[] = { 256, 768, 2304, 4096, 4352 };
     for (int i = 0; i < N_WTYPES; i++) {
         const struct wtype *t = &wtypes[i];
         if (!S->vec_dot[t->type]) continue;
         CHECK_MSG(K->vec_dot[t->type] != NULL, "%s: no vec_dot", rb_type_name(t->type));
         if (!K->vec_dot[t->type]) continue;
         const int64_t *lens = t->block == 32 ? len32 : len256;
-        int n_lens = t->block == 32 ? 7 : 4;
+        int n_lens = t->block == 32 ? 7 : 5;
         for (int l = 0; l < n_lens; l++)
             for (int fill = FILL_RANDOM; fill <= FILL_EXTREMES; fill++)
                 for (int rep = 0; rep < 3; rep++) check_vec_dot(t, lens[l], (enum fill)fill);
@@ -166,14 +166,21 @@ TEST(gemm_matches_vec_dot) {
         const struct wtype *t = &wtypes[i];
         if (!K->gemm[t->type]) continue;
         /* 41 blocks: two groups of 16, one of 8 and a single one; 289 blocks:
-         * longer than a prepared chunk (256) and than the rows that go two at
-         * a time (128); 3 and 9 super-blocks (a partial quad) */
-        const int64_t lens32[] = { 1312, 9248 }, lens256[] = { 768, 2304 };
-        for (int li = 0; li < 2; li++) {
-        const int64_t n = t->block == 32 ? lens32[li] : lens256[li], nb = n / t->block, n_rows = 3;
+         * several chunks of a row (kernels may sum a long row in pieces) and
+         * a partial group of 16; 3, 9 and 17 super-blocks (a partial quad); rows of
+         * one block or super-block, and of 8 blocks (kernels may put several
+         * rows in one vector);
+         * 11 rows: whole groups of 4 and 8 rows and a partial one */
+        const int64_t lens32[] = { 1312, 9248, 32, 256 }, lens256[] = { 768, 2304, 256, 4352 };
+        for (int li = 0; li < 4; li++) {
+        const int64_t n = t->block == 32 ? lens32[li] : lens256[li], nb = n / t->block, n_rows = 11;
         /* padded strides (kept aligned for the block structs scalar code uses) */
         const size_t wrb = nb * t->wsize + 6, arb = nb * t->asize + 8;
-        for (int n_tok = 1; n_tok <= 9; n_tok++) {
+        /* 1..9 tokens, then batches long enough for a prompt path (kernels may
+         * repack rows when the tokens are many) with partial token tiles */
+        static const int toks[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 35 };
+        for (int ti = 0; ti < (int)(sizeof toks / sizeof toks[0]); ti++) {
+            const int n_tok = toks[ti];
             uint8_t *w = malloc(n_rows * wrb), *a = malloc(n_tok * arb);
             for (int r = 0; r < n_rows; r++) make_weights(t, w + r * wrb, nb, r == 1 ? FILL_EXTREMES : FILL_RANDOM);
             for (int tk = 0; tk < n_tok; tk++) make_acts(t, a + tk * arb, n, tk == 2 ? FILL_EXTREMES : FILL_RANDOM);
