@@ -1,15 +1,18 @@
 /* cpu.c - which kernel table runs: CPU feature detection and RBEE_ISA.
  *
  * The table is chosen once, on the first rb_kernels() call, as the best one
- * the CPU (and the OS, for the YMM/ZMM register state) supports. RBEE_ISA=
- * scalar|avx2|avx512|neon forces a path. Policy for a forced ISA the CPU lacks
- * (or an unknown name): rb_kernels() never fails, it ignores such a value and
- * uses the best table; the CLI calls rb_kernels_select(getenv("RBEE_ISA"),
- * err) at start, which refuses it with a message, and exits with the error.
+ * the CPU (and the OS, for the YMM/ZMM register state) supports. RBEE_ISA
+ * forces one by name (rbee isas lists them). Policy for a forced ISA the CPU
+ * lacks (or an unknown name): rb_kernels() never fails, it ignores such a
+ * value and uses the best table; the CLI calls rb_kernels_select(getenv(
+ * "RBEE_ISA"), err) at start, which refuses it with a message, and exits.
  *
- * x86-64: avx2 needs AVX2+FMA+F16C; avx512 needs AVX-512 F+BW+VL+DQ+VNNI;
- * both need the OS to save the registers (XGETBV). aarch64: neon always,
- * the dotprod table when HWCAP_ASIMDDP is set; both report isa "neon".
+ * x86-64, worst to best: avx2 needs AVX2+FMA+F16C; avxvnni also AVX-VNNI
+ * (CPUID 7.1 EAX bit 4); avx512 needs AVX-512 F+BW+VL+DQ+VNNI. All need the
+ * OS to save the registers (XGETBV). avxvnni_evex, the avxvnni code with the
+ * EVEX vpdpbusd of AVX512-VNNI+VL, is listed where avxvnni cannot run but
+ * that can (AMD Zen 4), so its logic is tested there; avx512 still wins.
+ * aarch64: neon always, neon_dotprod when HWCAP_ASIMDDP is set.
  * This file is the one place with an x86-vs-ARM #if.
  */
 #include <pthread.h>
@@ -22,9 +25,9 @@
 
 /* What this CPU can run, filled once by detect(). */
 struct cpu_isas {
-    const struct rb_kernels *tables[4]; /* usable tables, best last */
+    const struct rb_kernels *tables[6]; /* usable tables, best last */
     int n_tables;
-    char names[64];                     /* "scalar avx2 avx512" */
+    char names[96];                     /* "scalar avx2 avx512" */
 };
 
 static void add_table(struct cpu_isas *c, const struct rb_kernels *k) {
@@ -79,11 +82,17 @@ static struct x86_features x86_detect(void) {
 static void detect(struct cpu_isas *c) {
     struct x86_features f = x86_detect();
     add_table(c, &rb_kernels_scalar);
-    if (f.avx2 && f.fma && f.f16c) {
-        add_table(c, &rb_kernels_avx2);
-        if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni)
-            add_table(c, &rb_kernels_avx512);
-    }
+    if (!(f.avx2 && f.fma && f.f16c)) return;
+    add_table(c, &rb_kernels_avx2);
+#ifndef RB_NO_AVXVNNI
+    if (f.avxvnni)
+        add_table(c, &rb_kernels_avxvnni);
+    else
+#endif
+    if (f.avx512vl && f.avx512vnni)
+        add_table(c, &rb_kernels_avxvnni_evex);
+    if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni)
+        add_table(c, &rb_kernels_avx512);
 }
 
 /* --------------------------------------------------------------- aarch64 */
@@ -95,10 +104,8 @@ static void detect(struct cpu_isas *c) {
 
 static void detect(struct cpu_isas *c) {
     add_table(c, &rb_kernels_scalar);
-    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP)
-        add_table(c, &rb_kernels_neon_dotprod);
-    else
-        add_table(c, &rb_kernels_neon);
+    add_table(c, &rb_kernels_neon);
+    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) add_table(c, &rb_kernels_neon_dotprod);
 }
 
 /* ------------------------------------------------------------ other CPUs */
@@ -144,7 +151,7 @@ const struct rb_kernels *rb_kernels(void) {
 }
 
 int rb_kernels_select(const char *isa, char *err) {
-    static const char *known[] = { "scalar", "avx2", "avx512", "neon" };
+    static const char *const known[] = { "scalar", "avx2", "avxvnni", "avxvnni_evex", "avx512", "neon", "neon_dotprod" };
     if (!isa || !*isa) {
         snprintf(err, RB_ERR_MAX, "RBEE_ISA: empty ISA name (this CPU runs: %s)", rb_kernels_available());
         return -1;
@@ -155,7 +162,8 @@ int rb_kernels_select(const char *isa, char *err) {
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             if (!strcmp(known[i], isa)) is_known = 1;
         snprintf(err, RB_ERR_MAX, "RBEE_ISA=%s: %s (this CPU runs: %s)", isa,
-                 is_known ? "this CPU or build lacks it" : "unknown ISA, expected scalar|avx2|avx512|neon",
+                 is_known ? "this CPU or build lacks it"
+                          : "unknown ISA, expected scalar|avx2|avxvnni|avxvnni_evex|avx512|neon|neon_dotprod",
                  rb_kernels_available());
         return -1;
     }

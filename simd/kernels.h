@@ -1,9 +1,10 @@
 /* kernels.h - the kernel table: how fast a row of weight blocks meets a row of
  * activations, plus the float helpers the forward pass spends time in.
  *
- * One table per ISA (simd/scalar.c, avx2.c, avx512.c, neon.c), each file
- * compiled with its own flags. rb_kernels() returns the table chosen once at
- * start (best the CPU supports, or RBEE_ISA=scalar|avx2|avx512|neon).
+ * One table per ISA (simd/scalar.c, avx2.c, avxvnni.c, avx512.c, neon.c,
+ * neon_dotprod.c), each file compiled with its own flags. rb_kernels()
+ * returns the table chosen once at start (best the CPU supports, or the one
+ * RBEE_ISA names: scalar|avx2|avxvnni|avxvnni_evex|avx512|neon|neon_dotprod).
  * Every SIMD entry must agree with the scalar one: bit-exact for integer dot
  * products, within a stated tolerance for float reductions.
  */
@@ -31,7 +32,7 @@ typedef void (*rb_gemm_fn)(int64_t n, int64_t n_rows, int64_t n_tok,
                            float *out, int64_t out_stride);
 
 struct rb_kernels {
-    const char *isa;                                 /* "scalar", "avx2", "avx512", "neon" */
+    const char *isa;                                 /* "scalar", "avx2", "avx512", ... (one per table) */
     rb_vec_dot_fn vec_dot[RB_TYPE_COUNT];            /* by weight type; NULL = unsupported */
     rb_gemm_fn gemm[RB_TYPE_COUNT];                  /* by weight type; NULL = loop vec_dot */
     rb_quantize_row_fn quantize_act[RB_TYPE_COUNT];  /* by activation type (Q8_0, Q8_1, Q8_K, F16, BF16) */
@@ -49,10 +50,12 @@ struct rb_kernels {
 };
 
 extern const struct rb_kernels rb_kernels_scalar;
-extern const struct rb_kernels rb_kernels_avx2;   /* x86-64 builds only */
-extern const struct rb_kernels rb_kernels_avx512; /* x86-64 builds only */
-extern const struct rb_kernels rb_kernels_neon;   /* aarch64 builds only */
-extern const struct rb_kernels rb_kernels_neon_dotprod; /* aarch64 with dotprod; isa "neon" too */
+extern const struct rb_kernels rb_kernels_avx2;         /* x86-64 builds only */
+extern const struct rb_kernels rb_kernels_avxvnni;      /* x86-64, compilers with -mavxvnni */
+extern const struct rb_kernels rb_kernels_avxvnni_evex; /* x86-64: avxvnni's code, EVEX vpdpbusd */
+extern const struct rb_kernels rb_kernels_avx512;       /* x86-64 builds only */
+extern const struct rb_kernels rb_kernels_neon;         /* aarch64 builds only */
+extern const struct rb_kernels rb_kernels_neon_dotprod; /* aarch64 builds only */
 
 /* The table in use: chosen on first call from CPU features and RBEE_ISA. */
 const struct rb_kernels *rb_kernels(void);
