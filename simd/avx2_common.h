@@ -213,31 +213,70 @@ ALWAYS_INLINE __m256i pair_dot_i16(__m256i w, __m256i y) {
 }
 #endif
 
-/* The 8 exact block sums (reduce_pairs order, without the correction) of a
- * weight group against one token's prepared group. */
-ALWAYS_INLINE __m256i q32_group_dot(const struct q32_fmt *f, const struct q32_wgroup *g, const struct q32_prep *y,
-                                    int has_m128) {
-    __m256i s[4];
+/* sumi[t] = the 8 exact block sums (reduce_pairs order, without the
+ * correction) of a weight group against the prepared group of token t. */
+ALWAYS_INLINE void q32_group_sums(const struct q32_fmt *f, int T, const struct q32_wgroup *g,
+                                  const struct q32_prep *const *y, const int *has_m128, __m256i *sumi) {
     (void)f;
     (void)has_m128;
-    #pragma GCC unroll 4
-    for (int p = 0; p < 4; p++) {
-        __m256i ylo = _mm256_loadu_si256((const __m256i *)y->lo[p]);
-        __m256i yhi = _mm256_loadu_si256((const __m256i *)y->hi[p]);
 #if RB_X86_VNNI
-        s[p] = dot2_u4_i8(g->lo[p], ylo, g->hi[p], yhi); /* any u8 with VNNI */
-#else
-        if (f->type == RB_TYPE_Q4_0) {
-            s[p] = dot2_u4_i8(g->lo[p], ylo, g->hi[p], yhi);
-        } else if (!has_m128) {
-            s[p] = _mm256_add_epi32(dot_u8_i8(g->lo[p], _mm256_sign_epi8(ylo, g->slo[p])),
-                                    dot_u8_i8(g->hi[p], _mm256_sign_epi8(yhi, g->shi[p])));
-        } else {
-            s[p] = _mm256_add_epi32(pair_dot_i16(g->slo[p], ylo), pair_dot_i16(g->shi[p], yhi));
-        }
-#endif
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; t++) {
+        __m256i s[4];
+        #pragma GCC unroll 4
+        for (int p = 0; p < 4; p++)
+            s[p] = dot2_u4_i8(g->lo[p], _mm256_loadu_si256((const __m256i *)y[t]->lo[p]), g->hi[p],
+                              _mm256_loadu_si256((const __m256i *)y[t]->hi[p]));
+        sumi[t] = reduce_pairs(s);
     }
-    return reduce_pairs(s);
+#else
+    const __m256i ones = _mm256_set1_epi16(1);
+    if (f->type == RB_TYPE_Q4_0) {
+        /* A pair's two halves add in int16 (|.| <= 2 * 2 * 15 * 128), and two
+         * pairs' words of the same block once more before vpmaddwd widens
+         * them: the reduce_pairs order with half the multiplies. */
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            __m256i p[4];
+            #pragma GCC unroll 4
+            for (int k = 0; k < 4; k++)
+                p[k] = _mm256_add_epi16(_mm256_maddubs_epi16(g->lo[k], _mm256_loadu_si256((const __m256i *)y[t]->lo[k])),
+                                        _mm256_maddubs_epi16(g->hi[k], _mm256_loadu_si256((const __m256i *)y[t]->hi[k])));
+            __m256i m01 = _mm256_madd_epi16(_mm256_add_epi16(_mm256_unpacklo_epi32(p[0], p[1]),
+                                                             _mm256_unpackhi_epi32(p[0], p[1])), ones);
+            __m256i m23 = _mm256_madd_epi16(_mm256_add_epi16(_mm256_unpacklo_epi32(p[2], p[3]),
+                                                             _mm256_unpackhi_epi32(p[2], p[3])), ones);
+            sumi[t] = _mm256_add_epi32(_mm256_unpacklo_epi64(m01, m23), _mm256_unpackhi_epi64(m01, m23));
+        }
+        return;
+    }
+    /* Q8_0: one pair of weight blocks at a time meets every token (16
+     * vectors of a whole group would not stay in registers). Both paths give
+     * the same exact sums, so one -128 sends the whole tile the slow way. */
+    int any_m128 = 0;
+    for (int t = 0; t < T; t++) any_m128 |= has_m128[t];
+    __m256i s[TOK_TILE][4];
+    if (!any_m128) {
+        #pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const __m256i alo = g->lo[k], ahi = g->hi[k], slo = g->slo[k], shi = g->shi[k];
+            #pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                __m256i ylo = _mm256_loadu_si256((const __m256i *)y[t]->lo[k]);
+                __m256i yhi = _mm256_loadu_si256((const __m256i *)y[t]->hi[k]);
+                s[t][k] = _mm256_add_epi32(dot_u8_i8(alo, _mm256_sign_epi8(ylo, slo)),
+                                           dot_u8_i8(ahi, _mm256_sign_epi8(yhi, shi)));
+            }
+        }
+    } else {
+        for (int k = 0; k < 4; k++)
+            for (int t = 0; t < T; t++)
+                s[t][k] = _mm256_add_epi32(pair_dot_i16(g->slo[k], _mm256_loadu_si256((const __m256i *)y[t]->lo[k])),
+                                           pair_dot_i16(g->shi[k], _mm256_loadu_si256((const __m256i *)y[t]->hi[k])));
+    }
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; t++) sumi[t] = reduce_pairs(s[t]);
+#endif
 }
 
 /* sums[t] = the float sum of one row's chunk (nblk <= Q32_CHUNK blocks at x)
@@ -254,12 +293,16 @@ ALWAYS_INLINE void q32_chunk(const struct q32_fmt *f, int T, const uint8_t *x, i
             for (size_t l = 0; l < 8 * f->xsize; l += 64) _mm_prefetch((const char *)xg + Q32_PREFETCH + l, _MM_HINT_T0);
         struct q32_wgroup g;
         q32_load_group(f, xg, nblk - gi * 8 < 8 ? nblk - gi * 8 : 8, &g);
+        const struct q32_prep *yg[TOK_TILE];
+        __m256i sumi[TOK_TILE];
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; t++) yg[t] = yp[t] + gi;
+        q32_group_sums(f, T, &g, yg, has_m128, sumi);
         #pragma GCC unroll 8
         for (int t = 0; t < T; t++) {
-            const struct q32_prep *p = yp[t] + gi;
-            __m256i sumi = q32_group_dot(f, &g, p, has_m128[t]);
-            if (f->off) sumi = _mm256_add_epi32(sumi, _mm256_loadu_si256((const __m256i *)p->corr));
-            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(g.dx, _mm256_loadu_ps(p->d)), acc[t]);
+            __m256i si = sumi[t];
+            if (f->off) si = _mm256_add_epi32(si, _mm256_loadu_si256((const __m256i *)yg[t]->corr));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), _mm256_mul_ps(g.dx, _mm256_loadu_ps(yg[t]->d)), acc[t]);
         }
     }
     #pragma GCC unroll 8

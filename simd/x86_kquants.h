@@ -1,34 +1,35 @@
 /* x86_kquants.h - the K-quant dot products (Q2_K..Q6_K against Q8_K) in
- * 256-bit AVX2 code, written once and compiled into both x86 tables: avx2.c
- * includes it under -mavx2, avx512.c under its AVX-512 flags, where the same
- * code gets 32 registers (measured 8-15% faster in cache for Q4_K/Q5_K).
+ * 256-bit AVX2 code, written once and compiled into the x86 tables:
+ * avx2_common.h includes it for avx2 / avxvnni / avxvnni_evex, avx512.c
+ * under its AVX-512 flags (32 registers there).
  *
- * The includer defines ALWAYS_INLINE, AT(p, T, f), f16_at(p) and TOK_TILE,
- * and includes <immintrin.h>, <string.h> and quant.h first.
+ * The includer defines ALWAYS_INLINE, AT(p, T, f), f16_at(p) and TOK_TILE
+ * (x86_common.h has the first three), includes <immintrin.h>, <string.h>
+ * and quant.h first. (VNNI's vpdpwssd in place of vpmaddwd + vpaddd was
+ * measured slower on Zen 4, so the VNNI tables build this code as it is.)
+ *
+ * A super-block of 256 against a Q8_K block: the whole integer sum is exact
+ * int32 (vpmaddubsw pairs of quant x activation, then vpmaddwd with the
+ * sub-block scale), and so is the part that does not depend on the quants:
+ * the mins (Q2_K, Q4_K, Q5_K) or the offset (Q3_K 4, Q6_K 32, as
+ * offset x scale) times the activation's bsums, one vpmaddwd. A weight
+ * super-block is unpacked once into 8 vectors of 32 unsigned quants
+ * (q[c] = elements 32c..32c+31) plus int16 scales and then meets up to
+ * TOK_TILE tokens; four super-blocks' lanes (a quad) reduce together to one
+ * exact sum each, and the float part is the scalar reference's, rounding for
+ * rounding, per super-block, in 4 float lanes (lane i: super-blocks 4j + i)
+ * added at the end. So one super-block gives scalar's bits, and every output
+ * sees the same operations whatever the tile (gemm = vec_dot, bit for bit).
  */
 #ifndef RB_X86_KQUANTS_H
 #define RB_X86_KQUANTS_H
 
-ALWAYS_INLINE int kq_hsum_epi32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-    return _mm_cvtsi128_si32(s);
-}
-
-
-/* A super-block of 256 against a Q8_K block: the whole integer sum (and the
- * min correction) is exact int32, then the float part in the scalar order,
- * one super-block after another in one float: bit-identical to scalar for
- * every row length. A weight super-block is unpacked once into 8 vectors of
- * 32 unsigned quants (q[c] = elements 32c..32c+31) plus int16 scales, and
- * then meets up to 8 tokens (gemm). */
+#define KQ_PREFETCH 2048 /* bytes ahead of the weights being read (generation) */
 
 struct kblock {
     __m256i q[8];       /* unsigned stored quants, element order */
     __m256i scale16[8]; /* int16 scale of each maddubs lane of q[c] */
-    __m256i mins16;     /* the min of each of the 16 bsums (0 without mins) */
-    int off;            /* value = stored quant - off (Q3_K 4, Q6_K 32) */
+    __m256i mins16;     /* per bsum (16 int16): the min, or offset x scale */
     float d, dmin;      /* weight super-block scales (F16 widened) */
 };
 
@@ -107,7 +108,6 @@ ALWAYS_INLINE void add_high_bit(const uint8_t *bits32, int shift, struct kblock 
 }
 
 ALWAYS_INLINE void unpack_kblock(int type, const char *b, struct kblock *k) {
-    k->off = 0;
     k->dmin = 0.0f;
     k->mins16 = _mm256_setzero_si256();
     switch (type) {
@@ -135,7 +135,7 @@ ALWAYS_INLINE void unpack_kblock(int type, const char *b, struct kblock *k) {
         u[1] = (u[1] & low4) | (((hi >> 2) & top2) << 4);        /* scales 4-7 */
         __m128i sc = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)u), _mm_set1_epi8(32));
         scales_per_16(k, sc);
-        k->off = 4;
+        k->mins16 = _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc), 2); /* value = quant - 4 */
         k->d = f16_at(AT(b, block_q3_K, d));
         break;
     }
@@ -166,33 +166,13 @@ ALWAYS_INLINE void unpack_kblock(int type, const char *b, struct kblock *k) {
                 k->q[4 * h + s] = _mm256_or_si256(lo[s], _mm256_slli_epi16(hi, 4));
             }
         }
-        scales_per_16(k, _mm_loadu_si128((const __m128i *)AT(b, block_q6_K, scales)));
-        k->off = 32;
+        __m128i sc = _mm_loadu_si128((const __m128i *)AT(b, block_q6_K, scales));
+        scales_per_16(k, sc);
+        k->mins16 = _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc), 5); /* value = quant - 32 */
         k->d = f16_at(AT(b, block_q6_K, d));
         break;
     }
     }
-}
-
-/* sum over the super-block of scale * (q - off) * y, exact: stored quants
- * <= 63 keep every maddubs pair within int16. */
-ALWAYS_INLINE int kblock_sumi(const struct kblock *k, const char *y) {
-    __m256i acc = _mm256_setzero_si256();
-    const __m256i off = _mm256_set1_epi8((char)k->off);
-    #pragma GCC unroll 8
-    for (int c = 0; c < 8; c++) {
-        __m256i yv = _mm256_loadu_si256((const __m256i *)(AT(y, block_q8_K, qs) + 32 * c));
-        __m256i p = _mm256_maddubs_epi16(k->q[c], yv);
-        if (k->off) p = _mm256_sub_epi16(p, _mm256_maddubs_epi16(off, yv));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, k->scale16[c]));
-    }
-    return kq_hsum_epi32(acc);
-}
-
-/* sum over the 16 bsums of min * bsum, exact. */
-ALWAYS_INLINE int kblock_summins(const struct kblock *k, const char *y) {
-    __m256i b = _mm256_loadu_si256((const __m256i *)AT(y, block_q8_K, bsums));
-    return kq_hsum_epi32(_mm256_madd_epi16(k->mins16, b));
 }
 
 ALWAYS_INLINE size_t kblock_size(int type) {
@@ -205,37 +185,132 @@ ALWAYS_INLINE size_t kblock_size(int type) {
     }
 }
 
+/* Lane i = the sum of the 8 lanes of v[i] (exact). */
+ALWAYS_INLINE __m128i reduce4(const __m256i v[4]) {
+    __m256i a = _mm256_add_epi32(_mm256_unpacklo_epi32(v[0], v[1]), _mm256_unpackhi_epi32(v[0], v[1]));
+    __m256i b = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2], v[3]), _mm256_unpackhi_epi32(v[2], v[3]));
+    __m256i c = _mm256_add_epi32(_mm256_unpacklo_epi64(a, b), _mm256_unpackhi_epi64(a, b));
+    return _mm_add_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+}
+
+ALWAYS_INLINE float kq_y_d(const char *y) {
+    float d;
+    memcpy(&d, AT(y, block_q8_K, d), sizeof d);
+    return d;
+}
+
+/* sum[t] += the int32 lanes of sum over sub-blocks c of scale_c * q_c * y_t,c
+ * (vpmaddubsw pairs stay within int16: stored quants <= 63). One sub-block
+ * meets every token while its quants and scales sit in registers. */
+ALWAYS_INLINE void kblock_sums(const struct kblock *k, int T, const char *const *y, __m256i *sum) {
+    for (int c = 0; c < 8; c++) { /* rolled: unrolled, GCC parks the products on the stack */
+        const __m256i q = k->q[c], sc = k->scale16[c];
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            __m256i p = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)(AT(y[t], block_q8_K, qs) + 32 * c)));
+            sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(p, sc));
+        }
+    }
+}
+
+/* acc[t] lane i += the term of super-block i of the quad at x (nq of the 4
+ * exist) against token t, in the scalar reference's rounding order. */
+ALWAYS_INLINE void kquad(int type, int T, const char *x, size_t xsize, int nq, const char *const *y,
+                         __m128 *acc) {
+    const int has_mins = type == RB_TYPE_Q2_K || type == RB_TYPE_Q4_K || type == RB_TYPE_Q5_K;
+    __m256i sum[TOK_TILE][4], mins[TOK_TILE][4];
+    float d[4] = { 0, 0, 0, 0 }, dmin[4] = { 0, 0, 0, 0 }, dy[TOK_TILE][4];
+    for (int i = 0; i < 4; i++) {
+        __m256i s[TOK_TILE];
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; t++) s[t] = _mm256_setzero_si256();
+        if (i < nq) {
+            const char *b = x + i * xsize;
+            if (T == 1) /* generation streams weights from DRAM: ask ahead */
+                for (size_t l = 0; l < xsize; l += 64) _mm_prefetch(b + KQ_PREFETCH + l, _MM_HINT_T0);
+            struct kblock k;
+            unpack_kblock(type, b, &k);
+            const char *yi[TOK_TILE];
+            #pragma GCC unroll 8
+            for (int t = 0; t < T; t++) yi[t] = y[t] + i * sizeof(block_q8_K);
+            kblock_sums(&k, T, yi, s);
+            d[i] = k.d;
+            dmin[i] = k.dmin;
+            #pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                mins[t][i] = _mm256_madd_epi16(k.mins16, _mm256_loadu_si256((const __m256i *)AT(yi[t], block_q8_K, bsums)));
+                dy[t][i] = kq_y_d(yi[t]);
+            }
+        } else {
+            #pragma GCC unroll 8
+            for (int t = 0; t < T; t++) {
+                mins[t][i] = _mm256_setzero_si256();
+                dy[t][i] = 0.0f;
+            }
+        }
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; t++) sum[t][i] = s[t];
+    }
+    const __m128 vd = _mm_loadu_ps(d), vdmin = _mm_loadu_ps(dmin);
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; t++) {
+        __m128i si = reduce4(sum[t]), mi = reduce4(mins[t]);
+        __m128 vdy = _mm_loadu_ps(dy[t]);
+        if (has_mins) { /* scalar: d * dy * sumi - dmin * dy * summins */
+            __m128 u = _mm_mul_ps(_mm_mul_ps(vd, vdy), _mm_cvtepi32_ps(si));
+            __m128 v = _mm_mul_ps(_mm_mul_ps(vdmin, vdy), _mm_cvtepi32_ps(mi));
+            acc[t] = _mm_add_ps(acc[t], _mm_sub_ps(u, v));
+        } else {        /* scalar: (d * dy) * sumi, the offset inside sumi */
+            acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(_mm_mul_ps(vd, vdy), _mm_cvtepi32_ps(_mm_sub_epi32(si, mi))));
+        }
+    }
+}
+
+ALWAYS_INLINE void kquant_rows(int type, int T, int64_t nb, int64_t n_rows, const void *w, size_t w_row_bytes,
+                               const char *act, size_t act_row_bytes, float *out, int64_t out_stride) {
+    const size_t xsize = kblock_size(type);
+    for (int64_t r = 0; r < n_rows; r++) {
+        const char *xr = (const char *)w + r * w_row_bytes;
+        __m128 acc[TOK_TILE];
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; t++) acc[t] = _mm_setzero_ps();
+        for (int64_t i = 0; i < nb; i += 4) {
+            const char *y[TOK_TILE];
+            #pragma GCC unroll 8
+            for (int t = 0; t < T; t++) y[t] = act + t * act_row_bytes + i * sizeof(block_q8_K);
+            kquad(type, T, xr + i * xsize, xsize, nb - i < 4 ? (int)(nb - i) : 4, y, acc);
+        }
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            __m128 v = acc[t];
+            v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+            v = _mm_add_ss(v, _mm_movehdup_ps(v));
+            out[t * out_stride + r] = _mm_cvtss_f32(v);
+        }
+    }
+}
+
+/* Token tiles of 8, 4, 2, 1: every output sees the same operations. */
 ALWAYS_INLINE void gemm_kquant(int type, int64_t n, int64_t n_rows, int64_t n_tok,
                                const void *w, size_t w_row_bytes, const void *act, size_t act_row_bytes,
                                float *out, int64_t out_stride) {
     const int64_t nb = n / QK_K;
-    const size_t xsize = kblock_size(type);
-    const int has_mins = type == RB_TYPE_Q2_K || type == RB_TYPE_Q4_K || type == RB_TYPE_Q5_K;
-    for (int64_t r = 0; r < n_rows; r++) {
-        const char *xr = (const char *)w + r * w_row_bytes;
-        for (int64_t t0 = 0; t0 < n_tok; t0 += TOK_TILE) {
-            const int nt = n_tok - t0 < TOK_TILE ? (int)(n_tok - t0) : TOK_TILE;
-            float sumf[TOK_TILE];
-            for (int t = 0; t < nt; t++) sumf[t] = 0.0f;
-            for (int64_t i = 0; i < nb; i++) {
-                struct kblock k;
-                unpack_kblock(type, xr + i * xsize, &k);
-                for (int t = 0; t < nt; t++) {
-                    const char *y = (const char *)act + (t0 + t) * act_row_bytes + i * sizeof(block_q8_K);
-                    int sumi = kblock_sumi(&k, y);
-                    float yd;
-                    memcpy(&yd, AT(y, block_q8_K, d), sizeof yd);
-                    if (has_mins) { /* scalar: sumf += d * sumi - dmin * summins */
-                        float d = k.d * yd, dmin = k.dmin * yd;
-                        float dsumi = d * (float)sumi, mins = dmin * (float)kblock_summins(&k, y);
-                        sumf[t] += dsumi - mins; /* separate statements: no FMA contraction */
-                    } else {        /* scalar: sumf += (d_w * d_a) * sumi */
-                        float term = (k.d * yd) * (float)sumi;
-                        sumf[t] += term;
-                    }
-                }
-            }
-            for (int t = 0; t < nt; t++) out[(t0 + t) * out_stride + r] = sumf[t];
+    for (int64_t t0 = 0; t0 < n_tok;) {
+        const int64_t left = n_tok - t0;
+        const char *a = (const char *)act + t0 * act_row_bytes;
+        float *o = out + t0 * out_stride;
+        if (left >= 8 && TOK_TILE >= 8) {
+            kquant_rows(type, 8, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride);
+            t0 += 8;
+        } else if (left >= 4) {
+            kquant_rows(type, 4, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride);
+            t0 += 4;
+        } else if (left >= 2) {
+            kquant_rows(type, 2, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride);
+            t0 += 2;
+        } else {
+            kquant_rows(type, 1, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride);
+            t0 += 1;
         }
     }
 }
