@@ -141,7 +141,7 @@ int32_t rbee_sample(rbee_sampler *s, const float *logits);
 void rbee_sampler_accept(rbee_sampler *s, int32_t id);
 
 /* ---- misc ---- */
-const char *rbee_isa(void); /* kernel path in use: "scalar", "avx2", "avx512", "neon" */
+const char *rbee_isa(void); /* kernel path in use: "scalar", "avx2", "avxvnni", "avx512", "neon", ... */
 
 #ifdef __cplusplus
 }
