@@ -80,7 +80,7 @@ $(BUILD)/rbee: $(BUILD)/obj/runtime/main.o $(BUILD)/librbee.a
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/librbee.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) $(TEST_FLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/librbee.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(TEST_FLAGS) $(ISA_DEFS) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/librbee.a $(LDFLAGS) $(LDLIBS)
 
 tests: all $(TEST_BIN)
 

@@ -47,52 +47,49 @@ static uint64_t read_xcr0(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
-struct x86_features {
-    int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avxvnni;
-};
+static int bit(uint64_t v, int i) { return (int)((v >> i) & 1); }
 
-static struct x86_features x86_detect(void) {
-    struct x86_features f = {0};
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
-    int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-    int fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
-    if (!osxsave || !avx) return f;
-    uint64_t xcr0 = read_xcr0();
-    int ymm_ok = (xcr0 & 0x6) == 0x6;            /* XMM + YMM state */
-    int zmm_ok = ymm_ok && (xcr0 & 0xe0) == 0xe0; /* opmask + ZMM_Hi256 + Hi16_ZMM */
-    if (!ymm_ok) return f;
-    f.fma = fma;
-    f.f16c = f16c;
-    if (__get_cpuid_max(0, NULL) < 7) return f;
-    __cpuid_count(7, 0, a, b, c, d);
-    f.avx2 = (b >> 5) & 1;
-    if (zmm_ok) {
-        f.avx512f = (b >> 16) & 1;
-        f.avx512dq = (b >> 17) & 1;
-        f.avx512bw = (b >> 30) & 1;
-        f.avx512vl = (b >> 31) & 1;
-        f.avx512vnni = (c >> 11) & 1;
-    }
-    __cpuid_count(7, 1, a, b, c, d);
-    f.avxvnni = (a >> 4) & 1;
-    return f;
+int rb_x86_tables(const struct rb_x86_cpuid *r, const struct rb_kernels **t) {
+    int n = 0;
+    t[n++] = &rb_kernels_scalar;
+    /* the OS must save the YMM (and, for EVEX code, the opmask and ZMM) state */
+    const int ymm = bit(r->leaf1_ecx, 27) && bit(r->leaf1_ecx, 28) && (r->xcr0 & 0x6) == 0x6;
+    const int zmm = ymm && (r->xcr0 & 0xe0) == 0xe0;
+    if (!ymm || !bit(r->leaf7_ebx, 5) || !bit(r->leaf1_ecx, 12) || !bit(r->leaf1_ecx, 29))
+        return n; /* AVX2, FMA, F16C */
+    t[n++] = &rb_kernels_avx2;
+    const int vl_vnni = zmm && bit(r->leaf7_ebx, 31) && bit(r->leaf7_ecx, 11);
+#ifndef RB_NO_AVXVNNI
+    if (bit(r->leaf7_1_eax, 4)) /* AVX-VNNI */
+        t[n++] = &rb_kernels_avxvnni;
+    else
+#endif
+    if (vl_vnni)
+        t[n++] = &rb_kernels_avxvnni_evex;
+    if (vl_vnni && bit(r->leaf7_ebx, 16) && bit(r->leaf7_ebx, 17) && bit(r->leaf7_ebx, 30)) /* F, DQ, BW */
+        t[n++] = &rb_kernels_avx512;
+    return n;
 }
 
 static void detect(struct cpu_isas *c) {
-    struct x86_features f = x86_detect();
-    add_table(c, &rb_kernels_scalar);
-    if (!(f.avx2 && f.fma && f.f16c)) return;
-    add_table(c, &rb_kernels_avx2);
-#ifndef RB_NO_AVXVNNI
-    if (f.avxvnni)
-        add_table(c, &rb_kernels_avxvnni);
-    else
-#endif
-    if (f.avx512vl && f.avx512vnni)
-        add_table(c, &rb_kernels_avxvnni_evex);
-    if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni)
-        add_table(c, &rb_kernels_avx512);
+    struct rb_x86_cpuid r = { 0 };
+    unsigned a, b, cx, d;
+    if (__get_cpuid(1, &a, &b, &cx, &d)) {
+        r.leaf1_ecx = cx;
+        if (bit(cx, 27)) r.xcr0 = read_xcr0(); /* OSXSAVE: XGETBV may run */
+    }
+    if (__get_cpuid_max(0, NULL) >= 7) {
+        __cpuid_count(7, 0, a, b, cx, d);
+        r.leaf7_ebx = b;
+        r.leaf7_ecx = cx;
+        if (a >= 1) { /* subleaf 1 exists */
+            __cpuid_count(7, 1, a, b, cx, d);
+            r.leaf7_1_eax = a;
+        }
+    }
+    const struct rb_kernels *t[RB_X86_TABLES_MAX];
+    int n = rb_x86_tables(&r, t);
+    for (int i = 0; i < n; i++) add_table(c, t[i]);
 }
 
 /* --------------------------------------------------------------- aarch64 */

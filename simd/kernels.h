@@ -57,6 +57,19 @@ extern const struct rb_kernels rb_kernels_avx512;       /* x86-64 builds only */
 extern const struct rb_kernels rb_kernels_neon;         /* aarch64 builds only */
 extern const struct rb_kernels rb_kernels_neon_dotprod; /* aarch64 builds only */
 
+/* x86-64: what CPUID and XGETBV report (0 where a leaf is missing), and
+ * the tables a CPU reporting it runs, worst to best (cpu.c's choice, apart
+ * from reading the registers, so that tests can give it any CPU). */
+struct rb_x86_cpuid {
+    uint32_t leaf1_ecx;   /* FMA 12, OSXSAVE 27, AVX 28, F16C 29 */
+    uint32_t leaf7_ebx;   /* AVX2 5, AVX512F 16, DQ 17, BW 30, VL 31 */
+    uint32_t leaf7_ecx;   /* AVX512_VNNI 11 */
+    uint32_t leaf7_1_eax; /* AVX-VNNI 4 */
+    uint64_t xcr0;        /* OS-saved state: SSE 1, AVX 2, opmask/ZMM 5-7 */
+};
+#define RB_X86_TABLES_MAX 5
+int rb_x86_tables(const struct rb_x86_cpuid *r, const struct rb_kernels **t); /* t: RB_X86_TABLES_MAX */
+
 /* The table in use: chosen on first call from CPU features and RBEE_ISA. */
 const struct rb_kernels *rb_kernels(void);
 /* Choose explicitly ("scalar", "avx2", ...); -1 with err if unknown or the CPU lacks it. */
