@@ -316,8 +316,8 @@ ALWAYS_INLINE void q32_rows(const struct q32_fmt *f, int T, int64_t n_rows, cons
                             float *out, int64_t out_stride) {
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *x = w + (size_t)r * w_row_bytes + (size_t)b0 * f->xsize;
-        if (T > 1 && r + 1 < n_rows) /* a pass reads a slice of each row: fetch the next one's */
-            for (size_t l = 0; l < (size_t)nbp * f->xsize; l += 64) _mm_prefetch((const char *)x + w_row_bytes + l, _MM_HINT_T0);
+        if (T > 1 && r + 2 < n_rows) /* a pass reads a slice of each row: fetch the next one's */
+            for (size_t l = 0; l < (size_t)nbp * f->xsize; l += 64) _mm_prefetch((const char *)x + 2 * w_row_bytes + l, _MM_HINT_T0);
         float tot[TOK_TILE];
         #pragma GCC unroll 8
         for (int t = 0; t < T; t++) tot[t] = b0 ? out[t * out_stride + r] : 0.0f;

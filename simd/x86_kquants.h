@@ -271,6 +271,8 @@ ALWAYS_INLINE void kquant_rows(int type, int T, int64_t nb, int64_t n_rows, cons
     const size_t xsize = kblock_size(type);
     for (int64_t r = 0; r < n_rows; r++) {
         const char *xr = (const char *)w + r * w_row_bytes;
+        if (T > 1 && r + 2 < n_rows) /* rows from DRAM: fetch two ahead */
+            for (size_t l = 0; l < (size_t)nb * xsize; l += 64) _mm_prefetch(xr + 2 * w_row_bytes + l, _MM_HINT_T0);
         __m128 acc[TOK_TILE];
         #pragma GCC unroll 8
         for (int t = 0; t < T; t++) acc[t] = _mm_setzero_ps();
