@@ -199,17 +199,26 @@ ALWAYS_INLINE float kq_y_d(const char *y) {
     return d;
 }
 
-/* sum[t] += the int32 lanes of sum over sub-blocks c of scale_c * q_c * y_t,c
- * (vpmaddubsw pairs stay within int16: stored quants <= 63). One sub-block
- * meets every token while its quants and scales sit in registers. */
+/* sum[t] += the int32 lanes of scale_c * q_c * y_t,c for sub-block c
+ * (vpmaddubsw pairs stay within int16: stored quants <= 63). */
+ALWAYS_INLINE void ksub_sum(const struct kblock *k, int c, const char *y, __m256i *sum) {
+    __m256i p = _mm256_maddubs_epi16(k->q[c], _mm256_loadu_si256((const __m256i *)(AT(y, block_q8_K, qs) + 32 * c)));
+    *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(p, k->scale16[c]));
+}
+
+/* Every sub-block against every token. One token (generation): unrolled,
+ * so the unpacked super-block never leaves the registers. More: one
+ * sub-block meets every token while its quants and scales sit in registers,
+ * the loop rolled (unrolled, GCC parks the products on the stack). */
 ALWAYS_INLINE void kblock_sums(const struct kblock *k, int T, const char *const *y, __m256i *sum) {
-    for (int c = 0; c < 8; c++) { /* rolled: unrolled, GCC parks the products on the stack */
-        const __m256i q = k->q[c], sc = k->scale16[c];
+    if (T == 1) {
         #pragma GCC unroll 8
-        for (int t = 0; t < T; t++) {
-            __m256i p = _mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)(AT(y[t], block_q8_K, qs) + 32 * c)));
-            sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(p, sc));
-        }
+        for (int c = 0; c < 8; c++) ksub_sum(k, c, y[0], &sum[0]);
+        return;
+    }
+    for (int c = 0; c < 8; c++) {
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; t++) ksub_sum(k, c, y[t], &sum[t]);
     }
 }
 
