@@ -98,7 +98,7 @@ _Static_assert(sizeof(struct q32_prep) == 320, "q32_prep size");
 struct q32_wgroup {
     __m256i lo[4], hi[4];     /* pair p, the unsigned operand: Q4_0 nibbles;
                                  Q8_0 |w| (AVX2) or w + 128 (VNNI) */
-    __m256i slo[4], shi[4];   /* Q8_0 on AVX2: the signed weights (vpsignb's sign) */
+    __m256i slo[4], shi[4];   /* Q8_0 on AVX2: 0xFF where the weight is negative */
     __m256 dx;                /* weight scales, reduce_pairs order */
 };
 
@@ -184,8 +184,8 @@ ALWAYS_INLINE void q32_load_group(const struct q32_fmt *f, const uint8_t *x, int
             g->lo[p] = _mm256_xor_si256(lo, _mm256_set1_epi8((char)0x80));
             g->hi[p] = _mm256_xor_si256(hi, _mm256_set1_epi8((char)0x80));
 #else
-            g->slo[p] = lo;
-            g->shi[p] = hi;
+            g->slo[p] = _mm256_cmpgt_epi8(_mm256_setzero_si256(), lo);
+            g->shi[p] = _mm256_cmpgt_epi8(_mm256_setzero_si256(), hi);
             g->lo[p] = _mm256_abs_epi8(lo);
             g->hi[p] = _mm256_abs_epi8(hi);
 #endif
@@ -202,6 +202,13 @@ ALWAYS_INLINE void q32_load_group(const struct q32_fmt *f, const uint8_t *x, int
 }
 
 #if !RB_X86_VNNI
+/* v with the bytes where m is 0xFF negated (two's complement, so -128 stays
+ * -128): vpsignb's work on the integer ALUs, off the two pipes that
+ * vpmaddubsw and vpmaddwd need (vpsignb shares them on Zen 4). */
+ALWAYS_INLINE __m256i negate_where(__m256i v, __m256i m) {
+    return _mm256_sub_epi8(_mm256_xor_si256(v, m), m);
+}
+
 /* dot(w, y) of a pair, exact for every int8 (activations holding -128):
  * widened to int16, lanes 0-3 block 2p, 4-7 block 2p+1. */
 ALWAYS_INLINE __m256i pair_dot_i16(__m256i w, __m256i y) {
@@ -259,20 +266,21 @@ ALWAYS_INLINE void q32_group_sums(const struct q32_fmt *f, int T, const struct q
     if (!any_m128) {
         #pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
-            const __m256i alo = g->lo[k], ahi = g->hi[k], slo = g->slo[k], shi = g->shi[k];
+            const __m256i alo = g->lo[k], ahi = g->hi[k], mlo = g->slo[k], mhi = g->shi[k];
             #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 __m256i ylo = _mm256_loadu_si256((const __m256i *)y[t]->lo[k]);
                 __m256i yhi = _mm256_loadu_si256((const __m256i *)y[t]->hi[k]);
-                s[t][k] = _mm256_add_epi32(dot_u8_i8(alo, _mm256_sign_epi8(ylo, slo)),
-                                           dot_u8_i8(ahi, _mm256_sign_epi8(yhi, shi)));
+                s[t][k] = _mm256_add_epi32(dot_u8_i8(alo, negate_where(ylo, mlo)),
+                                           dot_u8_i8(ahi, negate_where(yhi, mhi)));
             }
         }
     } else {
         for (int k = 0; k < 4; k++)
             for (int t = 0; t < T; t++)
-                s[t][k] = _mm256_add_epi32(pair_dot_i16(g->slo[k], _mm256_loadu_si256((const __m256i *)y[t]->lo[k])),
-                                           pair_dot_i16(g->shi[k], _mm256_loadu_si256((const __m256i *)y[t]->hi[k])));
+                s[t][k] = _mm256_add_epi32(
+                    pair_dot_i16(negate_where(g->lo[k], g->slo[k]), _mm256_loadu_si256((const __m256i *)y[t]->lo[k])),
+                    pair_dot_i16(negate_where(g->hi[k], g->shi[k]), _mm256_loadu_si256((const __m256i *)y[t]->hi[k])));
     }
     #pragma GCC unroll 8
     for (int t = 0; t < T; t++) sumi[t] = reduce_pairs(s[t]);
