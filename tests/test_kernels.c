@@ -7,7 +7,7 @@
  *    longer row may add the per-block terms in another order, so
  *    |simd - scalar| <= 2e-7 * nblocks * sum over blocks of |block term|
  *    (each block term is exact in both; only float additions differ);
- *  - gemm: bit-identical to the same table's vec_dot, n_tok 1..9;
+ *  - gemm: bit-identical to the same table's vec_dot, n_tok 1..9, 16, 17, 35;
  *  - F32/F16/BF16 dots: 1e-5 * sum |x_i y_i| (scalar sums in double);
  *  - rmsnorm/layernorm/softmax/silu_mul/gelu: 2e-6 relative + 1e-7 absolute
  *    per element (1e-6 absolute for softmax of long rows).
@@ -170,10 +170,14 @@ TEST(gemm_matches_vec_dot) {
          * a time (128); 3 and 9 super-blocks (a partial quad) */
         const int64_t lens32[] = { 1312, 9248 }, lens256[] = { 768, 2304 };
         for (int li = 0; li < 2; li++) {
-        const int64_t n = t->block == 32 ? lens32[li] : lens256[li], nb = n / t->block, n_rows = 3;
+        const int64_t n = t->block == 32 ? lens32[li] : lens256[li], nb = n / t->block, n_rows = 11; /* a group of 8 rows and 3 more */
         /* padded strides (kept aligned for the block structs scalar code uses) */
         const size_t wrb = nb * t->wsize + 6, arb = nb * t->asize + 8;
-        for (int n_tok = 1; n_tok <= 9; n_tok++) {
+        /* 1..9 tokens: every tile size of the direct paths; 16, 17, 35: prompt
+         * batches (the repacked paths), whole tiles and a remainder */
+        static const int toks[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 35 };
+        for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
+        const int n_tok = toks[ti];
             uint8_t *w = malloc(n_rows * wrb), *a = malloc(n_tok * arb);
             for (int r = 0; r < n_rows; r++) make_weights(t, w + r * wrb, nb, r == 1 ? FILL_EXTREMES : FILL_RANDOM);
             for (int tk = 0; tk < n_tok; tk++) make_acts(t, a + tk * arb, n, tk == 2 ? FILL_EXTREMES : FILL_RANDOM);
