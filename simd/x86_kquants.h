@@ -28,10 +28,52 @@
 
 struct kblock {
     __m256i q[8];       /* unsigned stored quants, element order */
-    __m256i scale16[8]; /* int16 scale of each maddubs lane of q[c] */
+    __m256i scale[4];   /* int16 scales of kblock_dot's paired words (kq_levels) */
     __m256i mins16;     /* per bsum (16 int16): the min, or offset x scale */
     float d, dmin;      /* weight super-block scales (F16 widened) */
 };
+
+/* The products of a sub-block (vpmaddubsw words, |.| <= 2 * qmax * 128)
+ * are paired in int16 across sub-blocks before the one vpmaddwd by the
+ * scales: as many levels as the quants' range allows (each doubles |word|:
+ * Q4_K 3, Q5_K 2, Q6_K 1) and the scales' granularity (a scale per 16
+ * elements stops at 2: the third level would add the two halves). Each
+ * level halves the multiplies, which share two pipes with vpmaddubsw. */
+ALWAYS_INLINE int kq_levels(int type) {
+    switch (type) {
+    case RB_TYPE_Q4_K: return 3;
+    case RB_TYPE_Q6_K: return 1;
+    default: return 2; /* Q2_K, Q3_K (quants <= 7), Q5_K (<= 31) */
+    }
+}
+
+/* pshufb patterns: word w of paired vector v takes the scale word of the
+ * sub-block that level L left there (see kblock_dot); the scale words hold
+ * sub-block c at word c, first 16 elements' scales in the low half, second
+ * 16's in the high half. */
+static const uint8_t kq_scale_pick[7][32] = {
+#define W2(c) 2 * (c), 2 * (c) + 1, 2 * (c), 2 * (c) + 1
+    /* level 1, vectors 0-3: dwords [2v, 2v+1, 2v, 2v+1] per half */
+    { W2(0), W2(1), W2(0), W2(1), W2(0), W2(1), W2(0), W2(1) },
+    { W2(2), W2(3), W2(2), W2(3), W2(2), W2(3), W2(2), W2(3) },
+    { W2(4), W2(5), W2(4), W2(5), W2(4), W2(5), W2(4), W2(5) },
+    { W2(6), W2(7), W2(6), W2(7), W2(6), W2(7), W2(6), W2(7) },
+    /* level 2, vectors 0-1: dwords [4v .. 4v+3] per half */
+    { W2(0), W2(1), W2(2), W2(3), W2(0), W2(1), W2(2), W2(3) },
+    { W2(4), W2(5), W2(6), W2(7), W2(4), W2(5), W2(6), W2(7) },
+    /* level 3: dwords [0 .. 3 | 4 .. 7] */
+    { W2(0), W2(1), W2(2), W2(3), W2(4), W2(5), W2(6), W2(7) },
+#undef W2
+};
+
+/* sw: the scale words (word c of the low half: sub-block c's first 16
+ * elements, of the high half: its second 16) -> k->scale. */
+ALWAYS_INLINE void kscales(struct kblock *k, int type, __m256i sw) {
+    const int L = kq_levels(type), first = L == 1 ? 0 : L == 2 ? 4 : 6;
+    #pragma GCC unroll 4
+    for (int v = 0; v < (8 >> L); v++)
+        k->scale[v] = _mm256_shuffle_epi8(sw, _mm256_loadu_si256((const __m256i *)kq_scale_pick[first + v]));
+}
 
 /* Q4_K/Q5_K: the 12-byte field -> bytes 0-7 the eight 6-bit scales, bytes
  * 8-15 the eight 6-bit mins (same values as scalar's scale_min_k4). */
@@ -49,24 +91,16 @@ ALWAYS_INLINE __m128i scales_mins_k4(const uint8_t *q) {
     return _mm_setr_epi32((int)u[0], (int)u[1], (int)u[2], (int)u[3]);
 }
 
-/* Scales of 32-element sub-blocks (Q4_K, Q5_K): the 8 scales as int16 in s16
- * -> scale16[c] all lanes word c. */
-ALWAYS_INLINE void scales_per_32(struct kblock *k, __m128i s16) {
-    __m256i v = _mm256_broadcastsi128_si256(s16);
-    #pragma GCC unroll 8
-    for (int c = 0; c < 8; c++)
-        k->scale16[c] = _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)((2 * c + 1) << 8 | 2 * c)));
+/* Scales of 32-element sub-blocks (Q4_K, Q5_K): the 8 scales as int16. */
+ALWAYS_INLINE void scales_per_32(struct kblock *k, int type, __m128i s16) {
+    kscales(k, type, _mm256_broadcastsi128_si256(s16));
 }
 
-/* Scales of 16-element sub-blocks (Q2_K, Q3_K, Q6_K): 16 int8 -> scale16[c]
- * = scale 2c on the low 16 quants' lanes, scale 2c+1 on the high ones. */
-ALWAYS_INLINE void scales_per_16(struct kblock *k, __m128i s8) {
-    __m256i s16 = _mm256_cvtepi8_epi16(s8);
-    const __m256i pick = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
-                                          2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
-    #pragma GCC unroll 8
-    for (int c = 0; c < 8; c++)
-        k->scale16[c] = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(s16, _mm256_set1_epi32(c)), pick);
+/* Scales of 16-element groups (Q2_K, Q3_K, Q6_K): 16 int8, group 2c + h is
+ * half h of sub-block c: evens to the low half, odds to the high half. */
+ALWAYS_INLINE void scales_per_16(struct kblock *k, int type, __m128i s8) {
+    const __m128i evens_odds = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    kscales(k, type, _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, evens_odds)));
 }
 
 /* Q4_K/Q5_K mins (8 u8 in the high half of sm) -> one per bsum (16 int16). */
@@ -114,7 +148,7 @@ ALWAYS_INLINE void unpack_kblock(int type, const char *b, struct kblock *k) {
     case RB_TYPE_Q2_K: {
         unpack_2bit(AT(b, block_q2_K, qs), k);
         __m128i sc = _mm_loadu_si128((const __m128i *)AT(b, block_q2_K, scales));
-        scales_per_16(k, _mm_and_si128(sc, _mm_set1_epi8(0x0F)));
+        scales_per_16(k, type, _mm_and_si128(sc, _mm_set1_epi8(0x0F)));
         k->mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc, 4), _mm_set1_epi8(0x0F)));
         k->d = f16_at(AT(b, block_q2_K, d));
         k->dmin = f16_at(AT(b, block_q2_K, dmin));
@@ -134,7 +168,7 @@ ALWAYS_INLINE void unpack_kblock(int type, const char *b, struct kblock *k) {
         u[0] = (u[0] & low4) | ((hi & top2) << 4);               /* scales 0-3 */
         u[1] = (u[1] & low4) | (((hi >> 2) & top2) << 4);        /* scales 4-7 */
         __m128i sc = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)u), _mm_set1_epi8(32));
-        scales_per_16(k, sc);
+        scales_per_16(k, type, sc);
         k->mins16 = _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc), 2); /* value = quant - 4 */
         k->d = f16_at(AT(b, block_q3_K, d));
         break;
@@ -145,7 +179,7 @@ ALWAYS_INLINE void unpack_kblock(int type, const char *b, struct kblock *k) {
         unpack_4bit(q5 ? AT(b, block_q5_K, qs) : AT(b, block_q4_K, qs), k);
         if (q5) add_high_bit(AT(b, block_q5_K, qh), 4, k);
         __m128i sm = scales_mins_k4(q5 ? AT(b, block_q5_K, scales) : AT(b, block_q4_K, scales));
-        scales_per_32(k, _mm_cvtepu8_epi16(sm));
+        scales_per_32(k, type, _mm_cvtepu8_epi16(sm));
         k->mins16 = mins_per_bsum(sm);
         k->d = f16_at(q5 ? AT(b, block_q5_K, d) : AT(b, block_q4_K, d));
         k->dmin = f16_at(q5 ? AT(b, block_q5_K, dmin) : AT(b, block_q4_K, dmin));
@@ -167,7 +201,7 @@ ALWAYS_INLINE void unpack_kblock(int type, const char *b, struct kblock *k) {
             }
         }
         __m128i sc = _mm_loadu_si128((const __m128i *)AT(b, block_q6_K, scales));
-        scales_per_16(k, sc);
+        scales_per_16(k, type, sc);
         k->mins16 = _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc), 5); /* value = quant - 32 */
         k->d = f16_at(AT(b, block_q6_K, d));
         break;
@@ -199,27 +233,31 @@ ALWAYS_INLINE float kq_y_d(const char *y) {
     return d;
 }
 
-/* sum[t] += the int32 lanes of scale_c * q_c * y_t,c for sub-block c
- * (vpmaddubsw pairs stay within int16: stored quants <= 63). */
-ALWAYS_INLINE void ksub_sum(const struct kblock *k, int c, const char *y, __m256i *sum) {
-    __m256i p = _mm256_maddubs_epi16(k->q[c], _mm256_loadu_si256((const __m256i *)(AT(y, block_q8_K, qs) + 32 * c)));
-    *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(p, k->scale16[c]));
-}
-
-/* Every sub-block against every token. One token (generation): unrolled,
- * so the unpacked super-block never leaves the registers. More: one
- * sub-block meets every token while its quants and scales sit in registers,
- * the loop rolled (unrolled, GCC parks the products on the stack). */
-ALWAYS_INLINE void kblock_sums(const struct kblock *k, int T, const char *const *y, __m256i *sum) {
-    if (T == 1) {
-        #pragma GCC unroll 8
-        for (int c = 0; c < 8; c++) ksub_sum(k, c, y[0], &sum[0]);
-        return;
+/* The int32 lanes of sum over sub-blocks c of scale * q_c * y_c, exact:
+ * the words of sub-blocks 2j and 2j+1 add after a 32-bit interleave (level
+ * 1: dwords [2j, 2j+1, 2j, 2j+1] per half), then those of 4j..4j+3 after a
+ * 64-bit one (level 2: [4j .. 4j+3]), then the two halves (level 3: [0..3 |
+ * 4..7]); kq_scale_pick puts each word's scale beside it. */
+ALWAYS_INLINE __m256i kblock_dot(int type, const struct kblock *k, const char *y) {
+    const int L = kq_levels(type);
+    const uint8_t *qs = AT(y, block_q8_K, qs);
+    __m256i p[8];
+    #pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) p[c] = _mm256_maddubs_epi16(k->q[c], _mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
+    #pragma GCC unroll 4
+    for (int j = 0; j < 4; j++)
+        p[j] = _mm256_add_epi16(_mm256_unpacklo_epi32(p[2 * j], p[2 * j + 1]), _mm256_unpackhi_epi32(p[2 * j], p[2 * j + 1]));
+    if (L >= 2) {
+        #pragma GCC unroll 2
+        for (int j = 0; j < 2; j++)
+            p[j] = _mm256_add_epi16(_mm256_unpacklo_epi64(p[2 * j], p[2 * j + 1]), _mm256_unpackhi_epi64(p[2 * j], p[2 * j + 1]));
     }
-    for (int c = 0; c < 8; c++) {
-        #pragma GCC unroll 8
-        for (int t = 0; t < T; t++) ksub_sum(k, c, y[t], &sum[t]);
-    }
+    if (L >= 3)
+        p[0] = _mm256_add_epi16(_mm256_permute2x128_si256(p[0], p[1], 0x20), _mm256_permute2x128_si256(p[0], p[1], 0x31));
+    __m256i s = _mm256_madd_epi16(p[0], k->scale[0]);
+    #pragma GCC unroll 4
+    for (int v = 1; v < (8 >> L); v++) s = _mm256_add_epi32(s, _mm256_madd_epi16(p[v], k->scale[v]));
+    return s;
 }
 
 /* acc[t] lane i += the term of super-block i of the quad at x (nq of the 4
@@ -242,7 +280,8 @@ ALWAYS_INLINE void kquad(int type, int T, const char *x, size_t xsize, int nq, c
             const char *yi[TOK_TILE];
             #pragma GCC unroll 8
             for (int t = 0; t < T; t++) yi[t] = y[t] + i * sizeof(block_q8_K);
-            kblock_sums(&k, T, yi, s);
+            #pragma GCC unroll 8
+            for (int t = 0; t < T; t++) s[t] = kblock_dot(type, &k, yi[t]);
             d[i] = k.d;
             dmin[i] = k.dmin;
             #pragma GCC unroll 8
