@@ -75,20 +75,21 @@ ALWAYS_INLINE void kscales(struct kblock *k, int type, __m256i sw) {
         k->scale[v] = _mm256_shuffle_epi8(sw, _mm256_loadu_si256((const __m256i *)kq_scale_pick[first + v]));
 }
 
-/* Q4_K/Q5_K: the 12-byte field -> bytes 0-7 the eight 6-bit scales, bytes
- * 8-15 the eight 6-bit mins (same values as scalar's scale_min_k4). */
+/* Q4_K/Q5_K: the 12-byte field q -> bytes 0-7 the eight 6-bit scales, bytes
+ * 8-15 the eight 6-bit mins (the values of scalar's rb_get_scale_min_k4):
+ *   scale j < 4 = q[j] & 63          scale j >= 4 = q[j + 4] & 15 | (q[j - 4] >> 6) << 4
+ *   min j < 4   = q[j + 4] & 63      min j >= 4   = q[j + 4] >> 4 | (q[j] >> 6) << 4
+ * in vector registers. Reads 16 bytes: the field is followed by the quants. */
 ALWAYS_INLINE __m128i scales_mins_k4(const uint8_t *q) {
-    const uint32_t six = 0x3f3f3f3f, low4 = 0x0f0f0f0f, top2 = 0x03030303;
-    uint32_t u[4];
-    memcpy(u, q, 12);
-    u[3] = ((u[2] >> 4) & low4) | (((u[1] >> 6) & top2) << 4); /* mins 4-7 */
-    uint32_t mins_0_3 = u[1] & six;
-    u[1] = (u[2] & low4) | (((u[0] >> 6) & top2) << 4);       /* scales 4-7 */
-    u[2] = mins_0_3;
-    u[0] &= six;                                               /* scales 0-3 */
-    /* from registers: a 16-byte load of four fresh 4-byte stores would wait
-     * for store forwarding to fail */
-    return _mm_setr_epi32((int)u[0], (int)u[1], (int)u[2], (int)u[3]);
+    const __m128i v = _mm_loadu_si128((const __m128i *)q);
+    /* [q0..3, q8..11, q4..7, q8..11] and [0, q0..3, 0, q4..7] */
+    const __m128i a = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i b = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i low = _mm_and_si128(a, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0));
+    const __m128i nib = _mm_and_si128(_mm_srli_epi16(a, 4), _mm_setr_epi32(0, 0, 0, 0x0f0f0f0f));
+    /* bits 6-7 to 4-5: masked first, so no bit crosses into the byte below */
+    const __m128i top = _mm_srli_epi16(_mm_and_si128(b, _mm_set1_epi8((char)0xc0)), 2);
+    return _mm_or_si128(_mm_or_si128(low, nib), top);
 }
 
 /* Scales of 32-element sub-blocks (Q4_K, Q5_K): the 8 scales as int16. */
