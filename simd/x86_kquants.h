@@ -350,7 +350,7 @@ ALWAYS_INLINE void gemm_kquant(int type, int64_t n, int64_t n_rows, int64_t n_to
         const int64_t left = n_tok - t0;
         const char *a = (const char *)act + t0 * act_row_bytes;
         float *o = out + t0 * out_stride;
-        if (left >= 8 && TOK_TILE >= 8) {
+        if (left >= 8) {
             kquant_rows(type, 8, nb, n_rows, w, w_row_bytes, a, act_row_bytes, o, out_stride);
             t0 += 8;
         } else if (left >= 4) {
