@@ -70,7 +70,6 @@ static const uint8_t kq_scale_pick[7][32] = {
  * elements, of the high half: its second 16) -> k->scale. */
 ALWAYS_INLINE void kscales(struct kblock *k, int type, __m256i sw) {
     const int L = kq_levels(type), first = L == 1 ? 0 : L == 2 ? 4 : 6;
-    #pragma GCC unroll 4
     for (int v = 0; v < (8 >> L); v++)
         k->scale[v] = _mm256_shuffle_epi8(sw, _mm256_loadu_si256((const __m256i *)kq_scale_pick[first + v]));
 }
@@ -256,7 +255,6 @@ ALWAYS_INLINE __m256i kblock_dot(int type, const struct kblock *k, const char *y
     if (L >= 3)
         p[0] = _mm256_add_epi16(_mm256_permute2x128_si256(p[0], p[1], 0x20), _mm256_permute2x128_si256(p[0], p[1], 0x31));
     __m256i s = _mm256_madd_epi16(p[0], k->scale[0]);
-    #pragma GCC unroll 4
     for (int v = 1; v < (8 >> L); v++) s = _mm256_add_epi32(s, _mm256_madd_epi16(p[v], k->scale[v]));
     return s;
 }
