@@ -28,7 +28,10 @@ endif
 
 WARN     = -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
-BASEFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -pthread -MMD -MP
+# -ffp-contract=off: no compiler may fuse a*b + c into an FMA behind our
+# back (clang does by default), so scalar and NEON float results, which the
+# SIMD kernels are held to, do not change with the compiler.
+BASEFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) -ffp-contract=off -pthread -MMD -MP
 LDLIBS   = -lm -lpthread
 
 # `rbee --version`: the release, and the commit when built from git.
@@ -39,6 +42,11 @@ VERSION_STRING := $(VERSION)$(if $(GIT_DESCRIBE), ($(GIT_DESCRIBE)))
 TARGET_ARCH_NAME := $(shell $(CC) -dumpmachine 2>/dev/null)
 ifneq ($(findstring x86_64,$(TARGET_ARCH_NAME)),)
   ISA_EXCLUDE = simd/neon%.c
+  # -mavxvnni needs GCC 11 / clang 12; an older compiler builds without that table.
+  ifneq ($(shell $(CC) -mavxvnni -E -x c /dev/null >/dev/null 2>&1 && echo ok),ok)
+    ISA_EXCLUDE += simd/avxvnni.c
+    ISA_DEFS = -DRB_NO_AVXVNNI
+  endif
 else ifneq ($(findstring aarch64,$(TARGET_ARCH_NAME)),)
   ISA_EXCLUDE = simd/avx%.c
   # GCC 12.2 for aarch64 (Debian 12, Raspberry Pi OS) ICEs vectorizing a
@@ -52,6 +60,9 @@ endif
 # Each ISA file is compiled with its own flags; the rest of the code is
 # plain C, so one binary runs on any CPU of the architecture.
 ISA_FLAGS_avx2        = -mavx2 -mfma -mf16c
+ISA_FLAGS_avx2_float  = $(ISA_FLAGS_avx2)
+ISA_FLAGS_avxvnni     = $(ISA_FLAGS_avx2) -mavxvnni
+ISA_FLAGS_avxvnni_evex = $(ISA_FLAGS_avx2) -mavx512f -mavx512vl -mavx512vnni
 ISA_FLAGS_avx512      = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx2 -mfma -mf16c
 ISA_FLAGS_avx512_q32  = $(ISA_FLAGS_avx512)
 ISA_FLAGS_avx512_kq   = $(ISA_FLAGS_avx512)
@@ -81,7 +92,7 @@ all: $(BUILD)/rbee $(BUILD)/librbee.a
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) $(ISA_FLAGS_$(basename $(notdir $<))) $(FILE_FLAGS_$(basename $(notdir $<))) -c $< -o $@
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(ISA_DEFS) $(ISA_FLAGS_$(basename $(notdir $<))) $(FILE_FLAGS_$(basename $(notdir $<))) -c $< -o $@
 
 # Rewritten only when the version changes; only main.o (rbee, not the
 # tests) includes it, so a new commit relinks one binary.
@@ -104,7 +115,7 @@ $(BUILD)/rbee: $(BUILD)/obj/runtime/main.o $(BUILD)/cli.a $(BUILD)/librbee.a
 
 $(BUILD)/tests/%: tests/%.c $(TEST_SUPPORT_OBJ) $(BUILD)/cli.a $(BUILD)/librbee.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) $(TEST_FLAGS) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/cli.a $(BUILD)/librbee.a $(LDFLAGS) $(LDLIBS)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(TEST_FLAGS) $(ISA_DEFS) -o $@ $< $(TEST_SUPPORT_OBJ) $(BUILD)/cli.a $(BUILD)/librbee.a $(LDFLAGS) $(LDLIBS)
 
 tests: all $(TEST_BIN)
 

@@ -251,7 +251,7 @@ const char *rbee_chat_template_detect(const char *tmpl);
 const char *rbee_chat_template_builtin(size_t i);
 
 /* ---- misc ---- */
-const char *rbee_isa(void); /* kernel path in use: "scalar", "avx2", "avx512", "neon" */
+const char *rbee_isa(void); /* kernel path in use: "scalar", "avx2", "avxvnni", "avx512", "neon", ... */
 
 #ifdef __cplusplus
 }

@@ -3,45 +3,22 @@
  * products and the float helpers (rmsnorm, layernorm, softmax, silu_mul,
  * gelu, add, F16 conversion). The AVX-512 table uses these too (avx2.h).
  *
- * The Makefile gives ISA flags by file name (avx2.c, avx512.c), so this file
- * enables AVX2+FMA+F16C itself with a target pragma; it is only compiled for
- * x86-64 (simd/avx%.c) and only called when cpu.c found those features.
+ * Compiled with avx2.c's flags; only called when cpu.c found them.
  *
  * Float reductions sum in float lanes (dots, rmsnorm) or widen to double
  * (softmax, layernorm, as scalar does); exp is a polynomial good to ~2 ulp,
  * so these match scalar within the tolerances test_kernels.c states.
  */
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC target("avx2,fma,f16c")
-#endif
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
 #include "avx2.h"
+#include "x86_common.h"
 #include "../quant/quant.h"
-
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
-ALWAYS_INLINE float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-ALWAYS_INLINE int hsum_epi32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-    return _mm_cvtsi128_si32(s);
-}
 
 /* ------------------------------------------------ activation quantizers */
 
-/* Rounds 8 floats half to even and packs... helpers for 32 values. */
 /* round(x * mul) half to even for 8 floats, NaN -> 0 (as scalar's round_q8;
  * the int8 pack saturates to [-128, 127], and |x * mul| <= 127 anyway). */
 ALWAYS_INLINE __m256i round8(const float *x, __m256 mul) {
@@ -361,7 +338,3 @@ void rb_avx2_layernorm(float *out, const float *x, const float *w, const float *
         out[i] = v;
     }
 }
-
-#if defined(__clang__)
-#pragma clang attribute pop
-#endif

@@ -2,15 +2,18 @@
  *
  * The table is chosen once, on the first rb_kernels() call, as the best one
  * the CPU (and the OS, for the YMM/ZMM register state) supports. RBEE_ISA=
- * scalar|avx2|avx512|neon forces a path. Policy for a forced ISA the CPU lacks
+ * forces one by name (rbee isas lists them). Policy for a forced ISA the CPU lacks
  * (or an unknown name): rb_kernels() never fails, it ignores such a value and
  * uses the best table; the CLI (at start) and rbee_model_load call
  * rb_kernels_select_env, which refuses it with a message naming the value
  * and the valid names, so no run goes ahead on a path nobody asked for.
  *
- * x86-64: avx2 needs AVX2+FMA+F16C; avx512 needs AVX-512 F+BW+VL+DQ+VNNI;
- * both need the OS to save the registers (XGETBV). aarch64: neon always,
- * the dotprod table when HWCAP_ASIMDDP is set; both report isa "neon".
+ * x86-64, worst to best: avx2 needs AVX2+FMA+F16C; avxvnni also AVX-VNNI
+ * (CPUID 7.1 EAX bit 4); avx512 needs AVX-512 F+BW+VL+DQ+VNNI. All need the
+ * OS to save the registers (XGETBV). avxvnni_evex, the avxvnni code with the
+ * EVEX vpdpbusd of AVX512-VNNI+VL, is listed where avxvnni cannot run but
+ * that can (AMD Zen 4), so its logic is tested there; avx512 still wins.
+ * aarch64: neon always, neon_dotprod when HWCAP_ASIMDDP is set.
  * This file is the one place with an x86-vs-ARM #if.
  */
 #include <pthread.h>
@@ -23,9 +26,9 @@
 
 /* What this CPU can run, filled once by detect(). */
 struct cpu_isas {
-    const struct rb_kernels *tables[4]; /* usable tables, best last */
+    const struct rb_kernels *tables[6]; /* usable tables, best last */
     int n_tables;
-    char names[64];                     /* "scalar avx2 avx512" */
+    char names[96];                     /* "scalar avx2 avx512" */
 };
 
 static void add_table(struct cpu_isas *c, const struct rb_kernels *k) {
@@ -45,46 +48,49 @@ static uint64_t read_xcr0(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
-struct x86_features {
-    int avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avxvnni;
-};
+static int bit(uint64_t v, int i) { return (int)((v >> i) & 1); }
 
-static struct x86_features x86_detect(void) {
-    struct x86_features f = {0};
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
-    int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-    int fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
-    if (!osxsave || !avx) return f;
-    uint64_t xcr0 = read_xcr0();
-    int ymm_ok = (xcr0 & 0x6) == 0x6;            /* XMM + YMM state */
-    int zmm_ok = ymm_ok && (xcr0 & 0xe0) == 0xe0; /* opmask + ZMM_Hi256 + Hi16_ZMM */
-    if (!ymm_ok) return f;
-    f.fma = fma;
-    f.f16c = f16c;
-    if (__get_cpuid_max(0, NULL) < 7) return f;
-    __cpuid_count(7, 0, a, b, c, d);
-    f.avx2 = (b >> 5) & 1;
-    if (zmm_ok) {
-        f.avx512f = (b >> 16) & 1;
-        f.avx512dq = (b >> 17) & 1;
-        f.avx512bw = (b >> 30) & 1;
-        f.avx512vl = (b >> 31) & 1;
-        f.avx512vnni = (c >> 11) & 1;
-    }
-    __cpuid_count(7, 1, a, b, c, d);
-    f.avxvnni = (a >> 4) & 1;
-    return f;
+int rb_x86_tables(const struct rb_x86_cpuid *r, const struct rb_kernels **t) {
+    int n = 0;
+    t[n++] = &rb_kernels_scalar;
+    /* the OS must save the YMM (and, for EVEX code, the opmask and ZMM) state */
+    const int ymm = bit(r->leaf1_ecx, 27) && bit(r->leaf1_ecx, 28) && (r->xcr0 & 0x6) == 0x6;
+    const int zmm = ymm && (r->xcr0 & 0xe0) == 0xe0;
+    if (!ymm || !bit(r->leaf7_ebx, 5) || !bit(r->leaf1_ecx, 12) || !bit(r->leaf1_ecx, 29))
+        return n; /* AVX2, FMA, F16C */
+    t[n++] = &rb_kernels_avx2;
+    const int vl_vnni = zmm && bit(r->leaf7_ebx, 31) && bit(r->leaf7_ecx, 11);
+#ifndef RB_NO_AVXVNNI
+    if (bit(r->leaf7_1_eax, 4)) /* AVX-VNNI */
+        t[n++] = &rb_kernels_avxvnni;
+    else
+#endif
+    if (vl_vnni)
+        t[n++] = &rb_kernels_avxvnni_evex;
+    if (vl_vnni && bit(r->leaf7_ebx, 16) && bit(r->leaf7_ebx, 17) && bit(r->leaf7_ebx, 30)) /* F, DQ, BW */
+        t[n++] = &rb_kernels_avx512;
+    return n;
 }
 
 static void detect(struct cpu_isas *c) {
-    struct x86_features f = x86_detect();
-    add_table(c, &rb_kernels_scalar);
-    if (f.avx2 && f.fma && f.f16c) {
-        add_table(c, &rb_kernels_avx2);
-        if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni)
-            add_table(c, &rb_kernels_avx512);
+    struct rb_x86_cpuid r = { 0 };
+    unsigned a, b, cx, d;
+    if (__get_cpuid(1, &a, &b, &cx, &d)) {
+        r.leaf1_ecx = cx;
+        if (bit(cx, 27)) r.xcr0 = read_xcr0(); /* OSXSAVE: XGETBV may run */
     }
+    if (__get_cpuid_max(0, NULL) >= 7) {
+        __cpuid_count(7, 0, a, b, cx, d);
+        r.leaf7_ebx = b;
+        r.leaf7_ecx = cx;
+        if (a >= 1) { /* subleaf 1 exists */
+            __cpuid_count(7, 1, a, b, cx, d);
+            r.leaf7_1_eax = a;
+        }
+    }
+    const struct rb_kernels *t[RB_X86_TABLES_MAX];
+    int n = rb_x86_tables(&r, t);
+    for (int i = 0; i < n; i++) add_table(c, t[i]);
 }
 
 /* --------------------------------------------------------------- aarch64 */
@@ -96,10 +102,8 @@ static void detect(struct cpu_isas *c) {
 
 static void detect(struct cpu_isas *c) {
     add_table(c, &rb_kernels_scalar);
-    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP)
-        add_table(c, &rb_kernels_neon_dotprod);
-    else
-        add_table(c, &rb_kernels_neon);
+    add_table(c, &rb_kernels_neon);
+    if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) add_table(c, &rb_kernels_neon_dotprod);
 }
 
 /* ------------------------------------------------------------ other CPUs */
@@ -145,7 +149,7 @@ const struct rb_kernels *rb_kernels(void) {
 }
 
 int rb_kernels_select(const char *isa, char *err) {
-    static const char *known[] = { "scalar", "avx2", "avx512", "neon" };
+    static const char *const known[] = { "scalar", "avx2", "avxvnni", "avxvnni_evex", "avx512", "neon", "neon_dotprod" };
     if (!isa || !*isa) {
         snprintf(err, RB_ERR_MAX, "RBEE_ISA: empty ISA name (this CPU runs: %s)", rb_kernels_available());
         return -1;
@@ -156,7 +160,8 @@ int rb_kernels_select(const char *isa, char *err) {
         for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
             if (!strcmp(known[i], isa)) is_known = 1;
         snprintf(err, RB_ERR_MAX, "RBEE_ISA=%s: %s (this CPU runs: %s)", isa,
-                 is_known ? "this CPU or build lacks it" : "unknown ISA, expected scalar|avx2|avx512|neon",
+                 is_known ? "this CPU or build lacks it"
+                          : "unknown ISA, expected scalar|avx2|avxvnni|avxvnni_evex|avx512|neon|neon_dotprod",
                  rb_kernels_available());
         return -1;
     }

@@ -1,9 +1,10 @@
 /* kernels.h - the kernel table: how fast a row of weight blocks meets a row of
  * activations, plus the float helpers the forward pass spends time in.
  *
- * One table per ISA (simd/scalar.c, avx2.c, avx512.c, neon.c), each file
- * compiled with its own flags. rb_kernels() returns the table chosen once at
- * start (best the CPU supports, or RBEE_ISA=scalar|avx2|avx512|neon).
+ * One table per ISA (simd/scalar.c, avx2.c, avxvnni.c, avx512.c, neon.c,
+ * neon_dotprod.c), each file compiled with its own flags. rb_kernels()
+ * returns the table chosen once at start (best the CPU supports, or the one
+ * RBEE_ISA names: scalar|avx2|avxvnni|avxvnni_evex|avx512|neon|neon_dotprod).
  * Every SIMD entry must agree with the scalar one: bit-exact for integer dot
  * products, within a stated tolerance for float reductions.
  */
@@ -31,7 +32,7 @@ typedef void (*rb_gemm_fn)(int64_t n, int64_t n_rows, int64_t n_tok,
                            float *out, int64_t out_stride);
 
 struct rb_kernels {
-    const char *isa;                                 /* "scalar", "avx2", "avx512", "neon" */
+    const char *isa;                                 /* "scalar", "avx2", "avx512", ... (one per table) */
     rb_vec_dot_fn vec_dot[RB_TYPE_COUNT];            /* by weight type; NULL = unsupported */
     rb_gemm_fn gemm[RB_TYPE_COUNT];                  /* by weight type; NULL = loop vec_dot */
     rb_quantize_row_fn quantize_act[RB_TYPE_COUNT];  /* by activation type (Q8_0, Q8_1, Q8_K, F16, BF16) */
@@ -49,10 +50,25 @@ struct rb_kernels {
 };
 
 extern const struct rb_kernels rb_kernels_scalar;
-extern const struct rb_kernels rb_kernels_avx2;   /* x86-64 builds only */
-extern const struct rb_kernels rb_kernels_avx512; /* x86-64 builds only */
-extern const struct rb_kernels rb_kernels_neon;   /* aarch64 builds only */
-extern const struct rb_kernels rb_kernels_neon_dotprod; /* aarch64 with dotprod; isa "neon" too */
+extern const struct rb_kernels rb_kernels_avx2;         /* x86-64 builds only */
+extern const struct rb_kernels rb_kernels_avxvnni;      /* x86-64, compilers with -mavxvnni */
+extern const struct rb_kernels rb_kernels_avxvnni_evex; /* x86-64: avxvnni's code, EVEX vpdpbusd */
+extern const struct rb_kernels rb_kernels_avx512;       /* x86-64 builds only */
+extern const struct rb_kernels rb_kernels_neon;         /* aarch64 builds only */
+extern const struct rb_kernels rb_kernels_neon_dotprod; /* aarch64 builds only */
+
+/* x86-64: what CPUID and XGETBV report (0 where a leaf is missing), and
+ * the tables a CPU reporting it runs, worst to best (cpu.c's choice, apart
+ * from reading the registers, so that tests can give it any CPU). */
+struct rb_x86_cpuid {
+    uint32_t leaf1_ecx;   /* FMA 12, OSXSAVE 27, AVX 28, F16C 29 */
+    uint32_t leaf7_ebx;   /* AVX2 5, AVX512F 16, DQ 17, BW 30, VL 31 */
+    uint32_t leaf7_ecx;   /* AVX512_VNNI 11 */
+    uint32_t leaf7_1_eax; /* AVX-VNNI 4 */
+    uint64_t xcr0;        /* OS-saved state: SSE 1, AVX 2, opmask/ZMM 5-7 */
+};
+#define RB_X86_TABLES_MAX 5
+int rb_x86_tables(const struct rb_x86_cpuid *r, const struct rb_kernels **t); /* t: RB_X86_TABLES_MAX */
 
 /* The table in use: chosen on first call from CPU features and RBEE_ISA. */
 const struct rb_kernels *rb_kernels(void);

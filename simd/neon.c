@@ -1,7 +1,8 @@
 /* neon.c - AArch64 NEON kernels, plain ARMv8.0 (Raspberry Pi 4 / Cortex-A72),
  * compiled with -march=armv8-a. simd/neon_dotprod.c builds the same integer
  * dot products with `sdot` for ARMv8.2 CPUs (Pi 5) and points its float
- * entries here; simd/cpu.c picks between the two with HWCAP_ASIMDDP.
+ * entries here; simd/cpu.c offers both where HWCAP_ASIMDDP is set (dotprod
+ * best), this one alone where not.
  *
  * This file: activation quantizers (bit-identical to the scalar reference:
  * round half to even with vcvtnq), F16 and BF16 conversions (round to nearest
@@ -375,4 +376,4 @@ void rb_neon_add(float *out, const float *a, const float *b, int64_t n) {
 
 /* ================================================================= table */
 
-const struct rb_kernels rb_kernels_neon = RB_NEON_TABLE;
+const struct rb_kernels rb_kernels_neon = RB_NEON_TABLE("neon");

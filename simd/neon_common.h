@@ -439,9 +439,10 @@ RB_NEON_INT_KERNELS(q4_K, RB_TYPE_Q4_K, rb_gemm_k)
 RB_NEON_INT_KERNELS(q5_K, RB_TYPE_Q5_K, rb_gemm_k)
 RB_NEON_INT_KERNELS(q6_K, RB_TYPE_Q6_K, rb_gemm_k)
 
-/* The table both files build; only rb_neon_dot_s8 differs between them. */
-#define RB_NEON_TABLE {                                              \
-    .isa = "neon",                                                   \
+/* The table both files build, each under its own name; only
+ * rb_neon_dot_s8 differs between them. */
+#define RB_NEON_TABLE(name) {                                        \
+    .isa = name,                                                     \
     .vec_dot = {                                                     \
         [RB_TYPE_F32] = rb_neon_vec_dot_f32,                         \
         [RB_TYPE_F16] = rb_neon_vec_dot_f16,                         \

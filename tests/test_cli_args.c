@@ -192,7 +192,7 @@ TEST(help_on_every_command_and_version) {
 TEST(rbee_isa_refused_by_name) {
     const char *isas[] = { "rbee", "isas", NULL };
     setenv("RBEE_ISA", "avx513", 1);
-    EXPECT_ERROR("RBEE_ISA=avx513: unknown ISA, expected scalar|avx2|avx512|neon (this CPU runs: ", "isas");
+    EXPECT_ERROR("RBEE_ISA=avx513: unknown ISA, expected scalar|avx2|avxvnni|avxvnni_evex|avx512|neon|neon_dotprod (this CPU runs: ", "isas");
     EXPECT_ERROR("RBEE_ISA=avx513", "run", "-m", model, "-p", "hi");
     char err[RBEE_ERR_MAX];
     rbee_model *m = NULL;

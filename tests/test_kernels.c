@@ -7,7 +7,7 @@
  *    longer row may add the per-block terms in another order, so
  *    |simd - scalar| <= 2e-7 * nblocks * sum over blocks of |block term|
  *    (each block term is exact in both; only float additions differ);
- *  - gemm: bit-identical to the same table's vec_dot, n_tok 1..9;
+ *  - gemm: bit-identical to the same table's vec_dot, n_tok 1..9, 16, 17, 35;
  *  - F32/F16/BF16 dots: 1e-5 * sum |x_i y_i| (scalar sums in double);
  *  - rmsnorm/layernorm/softmax/silu_mul/gelu: 2e-6 relative + 1e-7 absolute
  *    per element (1e-6 absolute for softmax of long rows).
@@ -447,12 +447,68 @@ TEST(dispatch) {
     CHECK(rb_kernels() == &rb_kernels_scalar);
 }
 
+#if defined(__x86_64__)
+/* The x86 choice for CPUs this machine is not: CPUID/XGETBV as they report
+ * it (AVX-VNNI: CPUID 7.1 EAX bit 4; the evex build needs the OS to save
+ * the ZMM state). Best last is what rb_kernels() picks. */
+static const char *x86_names(uint32_t l1c, uint32_t l7b, uint32_t l7c, uint32_t l71a, uint64_t xcr0) {
+    static char names[128];
+    const struct rb_x86_cpuid r = { l1c, l7b, l7c, l71a, xcr0 };
+    const struct rb_kernels *t[RB_X86_TABLES_MAX];
+    int n = rb_x86_tables(&r, t);
+    names[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (i) strcat(names, " ");
+        strcat(names, t[i]->isa);
+    }
+    return names;
+}
+
+TEST(x86_choice) {
+    const uint32_t avx_f16c_fma = 1u << 12 | 1u << 27 | 1u << 28 | 1u << 29;
+    const uint32_t avx2 = 1u << 5, avx512 = 1u << 5 | 1u << 16 | 1u << 17 | 1u << 30 | 1u << 31;
+    const uint32_t vnni512 = 1u << 11, avxvnni = 1u << 4, bf16 = 1u << 5;
+    /* Haswell .. Zen 3: AVX2 */
+    CHECK_STR(x86_names(avx_f16c_fma, avx2, 0, 0, 0x7), "scalar avx2");
+    /* Alder Lake: AVX-VNNI, no AVX-512 (and no ZMM state) */
+#ifndef RB_NO_AVXVNNI
+    CHECK_STR(x86_names(avx_f16c_fma, avx2, 0, avxvnni, 0x7), "scalar avx2 avxvnni");
+    /* Sapphire Rapids: both; the VEX build, avx512 best */
+    CHECK_STR(x86_names(avx_f16c_fma, avx512, vnni512, avxvnni | bf16, 0xe7), "scalar avx2 avxvnni avx512");
+#endif
+    /* Zen 4: AVX-512 VNNI and BF16, no AVX-VNNI: the evex build is tested there */
+    CHECK_STR(x86_names(avx_f16c_fma, avx512, vnni512, bf16, 0xe7), "scalar avx2 avxvnni_evex avx512");
+    /* Skylake-X: AVX-512 without VNNI */
+    CHECK_STR(x86_names(avx_f16c_fma, avx512, 0, 0, 0xe7), "scalar avx2");
+    /* an OS that does not save the ZMM state: no EVEX code */
+    CHECK_STR(x86_names(avx_f16c_fma, avx512, vnni512, 0, 0x7), "scalar avx2");
+    /* an OS without YMM state, no OSXSAVE, no F16C, no FMA: scalar only */
+    CHECK_STR(x86_names(avx_f16c_fma, avx512, vnni512, avxvnni, 0x3), "scalar");
+    CHECK_STR(x86_names(avx_f16c_fma & ~(1u << 27), avx2, 0, avxvnni, 0x7), "scalar");
+    CHECK_STR(x86_names(avx_f16c_fma & ~(1u << 29), avx2, 0, 0, 0x7), "scalar");
+    CHECK_STR(x86_names(avx_f16c_fma & ~(1u << 12), avx2, 0, 0, 0x7), "scalar");
+#ifndef RB_NO_AVXVNNI
+    /* the VEX table cannot run here: at least it is whole (its code is the
+     * avxvnni_evex table's, which runs every test above where it can) */
+    CHECK_STR(rb_kernels_avxvnni.isa, "avxvnni");
+    for (int t = 0; t < RB_TYPE_COUNT; t++) {
+        CHECK(!S->vec_dot[t] || rb_kernels_avxvnni.vec_dot[t]);
+        CHECK(!S->quantize_act[t] || rb_kernels_avxvnni.quantize_act[t]);
+        CHECK(!rb_kernels_avxvnni_evex.gemm[t] == !rb_kernels_avxvnni.gemm[t]);
+    }
+#endif
+}
+#endif
+
 int main(void) {
     char names[128], err[RB_ERR_MAX];
     snprintf(names, sizeof names, "%s", rb_kernels_available());
     printf("kernel ISAs on this CPU: %s\n", names);
     RUN(first_choice);
     RUN(dispatch);
+#if defined(__x86_64__)
+    RUN(x86_choice);
+#endif
     for (char *isa = strtok(names, " "); isa; isa = strtok(NULL, " ")) {
         if (rb_kernels_select(isa, err) != 0) {
             printf("FAIL select %s: %s\n", isa, err);

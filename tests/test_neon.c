@@ -1,7 +1,7 @@
 /* test_neon.c - the two AArch64 NEON tables, plain ARMv8.0 (simd/neon.c) and
  * ARMv8.2 dotprod (simd/neon_dotprod.c):
- *   - dispatch picks the dotprod table exactly when HWCAP_ASIMDDP is set, and
- *     prints which one ran (make test-arm runs this under qemu with -cpu max
+ *   - dispatch offers the dotprod table ("neon_dotprod") exactly when
+ *     HWCAP_ASIMDDP is set, picks it then, and prints which one ran (make test-arm runs this under qemu with -cpu max
  *     and -cpu cortex-a72, so both paths are seen);
  *   - every table this CPU can run agrees with the scalar reference:
  *     bit-identical activation quantizers, F16/BF16 conversions and integer
@@ -36,7 +36,7 @@ static void neon_tables(const struct rb_kernels *t[3]) {
 }
 
 static const char *table_name(const struct rb_kernels *k) {
-    return k == &rb_kernels_neon_dotprod ? "neon (dotprod, sdot)" : k == &rb_kernels_neon ? "neon (plain ARMv8.0)" : k->isa;
+    return k == &rb_kernels_neon_dotprod ? "neon_dotprod (sdot)" : k == &rb_kernels_neon ? "neon (plain ARMv8.0)" : k->isa;
 }
 
 /* xorshift: the same inputs every run */
@@ -115,10 +115,16 @@ TEST(dispatch_matches_cpu) {
     const char *forced = getenv("RBEE_ISA");
     printf("kernel table: %s (HWCAP_ASIMDDP %s, available: %s)\n", table_name(rb_kernels()),
            has_dotprod() ? "set" : "clear", rb_kernels_available());
-    CHECK_CONTAINS(rb_kernels_available(), "neon");
-    if (!forced || !*forced || !strcmp(forced, "neon")) CHECK(rb_kernels() == want);
+    /* one name per table: the dotprod one is listed (best) exactly when the CPU has it */
+    CHECK_STR(rb_kernels_available(), has_dotprod() ? "scalar neon neon_dotprod" : "scalar neon");
+    if (!forced || !*forced) CHECK(rb_kernels() == want);
+    else CHECK_STR(rb_kernels()->isa, forced);
     CHECK_STR(rb_kernels_neon.isa, "neon");
-    CHECK_STR(rb_kernels_neon_dotprod.isa, "neon");
+    CHECK_STR(rb_kernels_neon_dotprod.isa, "neon_dotprod");
+    char err[RB_ERR_MAX];
+    const char *before = rb_kernels()->isa;
+    CHECK((rb_kernels_select("neon_dotprod", err) == 0) == has_dotprod());
+    CHECK(rb_kernels_select(before, err) == 0);
 }
 
 /* Hand-computed: a wrong unpacking or scale order cannot match these. */
