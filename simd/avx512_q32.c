@@ -199,7 +199,7 @@ ALWAYS_INLINE void hex_pass(const struct q32_fmt *f, int T, const uint8_t *xh, i
                             const struct prep_group *const *p, __m512 acc[TOK_MAX]) {
     struct wquad q[4];
     __m512 dx;
-    if (T == 1 && PREFETCH) /* generation streams weights from DRAM: ask ahead */
+    if (T == 1) /* generation streams weights from DRAM: ask ahead */
         for (int l = 0; l < 16 * (int)f->xsize; l += 64) _mm_prefetch((const char *)xh + PREFETCH + l, PF_HINT);
     load_hex(f, xh, nbh, q, &dx);
     UNROLL for (int t = 0; t < T; t++) {
