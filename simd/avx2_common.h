@@ -169,15 +169,6 @@ static const struct blk32 fmt_q5_0 = { sizeof(block_q5_0), sizeof(block_q8_0), 0
 static const struct blk32 fmt_q4_1 = { sizeof(block_q4_1), sizeof(block_q8_1), 2, 2, FOLD_DXDY_SUMI_MS };
 static const struct blk32 fmt_q5_1 = { sizeof(block_q5_1), sizeof(block_q8_1), 2, 2, FOLD_DXDY_SUMI_MS };
 
-#define DEFINE_BLK32(name, TYPE, fmt) \
-    static void gemm_##name(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t wrb, \
-                            const void *act, size_t arb, float *out, int64_t os) { \
-        gemm_blk32(TYPE, &fmt, n, n_rows, n_tok, w, wrb, act, arb, out, os); \
-    } \
-    static void vec_dot_##name(int64_t n, float *s, const void *x, const void *y) { \
-        gemm_blk32(TYPE, &fmt, n, 1, 1, x, 0, y, 0, s, 1); \
-    }
-
 DEFINE_BLK32(q4_1, RB_TYPE_Q4_1, fmt_q4_1)
 DEFINE_BLK32(q5_0, RB_TYPE_Q5_0, fmt_q5_0)
 DEFINE_BLK32(q5_1, RB_TYPE_Q5_1, fmt_q5_1)

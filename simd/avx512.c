@@ -28,27 +28,10 @@
 #include "scalar.h"
 #include "avx2.h"
 #include "avx512.h"
+#include "x86_common.h"
 #include "../quant/quant.h"
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-/* Field f of the block of type T at p, as bytes: blocks in a row need not be
- * aligned for their struct, so kernels never dereference block pointers. */
-#define AT(p, T, f) ((const uint8_t *)(p) + offsetof(T, f))
-
 /* ---------------------------------------------------------------- helpers */
-
-ALWAYS_INLINE int hsum256_epi32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-    return _mm_cvtsi128_si32(s);
-}
-
-ALWAYS_INLINE float f16_at(const void *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
 
 /* P[k] holds block 2k in dwords 0-7 and block 2k+1 in dwords 8-15. Returns
  * the 16 exact block sums, dword i holding block
@@ -78,35 +61,17 @@ ALWAYS_INLINE __m512 load_f16x16(const void *base, size_t stride) {
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(words));
 }
 
-/* Byte j = 0xFF when bit j of the little-endian u32 at p is set. */
-ALWAYS_INLINE __m256i bits_to_bytes(const uint8_t *p) {
-    uint32_t bits;
-    memcpy(&bits, p, 4);
-    const __m256i pick = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
-                                           0x0101010101010101, 0x0000000000000000);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), pick);
-    return _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
-}
-
-/* 16 packed nibbles -> 32 bytes: low nibbles first, then high. */
-ALWAYS_INLINE __m256i unpack_nibbles(const uint8_t *qs) {
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    __m128i v = _mm_loadu_si128((const __m128i *)qs);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
-}
-
 /* ------------------------------------------- 32-element block formats */
 
 enum fold_kind {
-    FOLD_DXDY_SUMI,    /* acc += (dx * dy) * sumi             (Q4_0, Q5_0, Q8_0) */
+    FOLD_DXDY_SUMI,    /* acc += (dx * dy) * sumi             (Q5_0) */
     FOLD_DXDY_SUMI_MS, /* acc += (dx * dy) * sumi + m * s     (Q4_1, Q5_1) */
 };
 
 struct blk32 {
     size_t xsize, ysize;   /* bytes per weight / activation block */
     size_t xm_off, ys_off; /* offsets of the weight min m and activation s */
-    int signed_w;          /* weights signed (Q4_0, Q5_0, Q8_0) or unsigned (Q4_1, Q5_1) */
+    int signed_w;          /* weights signed (Q5_0) or unsigned (Q4_1, Q5_1) */
     enum fold_kind fold;
 };
 
@@ -117,33 +82,29 @@ struct wgroup {
     __m512 dx, m;       /* weight scales (and mins), in reduce16's block order */
 };
 
-/* Weight block -> its 32 quants as bytes: signed values for Q4_0/Q5_0/Q8_0,
- * the unsigned stored quants for Q4_1/Q5_1. */
+/* Weight block -> its 32 quants as bytes: signed values for Q5_0, the
+ * unsigned stored quants for Q4_1/Q5_1. */
 ALWAYS_INLINE __m256i blk_unpack(int type, const char *x) {
     switch (type) {
-    case RB_TYPE_Q4_0: return _mm256_sub_epi8(unpack_nibbles(AT(x, block_q4_0, qs)), _mm256_set1_epi8(8));
     case RB_TYPE_Q4_1: return unpack_nibbles(AT(x, block_q4_1, qs));
     case RB_TYPE_Q5_0:
         return _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles(AT(x, block_q5_0, qs)),
                                                _mm256_and_si256(bits_to_bytes(AT(x, block_q5_0, qh)), _mm256_set1_epi8(0x10))),
                                _mm256_set1_epi8(16));
-    case RB_TYPE_Q5_1:
+    default: /* Q5_1 */
         return _mm256_or_si256(unpack_nibbles(AT(x, block_q5_1, qs)),
                                _mm256_and_si256(bits_to_bytes(AT(x, block_q5_1, qh)), _mm256_set1_epi8(0x10)));
-    default: /* Q8_0 */
-        return _mm256_loadu_si256((const __m256i *)AT(x, block_q8_0, qs));
     }
 }
 
 ALWAYS_INLINE __m512i unpack_pair(int type, const char *x, size_t xsize) {
-    if (type == RB_TYPE_Q4_0 || type == RB_TYPE_Q4_1) {
+    if (type == RB_TYPE_Q4_1) {
         /* [qs0 qs1 qs0 qs1] >> (0 0 4 4) & 15 = [lo0 lo1 hi0 hi1] -> [lo0 hi0 lo1 hi1] */
-        const size_t qo = type == RB_TYPE_Q4_0 ? offsetof(block_q4_0, qs) : offsetof(block_q4_1, qs);
+        const size_t qo = offsetof(block_q4_1, qs);
         __m256i v = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)(x + xsize + qo)),
                                      _mm_loadu_si128((const __m128i *)(x + qo)));
         __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(v), v, 1);
         z = _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4)), _mm512_set1_epi8(0x0F));
-        if (type == RB_TYPE_Q4_0) z = _mm512_sub_epi8(z, _mm512_set1_epi8(8));
         return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
     }
     return _mm512_inserti64x4(_mm512_castsi256_si512(blk_unpack(type, x)), blk_unpack(type, x + xsize), 1);
@@ -179,21 +140,7 @@ ALWAYS_INLINE __m256i dot_one_lanes(int type, const struct blk32 *f, __m256i w, 
 }
 
 ALWAYS_INLINE int dot_one(int type, const struct blk32 *f, __m256i w, const char *yb) {
-    return hsum256_epi32(dot_one_lanes(type, f, w, yb));
-}
-
-/* Lane k of the result = sum of the 8 lanes of s[k] (exact, int32). */
-ALWAYS_INLINE __m256i reduce8(const __m256i s[8]) {
-    __m256i h0 = _mm256_hadd_epi32(s[0], s[1]), h1 = _mm256_hadd_epi32(s[2], s[3]);
-    __m256i h2 = _mm256_hadd_epi32(s[4], s[5]), h3 = _mm256_hadd_epi32(s[6], s[7]);
-    __m256i g0 = _mm256_hadd_epi32(h0, h1), g1 = _mm256_hadd_epi32(h2, h3);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20), _mm256_permute2x128_si256(g0, g1, 0x31));
-}
-
-/* Eight F16 fields at base + k * stride as floats (gathered like load_f16x16). */
-ALWAYS_INLINE __m256 load_f16x8(const void *base, size_t stride) {
-    __m256i off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)stride));
-    return _mm256_cvtph_ps(_mm256_cvtepi32_epi16(_mm256_i32gather_epi32((const int *)base, off, 1)));
+    return hsum_epi32(dot_one_lanes(type, f, w, yb));
 }
 
 /* Eight blocks at once where fewer than 16 remain (e.g. rows of 256):
@@ -207,13 +154,6 @@ ALWAYS_INLINE __m256 group8(int type, const struct blk32 *f, const char *xb, con
     if (f->fold == FOLD_DXDY_SUMI_MS)
         t = _mm256_add_ps(t, _mm256_mul_ps(load_f16x8(xb + f->xm_off, f->xsize), load_f16x8(yb + f->ys_off, f->ysize)));
     return _mm256_add_ps(acc8, t);
-}
-
-ALWAYS_INLINE float hsum256_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
 }
 
 /* One statement per rounding step: a compiler that contracts a*b + c into an
@@ -302,7 +242,7 @@ ALWAYS_INLINE void gemm_blk32(int type, const struct blk32 *f, int64_t n, int64_
                 }
             }
             for (int t = 0; t < nt; t++)
-                out[(t0 + t) * out_stride + r] = (_mm512_reduce_add_ps(acc[t]) + hsum256_ps(acc8[t])) + tail[t];
+                out[(t0 + t) * out_stride + r] = (_mm512_reduce_add_ps(acc[t]) + hsum_ps(acc8[t])) + tail[t];
         }
     }
 }
@@ -310,15 +250,6 @@ ALWAYS_INLINE void gemm_blk32(int type, const struct blk32 *f, int64_t n, int64_
 static const struct blk32 fmt_q5_0 = { sizeof(block_q5_0), sizeof(block_q8_0), 0, 0, 1, FOLD_DXDY_SUMI };
 static const struct blk32 fmt_q4_1 = { sizeof(block_q4_1), sizeof(block_q8_1), 2, 2, 0, FOLD_DXDY_SUMI_MS };
 static const struct blk32 fmt_q5_1 = { sizeof(block_q5_1), sizeof(block_q8_1), 2, 2, 0, FOLD_DXDY_SUMI_MS };
-
-#define DEFINE_BLK32(name, TYPE, fmt) \
-    static void gemm_##name(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t wrb, \
-                            const void *act, size_t arb, float *out, int64_t os) { \
-        gemm_blk32(TYPE, &fmt, n, n_rows, n_tok, w, wrb, act, arb, out, os); \
-    } \
-    static void vec_dot_##name(int64_t n, float *s, const void *x, const void *y) { \
-        gemm_blk32(TYPE, &fmt, n, 1, 1, x, 0, y, 0, s, 1); \
-    }
 
 DEFINE_BLK32(q4_1, RB_TYPE_Q4_1, fmt_q4_1)
 DEFINE_BLK32(q5_0, RB_TYPE_Q5_0, fmt_q5_0)

@@ -91,4 +91,16 @@ ALWAYS_INLINE __m256i load_2x128(const void *lo, const void *hi) {
                                    _mm_loadu_si128((const __m128i *)hi), 1);
 }
 
+/* The kernel-table entries gemm_NAME and vec_dot_NAME of a 32-element
+ * format, over the includer's gemm_blk32(type, &fmt, ...) (avx2_common.h,
+ * avx512.c: each has its own driver and struct blk32). */
+#define DEFINE_BLK32(name, TYPE, fmt) \
+    static void gemm_##name(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t wrb, \
+                            const void *act, size_t arb, float *out, int64_t os) { \
+        gemm_blk32(TYPE, &fmt, n, n_rows, n_tok, w, wrb, act, arb, out, os); \
+    } \
+    static void vec_dot_##name(int64_t n, float *s, const void *x, const void *y) { \
+        gemm_blk32(TYPE, &fmt, n, 1, 1, x, 0, y, 0, s, 1); \
+    }
+
 #endif
