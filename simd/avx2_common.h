@@ -68,37 +68,6 @@ ALWAYS_INLINE __m256i dot2_u4_i8(__m256i u, __m256i ylo, __m256i v, __m256i yhi)
  * the scalar reference's float order per block; blocks k, k+8, ... share
  * float lane k. A row's last nb % 8 blocks go one at a time in scalar order. */
 
-enum fold_kind {
-    FOLD_DXDY_SUMI,    /* acc += (dx * dy) * sumi             (Q5_0) */
-    FOLD_DXDY_SUMI_MS, /* acc += (dx * dy) * sumi + m * s     (Q4_1, Q5_1) */
-};
-
-struct blk32 {
-    size_t xsize, ysize;   /* bytes per weight / activation block */
-    size_t xm_off;         /* offset of the weight min m (FOLD_DXDY_SUMI_MS) */
-    size_t ys_off;         /* offset of the activation s (Q8_1) */
-    enum fold_kind fold;
-};
-
-ALWAYS_INLINE __m256 fold8(__m256 acc, __m256i sumi, const char *x, const char *y, const struct blk32 *f) {
-    __m256 dx = load_f16x8(x, f->xsize), dy = load_f16x8(y, f->ysize);
-    __m256 t = _mm256_mul_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(sumi));
-    if (f->fold == FOLD_DXDY_SUMI_MS)
-        t = _mm256_add_ps(t, _mm256_mul_ps(load_f16x8(x + f->xm_off, f->xsize), load_f16x8(y + f->ys_off, f->ysize)));
-    return _mm256_add_ps(acc, t);
-}
-
-/* One statement per rounding step, as scalar rounds. */
-ALWAYS_INLINE float fold1(float acc, int sumi, const char *x, const char *y, const struct blk32 *f) {
-    float dxdy = f16_at(x) * f16_at(y);
-    float t = dxdy * (float)sumi;
-    if (f->fold == FOLD_DXDY_SUMI_MS) {
-        float ms = f16_at(x + f->xm_off) * f16_at(y + f->ys_off);
-        t = t + ms;
-    }
-    return acc + t;
-}
-
 /* Weight block -> its 32 unsigned quants (Q5_0: value + 16). */
 ALWAYS_INLINE __m256i blk_unpack(int type, const char *x) {
     switch (type) {
@@ -165,9 +134,9 @@ ALWAYS_INLINE void gemm_blk32(int type, const struct blk32 *f, int64_t n, int64_
     }
 }
 
-static const struct blk32 fmt_q5_0 = { sizeof(block_q5_0), sizeof(block_q8_0), 0, 0, FOLD_DXDY_SUMI };
-static const struct blk32 fmt_q4_1 = { sizeof(block_q4_1), sizeof(block_q8_1), 2, 2, FOLD_DXDY_SUMI_MS };
-static const struct blk32 fmt_q5_1 = { sizeof(block_q5_1), sizeof(block_q8_1), 2, 2, FOLD_DXDY_SUMI_MS };
+static const struct blk32 fmt_q5_0 = { sizeof(block_q5_0), sizeof(block_q8_0), 0, 0, 1, FOLD_DXDY_SUMI };
+static const struct blk32 fmt_q4_1 = { sizeof(block_q4_1), sizeof(block_q8_1), 2, 2, 0, FOLD_DXDY_SUMI_MS };
+static const struct blk32 fmt_q5_1 = { sizeof(block_q5_1), sizeof(block_q8_1), 2, 2, 0, FOLD_DXDY_SUMI_MS };
 
 DEFINE_BLK32(q4_1, RB_TYPE_Q4_1, fmt_q4_1)
 DEFINE_BLK32(q5_0, RB_TYPE_Q5_0, fmt_q5_0)

@@ -63,18 +63,6 @@ ALWAYS_INLINE __m512 load_f16x16(const void *base, size_t stride) {
 
 /* ------------------------------------------- 32-element block formats */
 
-enum fold_kind {
-    FOLD_DXDY_SUMI,    /* acc += (dx * dy) * sumi             (Q5_0) */
-    FOLD_DXDY_SUMI_MS, /* acc += (dx * dy) * sumi + m * s     (Q4_1, Q5_1) */
-};
-
-struct blk32 {
-    size_t xsize, ysize;   /* bytes per weight / activation block */
-    size_t xm_off, ys_off; /* offsets of the weight min m and activation s */
-    int signed_w;          /* weights signed (Q5_0) or unsigned (Q4_1, Q5_1) */
-    enum fold_kind fold;
-};
-
 /* One group of 16 weight blocks, unpacked once for every token it meets. */
 struct wgroup {
     __m512i w[8];       /* block pairs: signed values, or unsigned quants */
@@ -149,24 +137,9 @@ ALWAYS_INLINE __m256 group8(int type, const struct blk32 *f, const char *xb, con
     __m256i s[8];
     #pragma GCC unroll 8
     for (int k = 0; k < 8; k++) s[k] = dot_one_lanes(type, f, blk_unpack(type, xb + k * f->xsize), yb + k * f->ysize);
-    __m256 t = _mm256_mul_ps(_mm256_mul_ps(load_f16x8(xb, f->xsize), load_f16x8(yb, f->ysize)),
-                             _mm256_cvtepi32_ps(reduce8(s)));
-    if (f->fold == FOLD_DXDY_SUMI_MS)
-        t = _mm256_add_ps(t, _mm256_mul_ps(load_f16x8(xb + f->xm_off, f->xsize), load_f16x8(yb + f->ys_off, f->ysize)));
-    return _mm256_add_ps(acc8, t);
+    return fold8(acc8, reduce8(s), xb, yb, f);
 }
 
-/* One statement per rounding step: a compiler that contracts a*b + c into an
- * FMA within one expression (clang's default) would otherwise change bits. */
-ALWAYS_INLINE float fold1(float acc, int sumi, const char *x, const char *y, const struct blk32 *f) {
-    float dxdy = f16_at(x) * f16_at(y);
-    float t = dxdy * (float)sumi;
-    if (f->fold == FOLD_DXDY_SUMI_MS) {
-        float ms = f16_at(x + f->xm_off) * f16_at(y + f->ys_off);
-        t = t + ms;
-    }
-    return acc + t;
-}
 
 #define TOK_TILE 8
 

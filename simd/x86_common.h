@@ -91,9 +91,48 @@ ALWAYS_INLINE __m256i load_2x128(const void *lo, const void *hi) {
                                    _mm_loadu_si128((const __m128i *)hi), 1);
 }
 
+/* --------------------------------- 32-element formats Q4_1, Q5_0, Q5_1
+ * (avx2_common.h and avx512.c each drive them their own way; the block
+ * description and the float folds, which fix the bits, are these). */
+
+enum fold_kind {
+    FOLD_DXDY_SUMI,    /* acc += (dx * dy) * sumi             (Q5_0) */
+    FOLD_DXDY_SUMI_MS, /* acc += (dx * dy) * sumi + m * s     (Q4_1, Q5_1) */
+};
+
+struct blk32 {
+    size_t xsize, ysize;   /* bytes per weight / activation block */
+    size_t xm_off;         /* offset of the weight min m (FOLD_DXDY_SUMI_MS) */
+    size_t ys_off;         /* offset of the activation s (Q8_1) */
+    int signed_w;          /* weights signed (Q5_0) or unsigned (Q4_1, Q5_1) */
+    enum fold_kind fold;
+};
+
+/* acc lane k += block k's term of 8 consecutive blocks at x, y (sumi: their
+ * exact integer sums), each in the scalar reference's float order. */
+ALWAYS_INLINE __m256 fold8(__m256 acc, __m256i sumi, const char *x, const char *y, const struct blk32 *f) {
+    __m256 dx = load_f16x8(x, f->xsize), dy = load_f16x8(y, f->ysize);
+    __m256 t = _mm256_mul_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(sumi));
+    if (f->fold == FOLD_DXDY_SUMI_MS)
+        t = _mm256_add_ps(t, _mm256_mul_ps(load_f16x8(x + f->xm_off, f->xsize), load_f16x8(y + f->ys_off, f->ysize)));
+    return _mm256_add_ps(acc, t);
+}
+
+/* One statement per rounding step, as scalar rounds: a compiler that
+ * contracted a*b + c into an FMA within one expression would change bits. */
+ALWAYS_INLINE float fold1(float acc, int sumi, const char *x, const char *y, const struct blk32 *f) {
+    float dxdy = f16_at(x) * f16_at(y);
+    float t = dxdy * (float)sumi;
+    if (f->fold == FOLD_DXDY_SUMI_MS) {
+        float ms = f16_at(x + f->xm_off) * f16_at(y + f->ys_off);
+        t = t + ms;
+    }
+    return acc + t;
+}
+
 /* The kernel-table entries gemm_NAME and vec_dot_NAME of a 32-element
  * format, over the includer's gemm_blk32(type, &fmt, ...) (avx2_common.h,
- * avx512.c: each has its own driver and struct blk32). */
+ * avx512.c: each has its own driver). */
 #define DEFINE_BLK32(name, TYPE, fmt) \
     static void gemm_##name(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t wrb, \
                             const void *act, size_t arb, float *out, int64_t os) { \
