@@ -134,13 +134,9 @@ ALWAYS_INLINE void gemm_blk32(int type, const struct blk32 *f, int64_t n, int64_
     }
 }
 
-static const struct blk32 fmt_q5_0 = { sizeof(block_q5_0), sizeof(block_q8_0), 0, 0, 1, FOLD_DXDY_SUMI };
-static const struct blk32 fmt_q4_1 = { sizeof(block_q4_1), sizeof(block_q8_1), 2, 2, 0, FOLD_DXDY_SUMI_MS };
-static const struct blk32 fmt_q5_1 = { sizeof(block_q5_1), sizeof(block_q8_1), 2, 2, 0, FOLD_DXDY_SUMI_MS };
-
-DEFINE_BLK32(q4_1, RB_TYPE_Q4_1, fmt_q4_1)
-DEFINE_BLK32(q5_0, RB_TYPE_Q5_0, fmt_q5_0)
-DEFINE_BLK32(q5_1, RB_TYPE_Q5_1, fmt_q5_1)
+DEFINE_BLK32(q4_1, RB_TYPE_Q4_1)
+DEFINE_BLK32(q5_0, RB_TYPE_Q5_0)
+DEFINE_BLK32(q5_1, RB_TYPE_Q5_1)
 
 /* ------------------------------------------------------------- K-quants */
 

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../quant/quant.h"
+
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 /* Field f of the block of type T at p, as bytes. */
 #define AT(p, T, f) ((const uint8_t *)(p) + offsetof(T, f))
@@ -130,16 +132,25 @@ ALWAYS_INLINE float fold1(float acc, int sumi, const char *x, const char *y, con
     return acc + t;
 }
 
+/* The block description of a 32-element format (inlined with a constant
+ * type, the lookup folds away). */
+ALWAYS_INLINE const struct blk32 *blk32_fmt(int type) {
+    static const struct blk32 q5_0 = { sizeof(block_q5_0), sizeof(block_q8_0), 0, 0, 1, FOLD_DXDY_SUMI };
+    static const struct blk32 q4_1 = { sizeof(block_q4_1), sizeof(block_q8_1), 2, 2, 0, FOLD_DXDY_SUMI_MS };
+    static const struct blk32 q5_1 = { sizeof(block_q5_1), sizeof(block_q8_1), 2, 2, 0, FOLD_DXDY_SUMI_MS };
+    return type == RB_TYPE_Q5_0 ? &q5_0 : type == RB_TYPE_Q4_1 ? &q4_1 : &q5_1;
+}
+
 /* The kernel-table entries gemm_NAME and vec_dot_NAME of a 32-element
- * format, over the includer's gemm_blk32(type, &fmt, ...) (avx2_common.h,
+ * format, over the includer's gemm_blk32(type, fmt, ...) (avx2_common.h,
  * avx512.c: each has its own driver). */
-#define DEFINE_BLK32(name, TYPE, fmt) \
+#define DEFINE_BLK32(name, TYPE) \
     static void gemm_##name(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t wrb, \
                             const void *act, size_t arb, float *out, int64_t os) { \
-        gemm_blk32(TYPE, &fmt, n, n_rows, n_tok, w, wrb, act, arb, out, os); \
+        gemm_blk32(TYPE, blk32_fmt(TYPE), n, n_rows, n_tok, w, wrb, act, arb, out, os); \
     } \
     static void vec_dot_##name(int64_t n, float *s, const void *x, const void *y) { \
-        gemm_blk32(TYPE, &fmt, n, 1, 1, x, 0, y, 0, s, 1); \
+        gemm_blk32(TYPE, blk32_fmt(TYPE), n, 1, 1, x, 0, y, 0, s, 1); \
     }
 
 #endif
