@@ -142,8 +142,8 @@ TEST(greedy_equals_plain_loop_and_reuses_prefix) {
     rbee_model_free(m);
 }
 
-static void stop_case(rbee_model *m, const char *full, const char *const *stop, int n_stop,
-                      const char *want, enum rbee_finish want_finish) {
+static void stop_case(rbee_model *m, const char *const *stop, int n_stop, const char *want,
+                      enum rbee_finish want_finish) {
     rbee_session *s = open_session(m, 256);
     if (!s) return;
     int32_t ids[64];
@@ -158,7 +158,6 @@ static void stop_case(rbee_model *m, const char *full, const char *const *stop, 
     CHECK_STR(t.s, want);
     CHECK_EQ_INT(r.finish, want_finish);
     if (want_finish == RBEE_FINISH_STOP) CHECK(r.n_generated < 40);
-    (void)full;
     rbee_session_free(s);
 }
 
@@ -178,7 +177,7 @@ TEST(stop_strings) {
     memcpy(want, full, at);
     want[at] = 0;
     const char *s1[] = { stop1 };
-    stop_case(m, full, s1, 1, want, RBEE_FINISH_STOP);
+    stop_case(m, s1, 1, want, RBEE_FINISH_STOP);
 
     /* the earliest of several wins; one that never occurs changes nothing */
     char stop2[8];
@@ -188,7 +187,7 @@ TEST(stop_strings) {
     memcpy(want, full, at2);
     want[at2] = 0;
     const char *s2[] = { "zzzz-never", stop1, stop2 };
-    stop_case(m, full, s2, 3, want, RBEE_FINISH_STOP);
+    stop_case(m, s2, 3, want, RBEE_FINISH_STOP);
 
     /* a stop string that begins near the end but never completes: the held
      * text comes out at the end */
@@ -196,7 +195,7 @@ TEST(stop_strings) {
     size_t fl = strlen(full);
     snprintf(stop3, sizeof stop3, "%s@@@", full + fl - 2);
     const char *s3[] = { "never-seen", stop3 };
-    stop_case(m, full, s3, 2, full, RBEE_FINISH_LENGTH);
+    stop_case(m, s3, 2, full, RBEE_FINISH_LENGTH);
     rbee_model_free(m);
 }
 
