@@ -252,14 +252,14 @@ ALWAYS_INLINE void q32_group_sums(const struct q32_fmt *f, int T, const struct q
 /* sums[t] = the float sum of one row's chunk (nblk <= Q32_CHUNK blocks at x)
  * against T prepared tokens: lane i of acc sums the terms of the blocks that
  * reduce to lane i, one group after another; then the lanes are added. */
-ALWAYS_INLINE void q32_chunk(const struct q32_fmt *f, int T, const uint8_t *x, int nblk,
+ALWAYS_INLINE void q32_chunk(const struct q32_fmt *f, int T, const uint8_t *x, int nblk, int stream,
                              const struct q32_prep *const *yp, const int *has_m128, float *sums) {
     __m256 acc[TOK_TILE];
     #pragma GCC unroll 8
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (int gi = 0; gi * 8 < nblk; gi++) {
         const uint8_t *xg = x + (size_t)gi * 8 * f->xsize;
-        if (T == 1) /* generation streams weights from DRAM: ask ahead */
+        if (stream) /* rows read whole, one after another: ask ahead in the stream */
             for (size_t l = 0; l < 8 * f->xsize; l += 64) _mm_prefetch((const char *)xg + Q32_PREFETCH + l, _MM_HINT_T0);
         struct q32_wgroup g;
         q32_load_group(f, xg, nblk - gi * 8 < 8 ? nblk - gi * 8 : 8, &g);
@@ -279,14 +279,19 @@ ALWAYS_INLINE void q32_chunk(const struct q32_fmt *f, int T, const uint8_t *x, i
     for (int t = 0; t < T; t++) sums[t] = hsum_ps(acc[t]);
 }
 
-/* Every row against T tokens prepared for blocks [b0, b0 + nbp): each
- * chunk's sum is added to the output's running sum (first: b0 == 0). */
+/* Every row against T tokens prepared for blocks [b0, b0 + nbp) of nb:
+ * each chunk's sum is added to the output's running sum (first: b0 == 0).
+ * One token over whole rows reads the matrix as one stream, prefetched a
+ * fixed distance ahead; otherwise a pass reads a slice of each row, and a
+ * fixed distance would fetch bytes of the rows' other slices, which this
+ * pass skips (on a 7B model's FFN down rows, half again the bytes). */
 ALWAYS_INLINE void q32_rows(const struct q32_fmt *f, int T, int64_t n_rows, const uint8_t *w, size_t w_row_bytes,
-                            int64_t b0, int64_t nbp, const struct q32_prep *const *yp, const int *has_m128,
-                            float *out, int64_t out_stride) {
+                            int64_t b0, int64_t nbp, int64_t nb, const struct q32_prep *const *yp,
+                            const int *has_m128, float *out, int64_t out_stride) {
+    const int stream = T == 1 && nbp == nb;
     for (int64_t r = 0; r < n_rows; r++) {
         const uint8_t *x = w + (size_t)r * w_row_bytes + (size_t)b0 * f->xsize;
-        if (T > 1 && r + 2 < n_rows) /* a pass reads a slice of each row: fetch the next one's */
+        if (!stream && r + 2 < n_rows) /* fetch the slice of the row after next */
             for (size_t l = 0; l < (size_t)nbp * f->xsize; l += 64) _mm_prefetch((const char *)x + 2 * w_row_bytes + l, _MM_HINT_T0);
         float tot[TOK_TILE];
         #pragma GCC unroll 8
@@ -296,8 +301,8 @@ ALWAYS_INLINE void q32_rows(const struct q32_fmt *f, int T, int64_t n_rows, cons
             float sums[TOK_TILE];
             #pragma GCC unroll 8
             for (int t = 0; t < T; t++) yc[t] = yp[t] + c / 8;
-            q32_chunk(f, T, x + (size_t)c * f->xsize, nbp - c < Q32_CHUNK ? (int)(nbp - c) : Q32_CHUNK, yc, has_m128,
-                      sums);
+            q32_chunk(f, T, x + (size_t)c * f->xsize, nbp - c < Q32_CHUNK ? (int)(nbp - c) : Q32_CHUNK, stream, yc,
+                      has_m128, sums);
             #pragma GCC unroll 8
             for (int t = 0; t < T; t++) tot[t] = b0 + c == 0 ? sums[t] : tot[t] + sums[t];
         }
@@ -306,35 +311,47 @@ ALWAYS_INLINE void q32_rows(const struct q32_fmt *f, int T, int64_t n_rows, cons
     }
 }
 
+/* Rows read whole, one after another, are the stream DRAM serves fastest:
+ * passes over slices of every row, all that the stack's Q32_SLOTS groups
+ * allow for long rows or several tokens, read a 7B model's FFN down matrix
+ * (rows of 11008) at under half that speed. So the tokens are prepared
+ * whole on the heap when the stack cannot hold them (rows > 1: vec_dot's one
+ * row gains nothing); the passes remain for when the heap fails. Chunk
+ * sums add up in one order either way: the same bits. */
 ALWAYS_INLINE void gemm_q32_direct(const struct q32_fmt *f, int64_t n, int64_t n_rows, int64_t n_tok, const void *w,
                                    size_t w_row_bytes, const void *act, size_t act_row_bytes, float *out,
                                    int64_t out_stride) {
-    struct q32_prep buf[Q32_SLOTS];
-    const int64_t nb = n / 32;
+    struct q32_prep stack[Q32_SLOTS];
+    const int64_t nb = n / 32, n_groups = (nb + 7) / 8;
+    const int t_max = n_tok < TOK_TILE ? (int)n_tok : TOK_TILE;
+    struct q32_prep *heap = n_rows > 1 && t_max * n_groups > Q32_SLOTS
+                                ? malloc((size_t)(t_max * n_groups) * sizeof *heap) : NULL;
     for (int64_t t0 = 0; t0 < n_tok;) {
         const int64_t left = n_tok - t0;
         const int T = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-        const int64_t pass = (int64_t)(Q32_SLOTS / T) * 8; /* a multiple of Q32_CHUNK */
+        const int64_t per_tok = heap ? n_groups : Q32_SLOTS / T; /* groups */
+        const int64_t pass = heap ? nb : per_tok * 8;             /* a multiple of Q32_CHUNK */
         for (int64_t b0 = 0; b0 < nb; b0 += pass) {
             const int64_t nbp = nb - b0 < pass ? nb - b0 : pass;
             const struct q32_prep *yp[TOK_TILE];
             int has_m128[TOK_TILE];
             for (int t = 0; t < T; t++) {
-                struct q32_prep *g = buf + t * (Q32_SLOTS / T);
+                struct q32_prep *g = (heap ? heap : stack) + t * per_tok;
                 has_m128[t] = q32_prepare(f, (const uint8_t *)act + (size_t)(t0 + t) * act_row_bytes, b0, nbp, g);
                 yp[t] = g;
             }
             const uint8_t *wp = w;
             float *o = out + t0 * out_stride;
             switch (T) {
-            case 8: q32_rows(f, 8, n_rows, wp, w_row_bytes, b0, nbp, yp, has_m128, o, out_stride); break;
-            case 4: q32_rows(f, 4, n_rows, wp, w_row_bytes, b0, nbp, yp, has_m128, o, out_stride); break;
-            case 2: q32_rows(f, 2, n_rows, wp, w_row_bytes, b0, nbp, yp, has_m128, o, out_stride); break;
-            default: q32_rows(f, 1, n_rows, wp, w_row_bytes, b0, nbp, yp, has_m128, o, out_stride); break;
+            case 8: q32_rows(f, 8, n_rows, wp, w_row_bytes, b0, nbp, nb, yp, has_m128, o, out_stride); break;
+            case 4: q32_rows(f, 4, n_rows, wp, w_row_bytes, b0, nbp, nb, yp, has_m128, o, out_stride); break;
+            case 2: q32_rows(f, 2, n_rows, wp, w_row_bytes, b0, nbp, nb, yp, has_m128, o, out_stride); break;
+            default: q32_rows(f, 1, n_rows, wp, w_row_bytes, b0, nbp, nb, yp, has_m128, o, out_stride); break;
             }
         }
         t0 += T;
     }
+    free(heap);
 }
 
 /* ------------------------------------------------- repacked rows (prompt) */
