@@ -31,6 +31,7 @@
 
 #define MM_CHUNK 16   /* output rows per work unit: a few cache lines of output */
 #define ATT_TOKENS 8  /* query tokens per attention work unit */
+#define MM_SHARE_TOK 8 /* matmuls of at most this many tokens share their rows out (mm_task) */
 
 /* ------------------------------------------------------------ matmul */
 
@@ -42,27 +43,49 @@ struct mm_job {
     const uint8_t *act[3];  /* [T] activation rows for weight i, act_stride apart */
     size_t act_stride[3];
     float *out[3];          /* [T][w[i]->n_out] */
+    struct rb_pool *share;  /* rows handed out by rb_pool_take, or NULL: fixed slices */
 };
+
+/* Rows [r0, r1) of weight i against every token. */
+static void mm_rows(const struct mm_job *j, int i, int64_t r0, int64_t r1) {
+    const struct rb_weight *w = j->w[i];
+    rb_gemm_fn gemm = j->kern->gemm[w->type];
+    if (gemm) {
+        gemm(w->n_in, r1 - r0, j->n_tok, w->data + (size_t)r0 * w->row_bytes, w->row_bytes,
+             j->act[i], j->act_stride[i], j->out[i] + r0, w->n_out);
+        return;
+    }
+    rb_vec_dot_fn dot = j->kern->vec_dot[w->type];
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *w_row = w->data + (size_t)r * w->row_bytes;
+        for (int t = 0; t < j->n_tok; t++)
+            dot(w->n_in, &j->out[i][(size_t)t * w->n_out + r], w_row, j->act[i] + (size_t)t * j->act_stride[i]);
+    }
+}
+
+/* Rows in units of MM_CHUNK, numbered across the job's weights in turn. */
+static int64_t mm_units(const struct mm_job *j, int i) {
+    return (j->w[i]->n_out + MM_CHUNK - 1) / MM_CHUNK;
+}
 
 static void mm_task(void *arg, int ith, int nth) {
     const struct mm_job *j = arg;
-    for (int i = 0; i < j->n_w; i++) {
-        const struct rb_weight *w = j->w[i];
-        int64_t r0, r1;
-        rb_split(w->n_out, MM_CHUNK, ith, nth, &r0, &r1);
-        if (r0 >= r1) continue;
-        rb_gemm_fn gemm = j->kern->gemm[w->type];
-        if (gemm) {
-            gemm(w->n_in, r1 - r0, j->n_tok, w->data + (size_t)r0 * w->row_bytes, w->row_bytes,
-                 j->act[i], j->act_stride[i], j->out[i] + r0, w->n_out);
-            continue;
+    if (!j->share) { /* a fixed slice of every weight */
+        for (int i = 0; i < j->n_w; i++) {
+            int64_t r0, r1;
+            rb_split(j->w[i]->n_out, MM_CHUNK, ith, nth, &r0, &r1);
+            if (r0 < r1) mm_rows(j, i, r0, r1);
         }
-        rb_vec_dot_fn dot = j->kern->vec_dot[w->type];
-        for (int64_t r = r0; r < r1; r++) {
-            const uint8_t *w_row = w->data + (size_t)r * w->row_bytes;
-            for (int t = 0; t < j->n_tok; t++)
-                dot(w->n_in, &j->out[i][(size_t)t * w->n_out + r], w_row,
-                    j->act[i] + (size_t)t * j->act_stride[i]);
+        return;
+    }
+    int64_t u0, u1;
+    while (rb_pool_take(j->share, ith, &u0, &u1)) {
+        int64_t base = 0; /* weight i's first unit */
+        for (int i = 0; i < j->n_w; i++) {
+            const int64_t n_units = mm_units(j, i);
+            const int64_t a = u0 > base ? u0 : base, b = u1 < base + n_units ? u1 : base + n_units;
+            if (a < b) mm_rows(j, i, (a - base) * MM_CHUNK, b - base == n_units ? j->w[i]->n_out : (b - base) * MM_CHUNK);
+            base += n_units;
         }
     }
 }
@@ -120,6 +143,16 @@ static void matmul(struct rbee_context *c, int n_tok, const float *x, int n_w,
             j.act[i] = q.out;
             j.act_stride[i] = q.stride;
         }
+    }
+    /* Generation: a thread whose CPU runs slower for a while hands the
+     * rest of its rows to the others instead of holding everyone up.
+     * Prompts keep fixed slices: their kernels prepare every token once per
+     * call, and the calls would multiply. */
+    if (n_tok <= MM_SHARE_TOK) {
+        j.share = c->pool;
+        int64_t n_units = 0;
+        for (int i = 0; i < n_w; i++) n_units += mm_units(&j, i);
+        rb_pool_share(c->pool, n_units);
     }
     run_job(c, mm_task, &j, work);
 }

@@ -28,8 +28,17 @@ struct rb_worker {
     int ith;
 };
 
+/* A thread's range of units, front << 32 | back, alone on its cache line
+ * (its owner and the others change it with compare-and-swap), and the size
+ * it was shared out with. */
+struct rb_range {
+    _Alignas(64) _Atomic uint64_t v;
+    uint64_t n0;
+};
+
 struct rb_pool {
     int n_threads;
+    struct rb_range *ranges;   /* [n_threads] */
     struct rb_worker *workers; /* [n_threads - 1]: thread 0 is the caller */
     int n_started;
 
@@ -80,6 +89,9 @@ int rb_pool_new(struct rb_pool **out, int n_threads, char *err) {
     atomic_init(&p->quit, 0);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
+    p->ranges = aligned_alloc(64, (size_t)n_threads * sizeof *p->ranges);
+    if (!p->ranges) { rb_pool_free(p); snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
+    for (int i = 0; i < n_threads; i++) { atomic_init(&p->ranges[i].v, 0); p->ranges[i].n0 = 0; }
     if (n_threads > 1) {
         p->workers = calloc((size_t)n_threads - 1, sizeof *p->workers);
         if (!p->workers) { rb_pool_free(p); snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
@@ -109,6 +121,7 @@ void rb_pool_free(struct rb_pool *p) {
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
     free(p->workers);
+    free(p->ranges);
     free(p);
 }
 
@@ -137,4 +150,38 @@ void rb_split(int64_t n, int64_t chunk, int ith, int nth, int64_t *begin, int64_
     int64_t c0 = n_chunks * ith / nth, c1 = n_chunks * (ith + 1) / nth;
     *begin = c0 * chunk < n ? c0 * chunk : n;
     *end = c1 * chunk < n ? c1 * chunk : n;
+}
+
+void rb_pool_share(struct rb_pool *p, int64_t n_units) {
+    for (int i = 0; i < p->n_threads; i++) {
+        int64_t b, e;
+        rb_split(n_units, 1, i, p->n_threads, &b, &e);
+        atomic_store_explicit(&p->ranges[i].v, (uint64_t)b << 32 | (uint64_t)e, memory_order_relaxed);
+        p->ranges[i].n0 = (uint64_t)(e - b);
+    }
+}
+
+/* Takes part of what is left of range r, from its front (the owner: three
+ * quarters of an untouched range, else half) or its back (half): 1 with
+ * [*begin, *end), 0 when the range is empty. Halves round up. */
+static int take_part(struct rb_range *r, int owner, int64_t *begin, int64_t *end) {
+    uint64_t v = atomic_load_explicit(&r->v, memory_order_relaxed);
+    for (;;) {
+        uint64_t f = v >> 32, b = v & 0xFFFFFFFFu, left = b - f;
+        if (f >= b) return 0;
+        uint64_t k = owner && left == r->n0 ? left - left / 4 : (left + 1) / 2;
+        uint64_t nv = owner ? (f + k) << 32 | b : f << 32 | (b - k);
+        if (atomic_compare_exchange_weak_explicit(&r->v, &v, nv, memory_order_relaxed, memory_order_relaxed)) {
+            *begin = (int64_t)(owner ? f : b - k);
+            *end = (int64_t)(owner ? f + k : b);
+            return 1;
+        }
+    }
+}
+
+int rb_pool_take(struct rb_pool *p, int ith, int64_t *begin, int64_t *end) {
+    if (take_part(&p->ranges[ith], 1, begin, end)) return 1;
+    for (int d = 1; d < p->n_threads; d++)
+        if (take_part(&p->ranges[(ith + d) % p->n_threads], 0, begin, end)) return 1;
+    return 0;
 }
