@@ -326,6 +326,7 @@ ALWAYS_INLINE void gemm_q32_direct(const struct q32_fmt *f, int64_t n, int64_t n
     const int t_max = n_tok < TOK_TILE ? (int)n_tok : TOK_TILE;
     struct q32_prep *heap = n_rows > 1 && t_max * n_groups > Q32_SLOTS
                                 ? malloc((size_t)(t_max * n_groups) * sizeof *heap) : NULL;
+    struct q32_prep *buf = heap ? heap : stack;
     for (int64_t t0 = 0; t0 < n_tok;) {
         const int64_t left = n_tok - t0;
         const int T = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
@@ -336,7 +337,7 @@ ALWAYS_INLINE void gemm_q32_direct(const struct q32_fmt *f, int64_t n, int64_t n
             const struct q32_prep *yp[TOK_TILE];
             int has_m128[TOK_TILE];
             for (int t = 0; t < T; t++) {
-                struct q32_prep *g = (heap ? heap : stack) + t * per_tok;
+                struct q32_prep *g = buf + t * per_tok;
                 has_m128[t] = q32_prepare(f, (const uint8_t *)act + (size_t)(t0 + t) * act_row_bytes, b0, nbp, g);
                 yp[t] = g;
             }
