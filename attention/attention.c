@@ -27,9 +27,11 @@
  *
  * Kernels: the dot products of both passes, the softmax and the F16
  * conversions go through the kernel table the caller passes (the
- * context's; simd/kernels.h: vec_dot[F32] / vec_dot[F16] on float rows,
- * gemm or vec_dot[Q8_0 / Q4_0] on quantized keys against the Q8_0
- * queries), so they run with
+ * context's; simd/kernels.h: gemm or vec_dot of the cache's type, F32 /
+ * F16 rows against float queries and weights, Q8_0 / Q4_0 keys against
+ * the Q8_0 queries; a gemm call takes a tile of rows against every query
+ * of a batch, or all hd rows of transposed V against the queries that see
+ * one key range, with the bits of one vec_dot per pair), so they run with
  * AVX2/AVX-512/NEON although this file is compiled for the baseline ISA. An
  * entry the table lacks falls back to the plain C in kv_rows.h and here.
  * The weighted sum of dequantized V rows is plain C written so GCC keeps its
@@ -264,13 +266,18 @@ static void att_prepare_queries(const struct rb_kernels *kern, const struct rb_k
 static void att_scores(const struct rb_kernels *kern, const struct rb_kv_cache *kv, const uint8_t *k_head,
                        const struct att_batch *bt, int j_lo, int j_hi, float scale, struct att_scratch *s) {
     int hd = kv->head_dim, n_blk = kv_blocks(hd), n_ctx = kv->n_ctx;
-    rb_gemm_fn gemm = att_is_quant(kv->type_k) ? kern->gemm[kv->type_k] : NULL;
+    rb_gemm_fn gemm = kern->gemm[kv->type_k];
+    /* the queries as the keys' gemm takes them: Q8_0 blocks, F16 or F32 rows */
+    const void *q_act = att_is_quant(kv->type_k) ? (const void *)s->q8
+                      : kv->type_k == RB_TYPE_F16 ? (const void *)s->q16 : (const void *)s->q;
+    int64_t q_len = att_is_quant(kv->type_k) ? (int64_t)n_blk * KV_QK : hd;
+    size_t q_bytes = att_is_quant(kv->type_k) ? (size_t)n_blk * sizeof(block_q8_0)
+                   : (size_t)hd * (kv->type_k == RB_TYPE_F16 ? sizeof(uint16_t) : sizeof(float));
     for (int j0 = j_lo; j0 < j_hi; j0 += ATT_TILE) {
         int j1 = j0 + ATT_TILE < j_hi ? j0 + ATT_TILE : j_hi;
         const uint8_t *rows = k_head + (size_t)j0 * kv->k_row_bytes;
-        if (gemm) /* all rows of the tile x all queries in one call: each K block loaded once */
-            gemm((int64_t)n_blk * KV_QK, j1 - j0, bt->n, rows, kv->k_row_bytes, s->q8,
-                 (size_t)n_blk * sizeof(block_q8_0), s->scores + j0, n_ctx);
+        if (gemm) /* all rows of the tile x all queries in one call: each K row read once */
+            gemm(q_len, j1 - j0, bt->n, rows, kv->k_row_bytes, q_act, q_bytes, s->scores + j0, n_ctx);
         for (int i = 0; i < bt->n; i++) {
             int begin = j0 > bt->first[i] ? j0 : bt->first[i];
             int end = j1 < bt->n_keys[i] ? j1 : bt->n_keys[i];
@@ -335,6 +342,18 @@ static void att_values_trans(const struct rb_kernels *kern, const struct rb_kv_c
             size_t at = (size_t)i * n_ctx + (size_t)bt->first[i];
             att_to_f16(kern, s->scores + at, s->w16 + at, bt->n_keys[i] - bt->first[i]);
         }
+    rb_gemm_fn gemm = kern->gemm[kv->type_v];
+    if (gemm) { /* queries with one key range (a token's heads) meet all hd rows in one call */
+        size_t elt = is_f16 ? sizeof(uint16_t) : sizeof(float);
+        const uint8_t *w = is_f16 ? (const uint8_t *)s->w16 : (const uint8_t *)s->scores;
+        for (int i0 = 0, i1; i0 < bt->n; i0 = i1) {
+            for (i1 = i0 + 1; i1 < bt->n && bt->first[i1] == bt->first[i0] && bt->n_keys[i1] == bt->n_keys[i0]; i1++) {}
+            size_t first = (size_t)bt->first[i0];
+            gemm(bt->n_keys[i0] - bt->first[i0], hd, i1 - i0, v_head + first * elt, row_bytes,
+                 w + ((size_t)i0 * n_ctx + first) * elt, (size_t)n_ctx * elt, s->acc + (size_t)i0 * hd, hd);
+        }
+        return;
+    }
     for (int d = 0; d < hd; d++) {
         const uint8_t *row = v_head + (size_t)d * row_bytes;
         for (int i = 0; i < bt->n; i++) {

@@ -14,6 +14,8 @@ void rb_avx2_quantize_f16(const float *x, void *y, int64_t n);
 void rb_avx2_vec_dot_f32(int64_t n, float *s, const void *x, const void *y);
 void rb_avx2_vec_dot_f16(int64_t n, float *s, const void *x, const void *y);
 void rb_avx2_vec_dot_bf16(int64_t n, float *s, const void *x, const void *y);
+void rb_avx2_gemm_f16(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t w_row_bytes,
+                      const void *act, size_t act_row_bytes, float *out, int64_t out_stride);
 void rb_avx2_f16_to_f32(const uint16_t *x, float *y, int64_t n);
 void rb_avx2_f32_to_f16(const float *x, uint16_t *y, int64_t n);
 void rb_avx2_add(float *out, const float *a, const float *b, int64_t n);

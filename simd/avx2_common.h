@@ -170,6 +170,7 @@ DEFINE_KQUANT(q6_K, RB_TYPE_Q6_K)
         [RB_TYPE_Q6_K] = vec_dot_q6_K,                               \
     },                                                               \
     .gemm = {                                                        \
+        [RB_TYPE_F16] = rb_avx2_gemm_f16,                            \
         [RB_TYPE_Q4_0] = gemm_q4_0,                                  \
         [RB_TYPE_Q4_1] = gemm_q4_1,                                  \
         [RB_TYPE_Q5_0] = gemm_q5_0,                                  \

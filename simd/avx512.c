@@ -255,6 +255,7 @@ const struct rb_kernels rb_kernels_avx512 = {
         [RB_TYPE_Q6_K] = rb_avx512_vec_dot_q6_K,
     },
     .gemm = {
+        [RB_TYPE_F16] = rb_avx2_gemm_f16,
         [RB_TYPE_Q4_0] = rb_avx512_gemm_q4_0,
         [RB_TYPE_Q4_1] = gemm_q4_1,
         [RB_TYPE_Q5_0] = gemm_q5_0,

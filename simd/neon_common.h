@@ -34,6 +34,8 @@
 /* ---- float helpers, defined once in neon.c (no dotprod needed) ---- */
 void rb_neon_vec_dot_f32(int64_t n, float *s, const void *x, const void *y);
 void rb_neon_vec_dot_f16(int64_t n, float *s, const void *x, const void *y);
+void rb_neon_gemm_f16(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t w_row_bytes,
+                      const void *act, size_t act_row_bytes, float *out, int64_t out_stride);
 void rb_neon_vec_dot_bf16(int64_t n, float *s, const void *x, const void *y);
 void rb_neon_quantize_q8_0(const float *x, void *y, int64_t n);
 void rb_neon_quantize_q8_1(const float *x, void *y, int64_t n);
@@ -459,6 +461,7 @@ RB_NEON_INT_KERNELS(q6_K, RB_TYPE_Q6_K, rb_gemm_k)
         [RB_TYPE_Q6_K] = rb_neon_vec_dot_q6_K,                       \
     },                                                               \
     .gemm = {                                                        \
+        [RB_TYPE_F16] = rb_neon_gemm_f16,                            \
         [RB_TYPE_Q4_0] = rb_neon_gemm_q4_0,                          \
         [RB_TYPE_Q4_1] = rb_neon_gemm_q4_1,                          \
         [RB_TYPE_Q5_0] = rb_neon_gemm_q5_0,                          \

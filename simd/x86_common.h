@@ -16,6 +16,7 @@
 #include "../quant/quant.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 8") /* loops over a tile's tokens: keeps their sums in registers */
 /* Field f of the block of type T at p, as bytes. */
 #define AT(p, T, f) ((const uint8_t *)(p) + offsetof(T, f))
 

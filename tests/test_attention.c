@@ -680,6 +680,39 @@ TEST(plain_c_fallbacks) {
     test_kern = NULL;
 }
 
+/* The table's F16 gemm (keys against a batch's queries, transposed values
+ * against its weights, one call per range of keys) gives the bits that one
+ * vec_dot per pair gives: prompts whose queries see different key ranges,
+ * windows that cut through them, generation steps, GQA ratios 1 and 4. */
+TEST(f16_gemm_matches_pairs) {
+    const struct rb_kernels *table = rb_kernels();
+    if (!table->gemm[RB_TYPE_F16]) {
+        printf("  (table %s has no F16 gemm: nothing to compare)\n", table->isa);
+        return;
+    }
+    struct rb_kernels pairs = *table;
+    pairs.gemm[RB_TYPE_F16] = NULL;
+    static const int windows[] = { 0, 9 }, ratios[] = { 1, 4 };
+    for (int wi = 0; wi < 2; wi++)
+        for (int ri = 0; ri < 2; ri++) {
+            struct problem p = problem_new(2 * ratios[ri], 2, 64, 45, 300 + wi * 2 + ri);
+            size_t n = (size_t)p.n_tok * p.n_heads * p.hd;
+            float *a = malloc(n * sizeof *a), *a_steps = malloc(n * sizeof *a);
+            float *b = malloc(n * sizeof *b), *b_steps = malloc(n * sizeof *b);
+            test_window = windows[wi];
+            test_kern = table;
+            run_attention(&p, RB_TYPE_F16, RB_TYPE_F16, 48, a, 5, a_steps);
+            test_kern = &pairs;
+            run_attention(&p, RB_TYPE_F16, RB_TYPE_F16, 48, b, 5, b_steps);
+            test_kern = NULL;
+            test_window = 0;
+            CHECK_MSG(memcmp(a, b, n * sizeof *a) == 0 && memcmp(a_steps, b_steps, n * sizeof *a) == 0,
+                      "window %d ratio %d: F16 gemm differs from vec_dot pairs", windows[wi], ratios[ri]);
+            free(a); free(a_steps); free(b); free(b_steps);
+            problem_free(&p);
+        }
+}
+
 /* Splits stay bit-identical with a window that cuts through the batch. */
 TEST(split_with_window) {
     test_window = 9;
@@ -702,6 +735,7 @@ int main(void) {
     RUN(split_is_bit_identical);
     RUN(sliding_window_and_q_scale);
     RUN(split_with_window);
+    RUN(f16_gemm_matches_pairs);
     RUN(plain_c_fallbacks);
     return test_summary();
 }

@@ -7,7 +7,8 @@
  *    longer row may add the per-block terms in another order, so
  *    |simd - scalar| <= 2e-7 * nblocks * sum over blocks of |block term|
  *    (each block term is exact in both; only float additions differ);
- *  - gemm: bit-identical to the same table's vec_dot, n_tok 1..9, 16, 17, 35;
+ *  - gemm: bit-identical to the same table's vec_dot, n_tok 1..9, 16, 17, 35
+ *    (F16: 1..9 and 16 tokens, rows of 1 to 4100 values);
  *  - F32/F16/BF16 dots: 1e-5 * sum |x_i y_i| (scalar sums in double);
  *  - rmsnorm/layernorm/softmax/silu_mul/gelu: 2e-6 relative + 1e-7 absolute
  *    per element (1e-6 absolute for softmax of long rows).
@@ -203,6 +204,43 @@ TEST(gemm_matches_vec_dot) {
         }
         }
     }
+}
+
+/* F16 rows against F16 tokens (attention's keys and values): bit-identical
+ * to vec_dot[F16] per pair. Lengths with and without a tail of under 16,
+ * head dims, and a key range long enough that the tokens no longer fit
+ * widened on the kernel's stack; 1..9 tokens (tiles of 4 and their rest). */
+TEST(gemm_f16_matches_vec_dot) {
+    if (!K->gemm[RB_TYPE_F16]) {
+        printf("  (table %s has no F16 gemm: callers loop vec_dot)\n", K->isa);
+        return;
+    }
+    static const int64_t lens[] = { 1, 7, 16, 17, 64, 100, 128, 1000, 4100 };
+    static const int toks[] = { 1, 2, 3, 4, 5, 7, 8, 9, 16 };
+    for (int li = 0; li < (int)(sizeof lens / sizeof lens[0]); li++)
+        for (int ti = 0; ti < (int)(sizeof toks / sizeof toks[0]); ti++) {
+            const int64_t n = lens[li], n_rows = 5, stride = n_rows + 2;
+            const int n_tok = toks[ti];
+            const size_t wrb = (size_t)(n + 3) * 2, arb = (size_t)(n + 5) * 2; /* padded, odd element strides */
+            rb_f16 *w = malloc(n_rows * wrb), *a = malloc(n_tok * arb);
+            for (size_t j = 0; j < n_rows * wrb / 2; j++) w[j] = rb_f32_to_f16(rnd_unit() * 4.0f);
+            for (size_t j = 0; j < n_tok * arb / 2; j++) a[j] = rb_f32_to_f16(rnd_unit());
+            float *out = malloc(n_tok * stride * sizeof *out);
+            for (int64_t j = 0; j < n_tok * stride; j++) out[j] = -7.0f;
+            K->gemm[RB_TYPE_F16](n, n_rows, n_tok, w, wrb, a, arb, out, stride);
+            for (int tk = 0; tk < n_tok; tk++) {
+                for (int r = 0; r < n_rows; r++) {
+                    float want;
+                    K->vec_dot[RB_TYPE_F16](n, &want, (const uint8_t *)w + r * wrb, (const uint8_t *)a + tk * arb);
+                    CHECK_MSG(same_bits(out[tk * stride + r], want), "f16 gemm n=%lld n_tok=%d r=%d t=%d: %.9g != vec_dot %.9g",
+                              (long long)n, n_tok, r, tk, out[tk * stride + r], want);
+                }
+                CHECK(out[tk * stride + n_rows] == -7.0f && out[tk * stride + n_rows + 1] == -7.0f);
+            }
+            free(w);
+            free(a);
+            free(out);
+        }
 }
 
 /* ------------------------------------------------ activation quantizers */
@@ -522,6 +560,7 @@ int main(void) {
         RUN(vec_dot_one_block_exact);
         RUN(vec_dot_quant);
         RUN(gemm_matches_vec_dot);
+        RUN(gemm_f16_matches_vec_dot);
         RUN(vec_dot_float);
         RUN(float_helpers);
         RUN(f16_conversion);
