@@ -15,6 +15,7 @@
 
 #include "avx2.h"
 #include "x86_common.h"
+#include "f16_gemm.h"
 #include "../quant/quant.h"
 
 /* ------------------------------------------------ activation quantizers */
@@ -140,19 +141,9 @@ void rb_avx2_vec_dot_f16(int64_t n, float *s, const void *vx, const void *vy) {
     *s = sum;
 }
 
-/* F16 rows against F16 tokens (attention's keys and values against its
- * queries and weights, F16 weight matrices), in one call instead of one
- * vec_dot per pair. Every pair keeps vec_dot_f16's arithmetic (two running
- * sums over steps of 16, then hsum and the scalar tail), so the bits are
- * the same; what changes is that each step of a row is widened once for up
- * to four tokens, and the tokens once per call when they fit in
- * F16_WIDE_MAX floats (widening is exact: products are equal either way). */
-#define F16_WIDE_MAX 4096
-
+/* The F16 gemm (f16_gemm.h): a tile of T tokens with vec_dot_f16's sums. */
 ALWAYS_INLINE __m256 f16x8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
-/* out[t * out_stride] = dot(x, token t) for T tokens: y16[t] as F16, or
- * already widened in y32[t] when wide */
 ALWAYS_INLINE void f16_tile(int T, int wide, int64_t n, const uint16_t *x, const uint16_t *const *y16,
                             const float *const *y32, float *out, int64_t out_stride) {
     __m256 a0[4], a1[4];
@@ -172,37 +163,7 @@ ALWAYS_INLINE void f16_tile(int T, int wide, int64_t n, const uint16_t *x, const
     }
 }
 
-void rb_avx2_gemm_f16(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t w_row_bytes,
-                      const void *act, size_t act_row_bytes, float *out, int64_t out_stride) {
-    float wide[F16_WIDE_MAX];
-    const int is_wide = n_tok * n <= F16_WIDE_MAX;
-    if (is_wide)
-        for (int64_t t = 0; t < n_tok; t++)
-            rb_avx2_f16_to_f32((const uint16_t *)(const void *)((const uint8_t *)act + t * act_row_bytes), wide + t * n, n);
-    for (int64_t r = 0; r < n_rows; r++) {
-        const uint16_t *x = (const uint16_t *)(const void *)((const uint8_t *)w + r * w_row_bytes);
-        for (int64_t t0 = 0; t0 < n_tok; t0 += 4) {
-            const int T = n_tok - t0 < 4 ? (int)(n_tok - t0) : 4;
-            const uint16_t *y16[4];
-            const float *y32[4];
-            for (int t = 0; t < T; t++) {
-                y16[t] = (const uint16_t *)(const void *)((const uint8_t *)act + (t0 + t) * act_row_bytes);
-                y32[t] = wide + (t0 + t) * n;
-            }
-            float *o = out + t0 * out_stride + r;
-            switch (T * 2 + is_wide) {
-            case 8: f16_tile(4, 0, n, x, y16, y32, o, out_stride); break;
-            case 9: f16_tile(4, 1, n, x, y16, y32, o, out_stride); break;
-            case 6: f16_tile(3, 0, n, x, y16, y32, o, out_stride); break;
-            case 7: f16_tile(3, 1, n, x, y16, y32, o, out_stride); break;
-            case 4: f16_tile(2, 0, n, x, y16, y32, o, out_stride); break;
-            case 5: f16_tile(2, 1, n, x, y16, y32, o, out_stride); break;
-            case 3: f16_tile(1, 1, n, x, y16, y32, o, out_stride); break;
-            default: f16_tile(1, 0, n, x, y16, y32, o, out_stride); break;
-            }
-        }
-    }
-}
+RB_DEFINE_GEMM_F16(rb_avx2_gemm_f16, rb_avx2_f16_to_f32)
 
 ALWAYS_INLINE __m256 load_bf16x8(const uint16_t *p) {
     __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));

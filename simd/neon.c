@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "neon_common.h"
+#include "f16_gemm.h"
 
 /* ============================================================== utilities */
 
@@ -102,14 +103,7 @@ void rb_neon_vec_dot_f16(int64_t n, float *s, const void *vx, const void *vy) {
     *s = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));
 }
 
-/* F16 rows against F16 tokens (attention's keys and values against its
- * queries and weights, F16 weight matrices) in one call: every pair keeps
- * rb_neon_vec_dot_f16's four running sums, padded tail and final adds, so
- * the bits are the same; each step of a row is widened once for up to four
- * tokens, and the tokens once per call when they fit in F16_WIDE_MAX
- * floats (widening is exact). */
-#define F16_WIDE_MAX 4096
-
+/* The F16 gemm (f16_gemm.h): a tile of T tokens with vec_dot_f16's sums. */
 static inline float32x4_t f16x4_padded(const uint16_t *p, int64_t r) {
     uint16_t t[4] = { 0 };
     memcpy(t, p, (size_t)r * 2);
@@ -151,37 +145,7 @@ static inline __attribute__((always_inline)) void f16_tile(int T, int wide, int6
         out[t * out_stride] = vaddvq_f32(vaddq_f32(vaddq_f32(acc[t][0], acc[t][1]), vaddq_f32(acc[t][2], acc[t][3])));
 }
 
-void rb_neon_gemm_f16(int64_t n, int64_t n_rows, int64_t n_tok, const void *w, size_t w_row_bytes,
-                      const void *act, size_t act_row_bytes, float *out, int64_t out_stride) {
-    float wide[F16_WIDE_MAX];
-    const int is_wide = n_tok * n <= F16_WIDE_MAX;
-    if (is_wide)
-        for (int64_t t = 0; t < n_tok; t++)
-            rb_neon_f16_to_f32((const uint16_t *)(const void *)((const uint8_t *)act + t * act_row_bytes), wide + t * n, n);
-    for (int64_t r = 0; r < n_rows; r++) {
-        const uint16_t *x = (const uint16_t *)(const void *)((const uint8_t *)w + r * w_row_bytes);
-        for (int64_t t0 = 0; t0 < n_tok; t0 += 4) {
-            const int T = n_tok - t0 < 4 ? (int)(n_tok - t0) : 4;
-            const uint16_t *y16[4];
-            const float *y32[4];
-            for (int t = 0; t < T; t++) {
-                y16[t] = (const uint16_t *)(const void *)((const uint8_t *)act + (t0 + t) * act_row_bytes);
-                y32[t] = wide + (t0 + t) * n;
-            }
-            float *o = out + t0 * out_stride + r;
-            switch (T * 2 + is_wide) {
-            case 8: f16_tile(4, 0, n, x, y16, y32, o, out_stride); break;
-            case 9: f16_tile(4, 1, n, x, y16, y32, o, out_stride); break;
-            case 6: f16_tile(3, 0, n, x, y16, y32, o, out_stride); break;
-            case 7: f16_tile(3, 1, n, x, y16, y32, o, out_stride); break;
-            case 4: f16_tile(2, 0, n, x, y16, y32, o, out_stride); break;
-            case 5: f16_tile(2, 1, n, x, y16, y32, o, out_stride); break;
-            case 3: f16_tile(1, 1, n, x, y16, y32, o, out_stride); break;
-            default: f16_tile(1, 0, n, x, y16, y32, o, out_stride); break;
-            }
-        }
-    }
-}
+RB_DEFINE_GEMM_F16(rb_neon_gemm_f16, rb_neon_f16_to_f32)
 
 /* BF16 . BF16: a bfloat16 is the top half of an F32, so widening is a shift. */
 static inline float32x4_t bf16x4_to_f32(uint16x4_t h) {
