@@ -260,10 +260,12 @@ TEST(quantize_streams_tensor_by_tensor) {
 
 /* Quantize big_in in a child running the command; signal it once its temp
  * file is there. Returns the wait status; cap_err gets its stderr. */
-static int interrupted_quantize(int sig, const char *out) {
+static int interrupted_quantize(int sig, const char *out, int ignored) {
     int fd = -1;
     pid_t pid = test_fork_stderr(&fd);
     if (pid == 0) {
+        /* as a terminal starts it (a background shell job inherits SIGINT ignored), or with sig ignored */
+        signal(sig, ignored ? SIG_IGN : SIG_DFL);
         const char *args[] = { "rbee", "quantize", big_in, out, "q4_k_m", "-t", "1", NULL };
         _exit(cli_main(7, (char **)args, "test"));
     }
@@ -283,13 +285,27 @@ TEST(interrupted_quantize_leaves_no_temp_file) {
     const int sigs[2] = { SIGINT, SIGTERM };
     const char *names[2] = { "SIGINT", "SIGTERM" };
     for (int i = 0; i < 2; i++) {
-        int status = interrupted_quantize(sigs[i], out);
+        int status = interrupted_quantize(sigs[i], out, 0);
         CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == sigs[i], "%s: wait status %d", names[i], status);
         char want[256];
         snprintf(want, sizeof want, "rbee: error: quantize: interrupted by %s; %s not written", names[i], out);
         CHECK_CONTAINS(cap_err, want);
         CHECK_EQ_INT(n_files(), 0);
     }
+}
+
+/* Started with SIGHUP ignored (nohup), a quantize runs through a SIGHUP and
+ * writes its output: blocking the signal must not turn it into a stop. */
+TEST(ignored_signal_does_not_stop_quantize) {
+    char out[128];
+    snprintf(out, sizeof out, "%s/nohup.gguf", dir);
+    int status = interrupted_quantize(SIGHUP, out, 1);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "wait status %d: %s", status, cap_err);
+    CHECK_CONTAINS(cap_err, "rbee: wrote");
+    struct stat st;
+    CHECK(stat(out, &st) == 0 && st.st_size > 0);
+    CHECK_EQ_INT(n_files(), 1);
+    unlink(out);
 }
 
 int main(void) {
@@ -304,6 +320,7 @@ int main(void) {
     RUN(char_devices_written_through);
     RUN(quantize_streams_tensor_by_tensor);
     RUN(interrupted_quantize_leaves_no_temp_file);
+    RUN(ignored_signal_does_not_stop_quantize);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) printf("cannot remove %s\n", dir);
