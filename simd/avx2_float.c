@@ -126,22 +126,9 @@ void rb_avx2_vec_dot_f32(int64_t n, float *s, const void *vx, const void *vy) {
     *s = sum;
 }
 
-void rb_avx2_vec_dot_f16(int64_t n, float *s, const void *vx, const void *vy) {
-    const uint16_t *x = vx, *y = vy;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))),
-                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), a0);
-        a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i + 8))),
-                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8))), a1);
-    }
-    float sum = hsum_ps(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) sum += rb_f16_to_f32(x[i]) * rb_f16_to_f32(y[i]);
-    *s = sum;
-}
-
-/* The F16 gemm (f16_gemm.h): a tile of T tokens with vec_dot_f16's sums. */
+/* F16 . F16: a tile of T tokens (f16_gemm.h), two running sums over steps
+ * of 16, then hsum and the tail; vec_dot_f16 is its one-token case, so the
+ * gemm and vec_dot give the same bits by construction. */
 ALWAYS_INLINE __m256 f16x8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
 ALWAYS_INLINE void f16_tile(int T, int wide, int64_t n, const uint16_t *x, const uint16_t *const *y16,
@@ -161,6 +148,11 @@ ALWAYS_INLINE void f16_tile(int T, int wide, int64_t n, const uint16_t *x, const
         for (int64_t j = i; j < n; j++) sum += _cvtsh_ss(x[j]) * _cvtsh_ss(y16[t][j]);
         out[t * out_stride] = sum;
     }
+}
+
+void rb_avx2_vec_dot_f16(int64_t n, float *s, const void *x, const void *y) {
+    const uint16_t *y16[1] = { y };
+    f16_tile(1, 0, n, x, y16, NULL, s, 0);
 }
 
 RB_DEFINE_GEMM_F16(rb_avx2_gemm_f16, rb_avx2_f16_to_f32)

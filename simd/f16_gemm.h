@@ -8,8 +8,8 @@
  *   f16_tile(T, wide, n, x, y16, y32, out, out_stride): out[t * out_stride]
  *   = dot(x, token t) for T <= 4 tokens, token t as F16 at y16[t] or, when
  *   wide, already widened to F32 at y32[t],
- * always inline, with the arithmetic of its table's vec_dot_f16 (so gemm and
- * vec_dot give the same bits), then RB_DEFINE_GEMM_F16(name, widen). Rows go
+ * always inline (its one-token case is the table's vec_dot_f16, so gemm
+ * and vec_dot give the same bits), then RB_DEFINE_GEMM_F16(name, widen). Rows go
  * one after another (a weight row stays in L1 while every token meets it),
  * the tokens in tiles of four; the tokens are widened once per call when
  * they fit in RB_F16_WIDE_MAX floats on the stack, else per use (widening is

@@ -79,31 +79,10 @@ void rb_neon_vec_dot_f32(int64_t n, float *s, const void *vx, const void *vy) {
     *s = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));
 }
 
-/* F16 . F16: each half widened to F32 (exact), then as F32. */
-void rb_neon_vec_dot_f16(int64_t n, float *s, const void *vx, const void *vy) {
-    const uint16_t *x = vx, *y = vy;
-    float32x4_t acc[4] = { vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f) };
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        for (int j = 0; j < 2; j++) {
-            float16x8_t a = vreinterpretq_f16_u16(vld1q_u16(x + i + 8 * j));
-            float16x8_t b = vreinterpretq_f16_u16(vld1q_u16(y + i + 8 * j));
-            acc[2 * j] = vfmaq_f32(acc[2 * j], vcvt_f32_f16(vget_low_f16(a)), vcvt_f32_f16(vget_low_f16(b)));
-            acc[2 * j + 1] = vfmaq_f32(acc[2 * j + 1], vcvt_high_f32_f16(a), vcvt_high_f32_f16(b));
-        }
-    }
-    for (; i < n; i += 4) {
-        uint16_t ta[4] = { 0 }, tb[4] = { 0 };
-        int64_t r = n - i < 4 ? n - i : 4;
-        memcpy(ta, x + i, (size_t)r * 2);
-        memcpy(tb, y + i, (size_t)r * 2);
-        acc[0] = vfmaq_f32(acc[0], vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(ta))),
-                           vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(tb))));
-    }
-    *s = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));
-}
-
-/* The F16 gemm (f16_gemm.h): a tile of T tokens with vec_dot_f16's sums. */
+/* F16 . F16: each half widened to F32 (exact), then as F32, in a tile of T
+ * tokens (f16_gemm.h): four running sums over steps of 16, a zero-padded
+ * tail 4 at a time into the first. vec_dot_f16 is its one-token case, so
+ * the gemm and vec_dot give the same bits by construction. */
 static inline float32x4_t f16x4_padded(const uint16_t *p, int64_t r) {
     uint16_t t[4] = { 0 };
     memcpy(t, p, (size_t)r * 2);
@@ -143,6 +122,11 @@ static inline __attribute__((always_inline)) void f16_tile(int T, int wide, int6
     }
     _Pragma("GCC unroll 4") for (int t = 0; t < T; t++)
         out[t * out_stride] = vaddvq_f32(vaddq_f32(vaddq_f32(acc[t][0], acc[t][1]), vaddq_f32(acc[t][2], acc[t][3])));
+}
+
+void rb_neon_vec_dot_f16(int64_t n, float *s, const void *x, const void *y) {
+    const uint16_t *y16[1] = { y };
+    f16_tile(1, 0, n, x, y16, NULL, s, 0);
 }
 
 RB_DEFINE_GEMM_F16(rb_neon_gemm_f16, rb_neon_f16_to_f32)
