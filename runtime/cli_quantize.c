@@ -34,7 +34,6 @@ static void usage(FILE *out) {
 struct ui {
     int tty;      /* draw a progress bar on stderr */
     int drawn;    /* a bar is on screen (clear it before other output) */
-    sigset_t stops;     /* the stop signals blocked for this run */
     const char *signal; /* the signal that stopped the run, or NULL */
 };
 
@@ -49,7 +48,7 @@ static int on_poll(void *user) {
     sigset_t pending;
     if (sigpending(&pending) != 0) return 0;
     for (size_t i = 0; i < N_STOP_SIGNALS; i++)
-        if (sigismember(&ui->stops, stop_signals[i].sig) == 1 && sigismember(&pending, stop_signals[i].sig) == 1) {
+        if (sigismember(&pending, stop_signals[i].sig) == 1) {
             ui->signal = stop_signals[i].name;
             return 1;
         }
@@ -131,15 +130,16 @@ int cli_quantize(int argc, char **argv) {
         fprintf(stderr, "rbee: error: quantize: unknown type '%s' (one of f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_k_m q5_k_m q6_k)\n", pos[2]);
         return 1;
     }
-    struct ui ui = { .tty = isatty(2), .drawn = 0 };
-    sigset_t before;
-    sigemptyset(&ui.stops);
+    /* an ignored signal left unblocked is discarded, never pending: on_poll cannot see it */
+    sigset_t stops, before;
+    sigemptyset(&stops);
     for (size_t i = 0; i < N_STOP_SIGNALS; i++) {
         struct sigaction now;
         if (sigaction(stop_signals[i].sig, NULL, &now) == 0 && now.sa_handler != SIG_IGN)
-            sigaddset(&ui.stops, stop_signals[i].sig);
+            sigaddset(&stops, stop_signals[i].sig);
     }
-    pthread_sigmask(SIG_BLOCK, &ui.stops, &before); /* before any thread starts: all inherit it */
+    pthread_sigmask(SIG_BLOCK, &stops, &before); /* before any thread starts: all inherit it */
+    struct ui ui = { .tty = isatty(2), .drawn = 0 };
     struct rb_quantize_opts opts = {
         .ftype = ftype, .n_threads = (int)n_threads,
         .note = on_note, .progress = on_progress, .cancelled = on_poll, .user = &ui,
