@@ -267,12 +267,18 @@ static void att_scores(const struct rb_kernels *kern, const struct rb_kv_cache *
                        const struct att_batch *bt, int j_lo, int j_hi, float scale, struct att_scratch *s) {
     int hd = kv->head_dim, n_blk = kv_blocks(hd), n_ctx = kv->n_ctx;
     rb_gemm_fn gemm = kern->gemm[kv->type_k];
-    /* the queries as the keys' gemm takes them: Q8_0 blocks, F16 or F32 rows */
-    const void *q_act = att_is_quant(kv->type_k) ? (const void *)s->q8
-                      : kv->type_k == RB_TYPE_F16 ? (const void *)s->q16 : (const void *)s->q;
-    int64_t q_len = att_is_quant(kv->type_k) ? (int64_t)n_blk * KV_QK : hd;
-    size_t q_bytes = att_is_quant(kv->type_k) ? (size_t)n_blk * sizeof(block_q8_0)
-                   : (size_t)hd * (kv->type_k == RB_TYPE_F16 ? sizeof(uint16_t) : sizeof(float));
+    /* the queries as the keys' gemm takes them: F32 rows, F16 rows or Q8_0 blocks */
+    const void *q_act = s->q;
+    int64_t q_len = hd;
+    size_t q_bytes = (size_t)hd * sizeof(float);
+    if (att_is_quant(kv->type_k)) {
+        q_act = s->q8;
+        q_len = (int64_t)n_blk * KV_QK;
+        q_bytes = (size_t)n_blk * sizeof(block_q8_0);
+    } else if (kv->type_k == RB_TYPE_F16) {
+        q_act = s->q16;
+        q_bytes = (size_t)hd * sizeof(uint16_t);
+    }
     for (int j0 = j_lo; j0 < j_hi; j0 += ATT_TILE) {
         int j1 = j0 + ATT_TILE < j_hi ? j0 + ATT_TILE : j_hi;
         const uint8_t *rows = k_head + (size_t)j0 * kv->k_row_bytes;
