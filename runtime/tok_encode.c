@@ -54,8 +54,12 @@ int64_t rb_tokenize(const struct rb_tokenizer *t, const char *text, size_t len, 
 
 /* Bytes go out through a small UTF-8 assembler: a multi-byte character is
  * held in d->pending until complete, so a character split over byte tokens
- * (<0xE2><0x96><0x81>) is printed whole; bytes that cannot be part of any
- * character come out as U+FFFD. */
+ * (<0xE2><0x96><0x81>) is printed whole. Only well-formed UTF-8 comes out
+ * (Unicode's table 3-7: no overlong forms, surrogates or values past
+ * U+10FFFF), so a client can always parse what a server streams. A byte
+ * that cannot continue the character at hand ends it: the bytes held so
+ * far become one U+FFFD (the "maximal subpart" rule, as Python's and the
+ * WHATWG decoders replace), and the byte is read again on its own. */
 struct sink {
     char *out;
     size_t cap, n;
@@ -70,9 +74,22 @@ static void sink_put(struct sink *s, const void *p, size_t n) {
 
 static void put_replacement(struct sink *s) { sink_put(s, "\xEF\xBF\xBD", 3); }
 
+/* Can b follow the n_pending bytes held? Only the second byte of a
+ * character has a range narrower than 80..BF, set by the lead byte. */
+static int continues(const struct rb_detok *d, uint8_t b) {
+    if (d->n_pending > 1) return (b & 0xC0) == 0x80;
+    switch (d->pending[0]) {
+    case 0xE0: return b >= 0xA0 && b <= 0xBF; /* below: overlong */
+    case 0xED: return b >= 0x80 && b <= 0x9F; /* above: surrogates */
+    case 0xF0: return b >= 0x90 && b <= 0xBF; /* below: overlong */
+    case 0xF4: return b >= 0x80 && b <= 0x8F; /* above: past U+10FFFF */
+    default: return (b & 0xC0) == 0x80;
+    }
+}
+
 static void put_byte(struct rb_detok *d, struct sink *s, uint8_t b) {
     if (d->n_pending > 0) {
-        if ((b & 0xC0) == 0x80) {
+        if (continues(d, b)) {
             d->pending[d->n_pending++] = b;
             if (d->n_pending == rb_utf8_len(d->pending[0])) {
                 sink_put(s, d->pending, (size_t)d->n_pending);
@@ -85,7 +102,7 @@ static void put_byte(struct rb_detok *d, struct sink *s, uint8_t b) {
     }
     if (b < 0x80)
         sink_put(s, &b, 1);
-    else if (b >= 0xC0 && b < 0xF8)
+    else if (b >= 0xC2 && b <= 0xF4) /* C0, C1 only start overlong forms; F5.. values past U+10FFFF */
         d->pending[d->n_pending++] = b;
     else
         put_replacement(s);
@@ -151,11 +168,10 @@ size_t rb_detok_push(const struct rb_tokenizer *t, struct rb_detok *d, int32_t i
             if (!(strip && b == ' '))
                 put_byte(d, &s, b);
             d->at_start = 0;
-        } else if (type == RB_TT_UNKNOWN) {
-            spm_piece(d, &s, "\xE2\x96\x85", 3, 0); /* llama.cpp shows <unk> as U+2585 */
-            d->at_start = 0;
         }
-        /* control, unused and undefined tokens print nothing */
+        /* unknown, control, unused and undefined tokens print nothing, as
+         * llama.cpp's token_to_piece without `special` (b4748; older builds
+         * showed <unk> as U+2585) */
     } else if (type == RB_TT_NORMAL || type == RB_TT_USER_DEFINED) {
         bpe_piece(t, d, &s, p, n);
         d->at_start = 0;

@@ -203,6 +203,7 @@ TEST(detok_streams_whole_characters) {
     size_t k = rb_detok_push(l.tok, &d, 156, out, sizeof out);
     CHECK(k == 4 && memcmp(out, "\xF0\x9F\xA6\x99", 4) == 0);
     CHECK_EQ_INT(rb_detok_push(l.tok, &d, 2, out, sizeof out), 0); /* EOS */
+    CHECK_EQ_INT(rb_detok_push(l.tok, &d, 0, out, sizeof out), 0); /* <unk>, as llama.cpp shows it */
 
     /* a second piece keeps its space; a cut-off character is U+FFFD at flush */
     k = rb_detok_push(l.tok, &d, 15043, out, sizeof out); /* "▁Hello" */
@@ -218,6 +219,54 @@ TEST(detok_streams_whole_characters) {
     k = rb_detok_push(l.tok, &d, 3 + 'A', out, sizeof out); /* <0x41> */
     CHECK(k == 4 && memcmp(out, "\xEF\xBF\xBD" "A", 4) == 0);
     free(ids);
+    unload(&l);
+}
+
+/* Byte tokens that spell ill-formed UTF-8 (overlong forms, surrogates,
+ * values past U+10FFFF) come out as U+FFFD, one per maximal subpart, as
+ * Python's decoder replaces them; the well-formed extremes pass. */
+static size_t detok_bytes(const struct rb_tokenizer *tok, const uint8_t *bytes, int n, char *out, size_t cap) {
+    struct rb_detok d;
+    rb_detok_init(&d);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) /* <0xXX> is id 3 + XX in this vocabulary */
+        total += rb_detok_push(tok, &d, 3 + bytes[i], out + total, cap - total);
+    return total + rb_detok_flush(&d, out + total, cap - total);
+}
+
+TEST(detok_only_well_formed_utf8) {
+    struct loaded l;
+    if (load_path(&l, "reference/tokenizer/ggml-vocab-llama-spm.gguf") != 0) {
+        CHECK(0);
+        return;
+    }
+#define R3 "\xEF\xBF\xBD"
+    static const struct { uint8_t in[5]; int n; const char *want; } cases[] = {
+        { { 0xC0, 0xAF }, 2, R3 R3 },                   /* overlong '/' */
+        { { 0xC1, 0xBF, 'a' }, 3, R3 R3 "a" },
+        { { 0xE0, 0x80, 0xAF }, 3, R3 R3 R3 },          /* overlong three bytes */
+        { { 0xED, 0xA0, 0x80 }, 3, R3 R3 R3 },          /* surrogate U+D800 */
+        { { 0xED, 0xB7 }, 2, R3 R3 },
+        { { 0xF0, 0x8F, 0xBF, 0xBF }, 4, R3 R3 R3 R3 }, /* overlong four bytes */
+        { { 0xF4, 0x90, 0x80, 0x80 }, 4, R3 R3 R3 R3 }, /* U+110000 */
+        { { 0xF5, 0x80 }, 2, R3 R3 },
+        { { 0xE2, 0x96, 'x' }, 3, R3 "x" },             /* cut short: one for the two bytes */
+        { { 0xF0, 0x9F, 0xA6 }, 3, R3 },                /* cut short at the end */
+        { { 0xE0, 0xA0, 0x80 }, 3, "\xE0\xA0\x80" },     /* U+0800 */
+        { { 0xED, 0x9F, 0xBF }, 3, "\xED\x9F\xBF" },     /* U+D7FF */
+        { { 0xEE, 0x80, 0x80 }, 3, "\xEE\x80\x80" },     /* U+E000 */
+        { { 0xF4, 0x8F, 0xBF, 0xBF }, 4, "\xF4\x8F\xBF\xBF" }, /* U+10FFFF */
+        { { 0xC2, 0x80 }, 2, "\xC2\x80" },
+    };
+#undef R3
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[64];
+        size_t k = detok_bytes(l.tok, cases[i].in, cases[i].n, out, sizeof out);
+        if (k != strlen(cases[i].want) || memcmp(out, cases[i].want, k) != 0) {
+            printf("  case %zu: %zu bytes out, not the %zu expected\n", i, k, strlen(cases[i].want));
+            CHECK(0);
+        }
+    }
     unload(&l);
 }
 
@@ -586,6 +635,7 @@ int main(void) {
     RUN(spm_roundtrip);
     RUN(reference_prompts);
     RUN(detok_streams_whole_characters);
+    RUN(detok_only_well_formed_utf8);
     RUN(detok_bpe_bytes);
     RUN(spm_merge_order);
     RUN(spm_byte_fallback);
