@@ -381,14 +381,14 @@ static int bench_model(struct bench_run *run, const char *path, const char *labe
     /* the bench's own reading of the file: type label and bytes per token */
     struct gguf_file f;
     struct rb_model_facts facts;
-    if (gguf_open(&f, path, err) != 0) {
+    if (rb_gguf_open(&f, path, err) != 0) {
         fprintf(stderr, "rbee: error: bench: %s: %s\n", label, err);
         rbee_model_free(m);
         return -1;
     }
     if (rb_model_facts(&f, &facts, err) != 0) {
         fprintf(stderr, "rbee: error: bench: %s: %s\n", label, err);
-        gguf_close(&f);
+        rb_gguf_close(&f);
         rbee_model_free(m);
         return -1;
     }
@@ -399,7 +399,7 @@ static int bench_model(struct bench_run *run, const char *path, const char *labe
     proto.n_params = facts.n_params;
     snprintf(proto.type, sizeof proto.type, "%s", facts.type_label);
     snprintf(proto.isa, sizeof proto.isa, "%s", rbee_isa());
-    gguf_close(&f);
+    rb_gguf_close(&f);
 
     int rc = 0;
     for (int ik = 0; rc == 0 && ik < run->o->n_kv; ik++)

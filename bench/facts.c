@@ -17,14 +17,14 @@ static uint32_t arch_u32(const struct gguf_file *f, const char *arch, const char
     char key[128], e[RB_ERR_MAX];
     uint32_t v;
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    return gguf_get_u32(f, key, &v, e) == 0 ? v : fallback;
+    return rb_gguf_get_u32(f, key, &v, e) == 0 ? v : fallback;
 }
 
 static void type_label(const struct gguf_file *f, char *out, size_t cap) {
     char e[RB_ERR_MAX];
     uint32_t ft;
     const struct rb_synth_ftype *known;
-    if (gguf_get_u32(f, "general.file_type", &ft, e) == 0 && (known = rb_synth_ftype_by_id(ft))) {
+    if (rb_gguf_get_u32(f, "general.file_type", &ft, e) == 0 && (known = rb_synth_ftype_by_id(ft))) {
         snprintf(out, cap, "%s", known->label);
         return;
     }
@@ -44,7 +44,7 @@ static void type_label(const struct gguf_file *f, char *out, size_t cap) {
 int rb_model_facts(const struct gguf_file *f, struct rb_model_facts *m, char *err) {
     char e[RB_ERR_MAX];
     memset(m, 0, sizeof *m);
-    if (gguf_get_str(f, "general.architecture", m->arch, sizeof m->arch, e) != 0) {
+    if (rb_gguf_get_str(f, "general.architecture", m->arch, sizeof m->arch, e) != 0) {
         snprintf(err, RB_ERR_MAX, "%s", e);
         return -1;
     }
@@ -62,7 +62,7 @@ int rb_model_facts(const struct gguf_file *f, struct rb_model_facts *m, char *er
     m->head_dim = key_len ? (int)key_len : (int)(n_embd / (uint32_t)m->n_heads);
     type_label(f, m->type_label, sizeof m->type_label);
 
-    int has_output = gguf_find_tensor(f, "output.weight") >= 0;
+    int has_output = rb_gguf_find_tensor(f, "output.weight") >= 0;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const struct gguf_tensor *t = &f->tensors[i];
         uint64_t n = 1;

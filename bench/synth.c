@@ -513,33 +513,33 @@ static int add_hparams(struct gguf_writer *w, const struct rb_synth_shape *s, co
     const char *a = s->arch;
     int rc = 0;
     snprintf(name, sizeof name, "synthetic-%s-%s", s->name, ft->name);
-    rc |= gguf_writer_add_str(w, "general.architecture", a);
-    rc |= gguf_writer_add_str(w, "general.name", name);
+    rc |= rb_gguf_writer_add_str(w, "general.architecture", a);
+    rc |= rb_gguf_writer_add_str(w, "general.name", name);
 #define KEY(suffix) (snprintf(key, sizeof key, "%s.%s", a, suffix), key)
-    rc |= gguf_writer_add_u32(w, KEY("context_length"), (uint32_t)s->n_ctx);
-    rc |= gguf_writer_add_u32(w, KEY("embedding_length"), (uint32_t)s->n_embd);
-    rc |= gguf_writer_add_u32(w, KEY("block_count"), (uint32_t)s->n_layers);
-    rc |= gguf_writer_add_u32(w, KEY("feed_forward_length"), (uint32_t)s->n_ff);
-    rc |= gguf_writer_add_u32(w, KEY("attention.head_count"), (uint32_t)s->n_heads);
-    rc |= gguf_writer_add_u32(w, KEY("attention.head_count_kv"), (uint32_t)s->n_heads_kv);
+    rc |= rb_gguf_writer_add_u32(w, KEY("context_length"), (uint32_t)s->n_ctx);
+    rc |= rb_gguf_writer_add_u32(w, KEY("embedding_length"), (uint32_t)s->n_embd);
+    rc |= rb_gguf_writer_add_u32(w, KEY("block_count"), (uint32_t)s->n_layers);
+    rc |= rb_gguf_writer_add_u32(w, KEY("feed_forward_length"), (uint32_t)s->n_ff);
+    rc |= rb_gguf_writer_add_u32(w, KEY("attention.head_count"), (uint32_t)s->n_heads);
+    rc |= rb_gguf_writer_add_u32(w, KEY("attention.head_count_kv"), (uint32_t)s->n_heads_kv);
     if (!strcmp(a, "gpt2")) {
-        rc |= gguf_writer_add_f32(w, KEY("attention.layer_norm_epsilon"), 1e-5f);
+        rc |= rb_gguf_writer_add_f32(w, KEY("attention.layer_norm_epsilon"), 1e-5f);
     } else {
-        rc |= gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), s->norm_eps > 0 ? s->norm_eps : 1e-5f);
-        rc |= gguf_writer_add_u32(w, KEY("rope.dimension_count"), (uint32_t)(s->n_embd / s->n_heads));
-        rc |= gguf_writer_add_f32(w, KEY("rope.freq_base"), s->rope_base > 0 ? s->rope_base : 10000.0f);
-        rc |= gguf_writer_add_u32(w, KEY("vocab_size"), (uint32_t)s->n_vocab);
-        if (s->window > 0) rc |= gguf_writer_add_u32(w, KEY("attention.sliding_window"), (uint32_t)s->window);
+        rc |= rb_gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), s->norm_eps > 0 ? s->norm_eps : 1e-5f);
+        rc |= rb_gguf_writer_add_u32(w, KEY("rope.dimension_count"), (uint32_t)(s->n_embd / s->n_heads));
+        rc |= rb_gguf_writer_add_f32(w, KEY("rope.freq_base"), s->rope_base > 0 ? s->rope_base : 10000.0f);
+        rc |= rb_gguf_writer_add_u32(w, KEY("vocab_size"), (uint32_t)s->n_vocab);
+        if (s->window > 0) rc |= rb_gguf_writer_add_u32(w, KEY("attention.sliding_window"), (uint32_t)s->window);
     }
 #undef KEY
-    rc |= gguf_writer_add_u32(w, "general.quantization_version", 2);
-    rc |= gguf_writer_add_u32(w, "general.file_type", ft->file_type);
+    rc |= rb_gguf_writer_add_u32(w, "general.quantization_version", 2);
+    rc |= rb_gguf_writer_add_u32(w, "general.file_type", ft->file_type);
     return rc ? -1 : 0;
 }
 
 /* Header + metadata + zero tensors, written by the gguf writer to fd. */
 static int write_skeleton(const struct rb_synth_opts *o, const struct synth_list *l, int fd, char *err) {
-    struct gguf_writer *w = gguf_writer_new();
+    struct gguf_writer *w = rb_gguf_writer_new();
     char vocab[512];
     const char *vocab_path = o->vocab_path ? o->vocab_path : rb_synth_default_vocab(o->shape, vocab, sizeof vocab);
     int rc = w ? 0 : -1;
@@ -551,13 +551,13 @@ static int write_skeleton(const struct rb_synth_opts *o, const struct synth_list
     if (rc == 0) rc = rb_synth_copy_vocab(w, o->shape, vocab_path, err);
     for (int i = 0; rc == 0 && i < l->n; i++) {
         const struct synth_tensor *t = &l->t[i];
-        if (gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, NULL, t->n_bytes, 1) != 0) {
+        if (rb_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, NULL, t->n_bytes, 1) != 0) {
             set_err(err, "cannot add tensor %s", t->name);
             rc = -1;
         }
     }
-    if (rc == 0) rc = gguf_writer_write_fd(w, fd, err);
-    gguf_writer_free(w);
+    if (rc == 0) rc = rb_gguf_writer_write_fd(w, fd, err);
+    rb_gguf_writer_free(w);
     return rc;
 }
 
@@ -565,13 +565,13 @@ static int write_skeleton(const struct rb_synth_opts *o, const struct synth_list
 static int read_offsets(struct synth_list *l, const char *path, char *err) {
     struct gguf_file f;
     char e[RB_ERR_MAX];
-    if (gguf_open(&f, path, e) != 0) {
+    if (rb_gguf_open(&f, path, e) != 0) {
         set_err(err, "reading back %s: %s", path, e);
         return -1;
     }
     int rc = 0;
     for (int i = 0; i < l->n; i++) {
-        const struct gguf_tensor *t = gguf_get_tensor(&f, l->t[i].name);
+        const struct gguf_tensor *t = rb_gguf_get_tensor(&f, l->t[i].name);
         if (!t || t->n_bytes != l->t[i].n_bytes) {
             set_err(err, "reading back %s: tensor %s missing or resized", path, l->t[i].name);
             rc = -1;
@@ -579,7 +579,7 @@ static int read_offsets(struct synth_list *l, const char *path, char *err) {
         }
         l->t[i].file_offset = f.data_offset + t->offset;
     }
-    gguf_close(&f);
+    rb_gguf_close(&f);
     return rc;
 }
 

@@ -63,12 +63,12 @@ static char *dup_str(struct gguf_str s) {
 /* The first n - 2 tokens, then BOS and EOS (their types and scores along),
  * and the merges "A B" whose A, B and AB are all kept, in their order. */
 static int write_cut(struct gguf_writer *w, const struct gguf_file *f, int n, const char *path, char *err) {
-    int64_t k_tok = gguf_find_key(f, KEY_TOKENS), k_types = gguf_find_key(f, KEY_TYPES);
-    int64_t k_scores = gguf_find_key(f, KEY_SCORES), k_merges = gguf_find_key(f, KEY_MERGES);
+    int64_t k_tok = rb_gguf_find_key(f, KEY_TOKENS), k_types = rb_gguf_find_key(f, KEY_TYPES);
+    int64_t k_scores = rb_gguf_find_key(f, KEY_SCORES), k_merges = rb_gguf_find_key(f, KEY_MERGES);
     uint32_t bos, eos;
     char e[RB_ERR_MAX];
     const struct gguf_kv *tok = &f->kv[k_tok];
-    if (gguf_get_u32(f, KEY_BOS, &bos, e) || gguf_get_u32(f, KEY_EOS, &eos, e) || bos >= tok->arr_len ||
+    if (rb_gguf_get_u32(f, KEY_BOS, &bos, e) || rb_gguf_get_u32(f, KEY_EOS, &eos, e) || bos >= tok->arr_len ||
         eos >= tok->arr_len || k_types < 0 || f->kv[k_types].arr_type != GGUF_TYPE_INT32 ||
         f->kv[k_types].arr_len != tok->arr_len || n < 3 ||
         (k_scores >= 0 && (f->kv[k_scores].arr_type != GGUF_TYPE_FLOAT32 || f->kv[k_scores].arr_len != tok->arr_len)) ||
@@ -87,7 +87,7 @@ static int write_cut(struct gguf_writer *w, const struct gguf_file *f, int n, co
     int rc = toks && sorted && kept && types && scores && merges ? 0 : -1;
     for (int i = 0; rc == 0 && i < n; i++) {
         uint64_t from = i < n - 2 ? (uint64_t)i : src[i - (n - 2)];
-        kept[i] = gguf_arr_str(tok, from);
+        kept[i] = rb_gguf_arr_str(tok, from);
         sorted[i] = &kept[i];
         toks[i] = dup_str(kept[i]);
         memcpy(&types[i], f->kv[k_types].value + from * 4, 4);
@@ -97,7 +97,7 @@ static int write_cut(struct gguf_writer *w, const struct gguf_file *f, int n, co
     if (rc == 0) qsort(sorted, (size_t)n, sizeof *sorted, str_ptr_cmp);
     char joined[512];
     for (uint64_t r = 0; rc == 0 && r < n_merges; r++) {
-        struct gguf_str m = gguf_arr_str(&f->kv[k_merges], r);
+        struct gguf_str m = rb_gguf_arr_str(&f->kv[k_merges], r);
         const char *space = memchr(m.data, ' ', (size_t)m.len);
         size_t a = space ? (size_t)(space - m.data) : 0, b = space ? (size_t)m.len - a - 1 : 0;
         if (!space || a + b >= sizeof joined) continue;
@@ -108,11 +108,11 @@ static int write_cut(struct gguf_writer *w, const struct gguf_file *f, int n, co
             rc = -1;
     }
     if (rc == 0)
-        rc = gguf_writer_add_str_arr(w, KEY_TOKENS, (const char *const *)toks, (uint64_t)n) ||
-             gguf_writer_add_arr(w, KEY_TYPES, GGUF_TYPE_INT32, types, (uint64_t)n) ||
-             (k_scores >= 0 && gguf_writer_add_arr(w, KEY_SCORES, GGUF_TYPE_FLOAT32, scores, (uint64_t)n)) ||
-             (k_merges >= 0 && gguf_writer_add_str_arr(w, KEY_MERGES, (const char *const *)merges, n_kept)) ||
-             gguf_writer_add_u32(w, KEY_BOS, (uint32_t)n - 2) || gguf_writer_add_u32(w, KEY_EOS, (uint32_t)n - 1)
+        rc = rb_gguf_writer_add_str_arr(w, KEY_TOKENS, (const char *const *)toks, (uint64_t)n) ||
+             rb_gguf_writer_add_arr(w, KEY_TYPES, GGUF_TYPE_INT32, types, (uint64_t)n) ||
+             (k_scores >= 0 && rb_gguf_writer_add_arr(w, KEY_SCORES, GGUF_TYPE_FLOAT32, scores, (uint64_t)n)) ||
+             (k_merges >= 0 && rb_gguf_writer_add_str_arr(w, KEY_MERGES, (const char *const *)merges, n_kept)) ||
+             rb_gguf_writer_add_u32(w, KEY_BOS, (uint32_t)n - 2) || rb_gguf_writer_add_u32(w, KEY_EOS, (uint32_t)n - 1)
                  ? -1 : 0;
     if (rc) snprintf(err, RB_ERR_MAX, "vocab %s: out of memory cutting it to %d tokens", path, n);
     for (int i = 0; toks && i < n; i++) free(toks[i]);
@@ -134,17 +134,17 @@ static int cut_replaces(const struct gguf_str *k) {
 int rb_synth_copy_vocab(struct gguf_writer *w, const struct rb_synth_shape *s, const char *path, char *err) {
     struct gguf_file f;
     char e[RB_ERR_MAX];
-    if (gguf_open(&f, path, e) != 0) {
+    if (rb_gguf_open(&f, path, e) != 0) {
         snprintf(err, RB_ERR_MAX, "vocab %.120s: %.120s", path, e);
         return -1;
     }
     int rc = 0;
     char model[32] = "";
-    int64_t tok = gguf_find_key(&f, KEY_TOKENS);
+    int64_t tok = rb_gguf_find_key(&f, KEY_TOKENS);
     const char *want = tokenizer_model(s);
     uint64_t have = tok >= 0 ? f.kv[tok].arr_len : 0;
     int cut = s->cut_vocab && have > (uint64_t)s->n_vocab;
-    if (gguf_get_str(&f, "tokenizer.ggml.model", model, sizeof model, e) != 0 || tok < 0 ||
+    if (rb_gguf_get_str(&f, "tokenizer.ggml.model", model, sizeof model, e) != 0 || tok < 0 ||
         f.kv[tok].type != GGUF_TYPE_ARRAY || f.kv[tok].arr_type != GGUF_TYPE_STRING) {
         snprintf(err, RB_ERR_MAX, "vocab %s: no tokenizer.ggml.model or tokenizer.ggml.tokens", path);
         rc = -1;
@@ -160,11 +160,11 @@ int rb_synth_copy_vocab(struct gguf_writer *w, const struct rb_synth_shape *s, c
     for (uint64_t i = 0; rc == 0 && i < f.n_kv; i++) {
         const struct gguf_str *k = &f.kv[i].key;
         if (k->len < 10 || memcmp(k->data, "tokenizer.", 10) || (cut && cut_replaces(k))) continue;
-        if (gguf_writer_copy_kv(w, &f.kv[i]) != 0) {
+        if (rb_gguf_writer_copy_kv(w, &f.kv[i]) != 0) {
             snprintf(err, RB_ERR_MAX, "vocab %s: cannot copy a tokenizer key", path);
             rc = -1;
         }
     }
-    gguf_close(&f);
+    rb_gguf_close(&f);
     return rc;
 }

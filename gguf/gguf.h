@@ -55,7 +55,7 @@ enum gguf_type {
     GGUF_TYPE_ARRAY = 9, GGUF_TYPE_UINT64 = 10, GGUF_TYPE_INT64 = 11,
     GGUF_TYPE_FLOAT64 = 12, GGUF_TYPE_COUNT = 13
 };
-const char *gguf_type_name(enum gguf_type t);
+const char *rb_gguf_type_name(enum gguf_type t);
 
 /* A string inside the mapping: NOT NUL-terminated. */
 struct gguf_str {
@@ -83,10 +83,10 @@ struct gguf_tensor {
 };
 
 struct gguf_file {
-    const char *path;     /* as given to gguf_open (borrowed) */
+    const char *path;     /* as given to rb_gguf_open (borrowed) */
     const uint8_t *map;   /* whole file, read-only */
     size_t size;
-    int owns_map;         /* 1 when gguf_close must munmap */
+    int owns_map;         /* 1 when rb_gguf_close must munmap */
     uint32_t version;
     uint64_t n_kv;
     struct gguf_kv *kv;
@@ -98,89 +98,89 @@ struct gguf_file {
 };
 
 /* Map and parse a file. On failure `err` holds "reason" (the caller adds the path). */
-int gguf_open(struct gguf_file *f, const char *path, char *err);
+int rb_gguf_open(struct gguf_file *f, const char *path, char *err);
 /* Parse bytes already in memory (used by the fuzzer and tests); buf must outlive f. */
-int gguf_open_memory(struct gguf_file *f, const void *buf, size_t size, char *err);
-void gguf_close(struct gguf_file *f);
+int rb_gguf_open_memory(struct gguf_file *f, const void *buf, size_t size, char *err);
+void rb_gguf_close(struct gguf_file *f);
 /* A one-pass reader (quantize) is done with [data, data + n) of f's
  * mapping: its pages leave the process's resident memory (they are read
- * from the file again if touched). No-op for gguf_open_memory files. */
-void gguf_drop_pages(const struct gguf_file *f, const void *data, uint64_t n);
+ * from the file again if touched). No-op for rb_gguf_open_memory files. */
+void rb_gguf_drop_pages(const struct gguf_file *f, const void *data, uint64_t n);
 
 /* Lookup: index or -1. */
-int64_t gguf_find_key(const struct gguf_file *f, const char *key);
-int64_t gguf_find_tensor(const struct gguf_file *f, const char *name);
-const struct gguf_tensor *gguf_get_tensor(const struct gguf_file *f, const char *name);
+int64_t rb_gguf_find_key(const struct gguf_file *f, const char *key);
+int64_t rb_gguf_find_tensor(const struct gguf_file *f, const char *name);
+const struct gguf_tensor *rb_gguf_get_tensor(const struct gguf_file *f, const char *name);
 
 /* Typed getters: 0 on success; -1 with err "KEY: missing" or "KEY: expected u32, got f32".
  * Integer getters accept any integer type whose value fits the destination. */
-int gguf_get_u32(const struct gguf_file *f, const char *key, uint32_t *out, char *err);
-int gguf_get_u64(const struct gguf_file *f, const char *key, uint64_t *out, char *err);
-int gguf_get_i32(const struct gguf_file *f, const char *key, int32_t *out, char *err);
-int gguf_get_f32(const struct gguf_file *f, const char *key, float *out, char *err);
-int gguf_get_bool(const struct gguf_file *f, const char *key, int *out, char *err);
+int rb_gguf_get_u32(const struct gguf_file *f, const char *key, uint32_t *out, char *err);
+int rb_gguf_get_u64(const struct gguf_file *f, const char *key, uint64_t *out, char *err);
+int rb_gguf_get_i32(const struct gguf_file *f, const char *key, int32_t *out, char *err);
+int rb_gguf_get_f32(const struct gguf_file *f, const char *key, float *out, char *err);
+int rb_gguf_get_bool(const struct gguf_file *f, const char *key, int *out, char *err);
 /* string into out (NUL-terminated, truncated to cap - 1) */
-int gguf_get_str(const struct gguf_file *f, const char *key, char *out, size_t cap, char *err);
+int rb_gguf_get_str(const struct gguf_file *f, const char *key, char *out, size_t cap, char *err);
 /* array of the given element type: *data points at the first element in the mapping
- * (for GGUF_TYPE_STRING arrays use gguf_arr_str). */
-int gguf_get_arr(const struct gguf_file *f, const char *key, enum gguf_type elem_type,
+ * (for GGUF_TYPE_STRING arrays use rb_gguf_arr_str). */
+int rb_gguf_get_arr(const struct gguf_file *f, const char *key, enum gguf_type elem_type,
                  const void **data, uint64_t *len, char *err);
 /* s as printable text for a message: bytes outside ASCII 0x20..0x7e become
  * '?', and a string longer than cap - 4 bytes is cut and ends in "...". */
-const char *gguf_show(const struct gguf_str *s, char *buf, size_t cap);
+const char *rb_gguf_show(const struct gguf_str *s, char *buf, size_t cap);
 /* i-th string of a string array kv (bounds already verified at open). */
-struct gguf_str gguf_arr_str(const struct gguf_kv *kv, uint64_t i);
+struct gguf_str rb_gguf_arr_str(const struct gguf_kv *kv, uint64_t i);
 
 /* The valid UTF-8 character at s: its length (1..4, at most n) and code
  * point in *cp; 0 when s does not start one (a stray continuation byte, a
  * cut or overlong sequence, a surrogate, past U+10FFFF). Keys and tensor
  * names must be valid UTF-8 without NUL (checked at open). */
-size_t gguf_utf8_char(const char *s, size_t n, uint32_t *cp);
+size_t rb_gguf_utf8_char(const char *s, size_t n, uint32_t *cp);
 
 /* Where every byte of the file goes (for `rbee info`): header + padding +
  * tensor bytes + unused == file size. padding counts the alignment gaps
  * (each smaller than the alignment); unused counts larger gaps and bytes
  * after the last tensor beyond its padding (0 in files written by llama.cpp or us). */
-struct gguf_layout {
+struct rb_gguf_layout {
     uint64_t header_bytes, padding_bytes, tensor_bytes, unused_bytes, file_bytes;
 };
-void gguf_layout(const struct gguf_file *f, struct gguf_layout *out);
+void rb_gguf_layout(const struct gguf_file *f, struct rb_gguf_layout *out);
 
 /* ---- writer ---- */
 struct gguf_writer;
-struct gguf_writer *gguf_writer_new(void);
-void gguf_writer_free(struct gguf_writer *w);
-void gguf_writer_set_version(struct gguf_writer *w, uint32_t version); /* default 3 */
-void gguf_writer_set_alignment(struct gguf_writer *w, uint32_t alignment); /* default 32; also written as general.alignment when not 32 */
+struct gguf_writer *rb_gguf_writer_new(void);
+void rb_gguf_writer_free(struct gguf_writer *w);
+void rb_gguf_writer_set_version(struct gguf_writer *w, uint32_t version); /* default 3 */
+void rb_gguf_writer_set_alignment(struct gguf_writer *w, uint32_t alignment); /* default 32; also written as general.alignment when not 32 */
 /* Raw escape hatch for tests that build bad files: write a kv whose value bytes are given verbatim. */
-int gguf_writer_add_raw(struct gguf_writer *w, const char *key, enum gguf_type type, const void *value, size_t n_bytes);
-int gguf_writer_add_u32(struct gguf_writer *w, const char *key, uint32_t v);
-int gguf_writer_add_i32(struct gguf_writer *w, const char *key, int32_t v);
-int gguf_writer_add_u64(struct gguf_writer *w, const char *key, uint64_t v);
-int gguf_writer_add_f32(struct gguf_writer *w, const char *key, float v);
-int gguf_writer_add_bool(struct gguf_writer *w, const char *key, int v);
-int gguf_writer_add_str(struct gguf_writer *w, const char *key, const char *v);
-int gguf_writer_add_arr(struct gguf_writer *w, const char *key, enum gguf_type elem_type, const void *data, uint64_t n);
-int gguf_writer_add_str_arr(struct gguf_writer *w, const char *key, const char *const *strs, uint64_t n);
+int rb_gguf_writer_add_raw(struct gguf_writer *w, const char *key, enum gguf_type type, const void *value, size_t n_bytes);
+int rb_gguf_writer_add_u32(struct gguf_writer *w, const char *key, uint32_t v);
+int rb_gguf_writer_add_i32(struct gguf_writer *w, const char *key, int32_t v);
+int rb_gguf_writer_add_u64(struct gguf_writer *w, const char *key, uint64_t v);
+int rb_gguf_writer_add_f32(struct gguf_writer *w, const char *key, float v);
+int rb_gguf_writer_add_bool(struct gguf_writer *w, const char *key, int v);
+int rb_gguf_writer_add_str(struct gguf_writer *w, const char *key, const char *v);
+int rb_gguf_writer_add_arr(struct gguf_writer *w, const char *key, enum gguf_type elem_type, const void *data, uint64_t n);
+int rb_gguf_writer_add_str_arr(struct gguf_writer *w, const char *key, const char *const *strs, uint64_t n);
 /* Copy one kv of an open file verbatim (used by quantize). */
-int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv);
+int rb_gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv);
 /* Tensor data is copied into the writer (or referenced, if `borrow`), written in order, each aligned.
  * data == NULL: the bytes come from the writer's fill function when it has one, else they are zeros. */
-int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+int rb_gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                            const int64_t *ne, const void *data, uint64_t n_bytes, int borrow);
 /* Tensor bytes made at write time, one tensor at a time, in order (so a
  * writer never holds a whole model): fill sets *data to the n_bytes bytes
  * of tensor i (valid until its next call) and returns 0, or returns -1 with
  * err set, which stops the write. free_user (may be NULL) is called on user
- * by gguf_writer_free. */
+ * by rb_gguf_writer_free. */
 typedef int (*gguf_fill_fn)(void *user, size_t i, const void **data, char *err);
-void gguf_writer_set_fill(struct gguf_writer *w, gguf_fill_fn fill, void *user, void (*free_user)(void *user));
+void rb_gguf_writer_set_fill(struct gguf_writer *w, gguf_fill_fn fill, void *user, void (*free_user)(void *user));
 /* Write to a path through rb_outfile: whole or not at all. */
-int gguf_writer_write_file(struct gguf_writer *w, const char *path, char *err);
+int rb_gguf_writer_write_file(struct gguf_writer *w, const char *path, char *err);
 /* Write to an open descriptor from its current position (no fsync, no close). */
-int gguf_writer_write_fd(struct gguf_writer *w, int fd, char *err);
+int rb_gguf_writer_write_fd(struct gguf_writer *w, int fd, char *err);
 /* Serialize to a malloc'd buffer (tests). */
-int gguf_writer_write_mem(struct gguf_writer *w, void **buf, size_t *size, char *err);
+int rb_gguf_writer_write_mem(struct gguf_writer *w, void **buf, size_t *size, char *err);
 
 /* ---- output files ----
  * rb_outfile_open looks at path before anything is written:

@@ -14,29 +14,29 @@ static int str_eq(const struct gguf_str *s, const char *z) {
     return s->len == n && memcmp(s->data, z, n) == 0;
 }
 
-int64_t gguf_find_key(const struct gguf_file *f, const char *key) {
+int64_t rb_gguf_find_key(const struct gguf_file *f, const char *key) {
     for (uint64_t i = 0; i < f->n_kv; i++)
         if (str_eq(&f->kv[i].key, key))
             return (int64_t)i;
     return -1;
 }
 
-int64_t gguf_find_tensor(const struct gguf_file *f, const char *name) {
+int64_t rb_gguf_find_tensor(const struct gguf_file *f, const char *name) {
     for (uint64_t i = 0; i < f->n_tensors; i++)
         if (str_eq(&f->tensors[i].name, name))
             return (int64_t)i;
     return -1;
 }
 
-const struct gguf_tensor *gguf_get_tensor(const struct gguf_file *f, const char *name) {
-    int64_t i = gguf_find_tensor(f, name);
+const struct gguf_tensor *rb_gguf_get_tensor(const struct gguf_file *f, const char *name) {
+    int64_t i = rb_gguf_find_tensor(f, name);
     return i < 0 ? NULL : &f->tensors[i];
 }
 
 /* ---- typed getters ---- */
 
 static const struct gguf_kv *find_kv(const struct gguf_file *f, const char *key, char *err) {
-    int64_t i = gguf_find_key(f, key);
+    int64_t i = rb_gguf_find_key(f, key);
     if (i < 0) {
         snprintf(err, RB_ERR_MAX, "%s: missing", key);
         return NULL;
@@ -46,9 +46,9 @@ static const struct gguf_kv *find_kv(const struct gguf_file *f, const char *key,
 
 static void type_mismatch(const struct gguf_kv *kv, const char *key, const char *want, char *err) {
     if (kv->type == GGUF_TYPE_ARRAY)
-        snprintf(err, RB_ERR_MAX, "%s: expected %s, got array of %s", key, want, gguf_type_name(kv->arr_type));
+        snprintf(err, RB_ERR_MAX, "%s: expected %s, got array of %s", key, want, rb_gguf_type_name(kv->arr_type));
     else
-        snprintf(err, RB_ERR_MAX, "%s: expected %s, got %s", key, want, gguf_type_name(kv->type));
+        snprintf(err, RB_ERR_MAX, "%s: expected %s, got %s", key, want, rb_gguf_type_name(kv->type));
 }
 
 /* An integer value as sign + magnitude-ish: *neg set for negative values
@@ -81,7 +81,7 @@ static void does_not_fit(const char *key, int neg, int64_t s, uint64_t u, const 
         snprintf(err, RB_ERR_MAX, "%s: value %llu does not fit %s", key, (unsigned long long)u, want);
 }
 
-int gguf_get_u64(const struct gguf_file *f, const char *key, uint64_t *out, char *err) {
+int rb_gguf_get_u64(const struct gguf_file *f, const char *key, uint64_t *out, char *err) {
     const struct gguf_kv *kv = find_kv(f, key, err);
     int neg;
     int64_t s = 0;
@@ -100,7 +100,7 @@ int gguf_get_u64(const struct gguf_file *f, const char *key, uint64_t *out, char
     return 0;
 }
 
-int gguf_get_u32(const struct gguf_file *f, const char *key, uint32_t *out, char *err) {
+int rb_gguf_get_u32(const struct gguf_file *f, const char *key, uint32_t *out, char *err) {
     const struct gguf_kv *kv = find_kv(f, key, err);
     int neg;
     int64_t s = 0;
@@ -119,7 +119,7 @@ int gguf_get_u32(const struct gguf_file *f, const char *key, uint32_t *out, char
     return 0;
 }
 
-int gguf_get_i32(const struct gguf_file *f, const char *key, int32_t *out, char *err) {
+int rb_gguf_get_i32(const struct gguf_file *f, const char *key, int32_t *out, char *err) {
     const struct gguf_kv *kv = find_kv(f, key, err);
     int neg;
     int64_t s = 0;
@@ -139,7 +139,7 @@ int gguf_get_i32(const struct gguf_file *f, const char *key, int32_t *out, char 
 }
 
 /* f32, or f64 narrowed (a value, not a reinterpretation). */
-int gguf_get_f32(const struct gguf_file *f, const char *key, float *out, char *err) {
+int rb_gguf_get_f32(const struct gguf_file *f, const char *key, float *out, char *err) {
     const struct gguf_kv *kv = find_kv(f, key, err);
     if (!kv)
         return -1;
@@ -157,7 +157,7 @@ int gguf_get_f32(const struct gguf_file *f, const char *key, float *out, char *e
     return -1;
 }
 
-int gguf_get_bool(const struct gguf_file *f, const char *key, int *out, char *err) {
+int rb_gguf_get_bool(const struct gguf_file *f, const char *key, int *out, char *err) {
     const struct gguf_kv *kv = find_kv(f, key, err);
     if (!kv)
         return -1;
@@ -169,7 +169,7 @@ int gguf_get_bool(const struct gguf_file *f, const char *key, int *out, char *er
     return 0;
 }
 
-int gguf_get_str(const struct gguf_file *f, const char *key, char *out, size_t cap, char *err) {
+int rb_gguf_get_str(const struct gguf_file *f, const char *key, char *out, size_t cap, char *err) {
     const struct gguf_kv *kv = find_kv(f, key, err);
     if (!kv)
         return -1;
@@ -191,14 +191,14 @@ int gguf_get_str(const struct gguf_file *f, const char *key, char *out, size_t c
     return 0;
 }
 
-int gguf_get_arr(const struct gguf_file *f, const char *key, enum gguf_type elem_type,
+int rb_gguf_get_arr(const struct gguf_file *f, const char *key, enum gguf_type elem_type,
                  const void **data, uint64_t *len, char *err) {
     const struct gguf_kv *kv = find_kv(f, key, err);
     if (!kv)
         return -1;
     if (kv->type != GGUF_TYPE_ARRAY || kv->arr_type != elem_type) {
         char want[32];
-        snprintf(want, sizeof want, "array of %s", gguf_type_name(elem_type));
+        snprintf(want, sizeof want, "array of %s", rb_gguf_type_name(elem_type));
         type_mismatch(kv, key, want, err);
         return -1;
     }
@@ -207,7 +207,7 @@ int gguf_get_arr(const struct gguf_file *f, const char *key, enum gguf_type elem
     return 0;
 }
 
-struct gguf_str gguf_arr_str(const struct gguf_kv *kv, uint64_t i) {
+struct gguf_str rb_gguf_arr_str(const struct gguf_kv *kv, uint64_t i) {
     struct gguf_str s = { 0, NULL };
     if (kv->type != GGUF_TYPE_ARRAY || kv->arr_type != GGUF_TYPE_STRING || i >= kv->arr_len || !kv->str_offsets)
         return s;

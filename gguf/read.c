@@ -79,7 +79,7 @@ static int cur_str(struct cursor *c, struct gguf_str *s, uint64_t max_len) {
 }
 
 /* A printable, bounded copy of a file string for error messages. */
-const char *gguf_show(const struct gguf_str *s, char *buf, size_t cap) {
+const char *rb_gguf_show(const struct gguf_str *s, char *buf, size_t cap) {
     size_t n = s->len < cap - 4 ? (size_t)s->len : cap - 4;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s->data[i];
@@ -95,7 +95,7 @@ const char *gguf_show(const struct gguf_str *s, char *buf, size_t cap) {
 
 #define SHOW_MAX 72
 
-size_t gguf_utf8_char(const char *s, size_t n, uint32_t *cp) {
+size_t rb_gguf_utf8_char(const char *s, size_t n, uint32_t *cp) {
     const unsigned char *p = (const unsigned char *)s;
     if (n == 0)
         return 0;
@@ -125,9 +125,9 @@ static int check_name(const struct gguf_str *s, const char *what, char *err) {
     char name[SHOW_MAX];
     uint32_t cp;
     for (uint64_t i = 0; i < s->len;) {
-        size_t k = gguf_utf8_char(s->data + i, (size_t)(s->len - i), &cp);
+        size_t k = rb_gguf_utf8_char(s->data + i, (size_t)(s->len - i), &cp);
         if (k == 0 || cp == 0) {
-            snprintf(err, RB_ERR_MAX, "%s '%s': %s at byte %llu", what, gguf_show(s, name, sizeof name),
+            snprintf(err, RB_ERR_MAX, "%s '%s': %s at byte %llu", what, rb_gguf_show(s, name, sizeof name),
                      k ? "NUL byte" : "invalid UTF-8", (unsigned long long)i);
             return -1;
         }
@@ -150,7 +150,7 @@ static uint64_t scalar_size(uint32_t type) {
 }
 
 /* Array value: element type, count, elements. Strings get an offset table
- * so gguf_arr_str is O(1); its size is bounded by the bytes it indexes. */
+ * so rb_gguf_arr_str is O(1); its size is bounded by the bytes it indexes. */
 static int parse_array(struct cursor *c, struct gguf_kv *kv, const char *key, char *err) {
     uint32_t elem;
     uint64_t n;
@@ -217,7 +217,7 @@ static int parse_kv(struct cursor *c, struct gguf_kv *kv, uint64_t index, char *
         snprintf(err, RB_ERR_MAX, "metadata key %llu: empty name", (unsigned long long)index);
         return -1;
     }
-    gguf_show(&kv->key, key, sizeof key);
+    rb_gguf_show(&kv->key, key, sizeof key);
     uint32_t type;
     if (cur_u32(c, &type) != 0) {
         snprintf(err, RB_ERR_MAX, "truncated file: metadata '%s' ends past the end of the file", key);
@@ -287,19 +287,19 @@ static int check_unique(const void *first, size_t stride, uint64_t n, const char
     if (oom)
         snprintf(err, RB_ERR_MAX, "out of memory");
     else if (dup)
-        snprintf(err, RB_ERR_MAX, "duplicate %s '%s'", what, gguf_show(dup, name, sizeof name));
+        snprintf(err, RB_ERR_MAX, "duplicate %s '%s'", what, rb_gguf_show(dup, name, sizeof name));
     return oom || dup ? -1 : 0;
 }
 
 /* general.alignment: u32, nonzero, a power of two, at most ALIGNMENT_MAX. */
 static int read_alignment(struct gguf_file *f, char *err) {
     f->alignment = 32;
-    int64_t i = gguf_find_key(f, "general.alignment");
+    int64_t i = rb_gguf_find_key(f, "general.alignment");
     if (i < 0)
         return 0;
     const struct gguf_kv *kv = &f->kv[i];
     if (kv->type != GGUF_TYPE_UINT32) {
-        snprintf(err, RB_ERR_MAX, "metadata 'general.alignment': expected u32, got %s", gguf_type_name(kv->type));
+        snprintf(err, RB_ERR_MAX, "metadata 'general.alignment': expected u32, got %s", rb_gguf_type_name(kv->type));
         return -1;
     }
     uint32_t a;
@@ -335,7 +335,7 @@ static int parse_tensor_info(struct cursor *c, struct gguf_tensor *t, uint64_t i
                  (unsigned long long)index);
         return -1;
     }
-    gguf_show(&t->name, name, sizeof name);
+    rb_gguf_show(&t->name, name, sizeof name);
     if (cur_u32(c, &t->n_dims) != 0)
         goto truncated;
     if (check_name(&t->name, "tensor name", err) != 0)
@@ -372,7 +372,7 @@ truncated:
 /* Type, shape and byte size of one tensor (everything but its position). */
 static int check_tensor_size(struct gguf_tensor *t, char *err) {
     char name[SHOW_MAX];
-    gguf_show(&t->name, name, sizeof name);
+    rb_gguf_show(&t->name, name, sizeof name);
     const struct rb_type_size *ts = rb_type_size(t->type);
     if (!ts) {
         snprintf(err, RB_ERR_MAX, "tensor '%s': unknown or retired tensor type %u", name, t->type);
@@ -403,7 +403,7 @@ static int check_tensor_size(struct gguf_tensor *t, char *err) {
 /* Offset aligned, data inside the file (no wrap-around). */
 static int check_tensor_place(const struct gguf_file *f, struct gguf_tensor *t, char *err) {
     char name[SHOW_MAX];
-    gguf_show(&t->name, name, sizeof name);
+    rb_gguf_show(&t->name, name, sizeof name);
     if (t->offset % f->alignment != 0) {
         snprintf(err, RB_ERR_MAX, "tensor '%s': data offset %llu is not a multiple of the alignment %llu",
                  name, (unsigned long long)t->offset, (unsigned long long)f->alignment);
@@ -441,8 +441,8 @@ static int check_overlaps(const struct gguf_file *f, char *err) {
         const struct gguf_tensor *a = by_off[i - 1], *b = by_off[i];
         if (a->offset + a->n_bytes > b->offset) { /* both inside the file: no overflow */
             char na[SHOW_MAX], nb[SHOW_MAX];
-            snprintf(err, RB_ERR_MAX, "tensors '%s' and '%s' overlap", gguf_show(&a->name, na, 48),
-                     gguf_show(&b->name, nb, 48));
+            snprintf(err, RB_ERR_MAX, "tensors '%s' and '%s' overlap", rb_gguf_show(&a->name, na, 48),
+                     rb_gguf_show(&b->name, nb, 48));
             rc = -1;
         }
     }
@@ -460,7 +460,7 @@ static int parse_header(struct cursor *c, struct gguf_file *f, char *err) {
     if (memcmp(c->buf, "GGUF", 4) != 0) {
         struct gguf_str magic = { 4, (const char *)c->buf };
         char m[8];
-        snprintf(err, RB_ERR_MAX, "not a GGUF file (magic '%s')", gguf_show(&magic, m, sizeof m));
+        snprintf(err, RB_ERR_MAX, "not a GGUF file (magic '%s')", rb_gguf_show(&magic, m, sizeof m));
         return -1;
     }
     c->pos = 4;
@@ -551,7 +551,7 @@ static void free_parsed(struct gguf_file *f) {
     f->tensors = NULL;
 }
 
-int gguf_open_memory(struct gguf_file *f, const void *buf, size_t size, char *err) {
+int rb_gguf_open_memory(struct gguf_file *f, const void *buf, size_t size, char *err) {
     memset(f, 0, sizeof *f);
     f->map = buf;
     f->size = size;
@@ -567,7 +567,7 @@ int gguf_open_memory(struct gguf_file *f, const void *buf, size_t size, char *er
     return 0;
 }
 
-int gguf_open(struct gguf_file *f, const char *path, char *err) {
+int rb_gguf_open(struct gguf_file *f, const char *path, char *err) {
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* NONBLOCK: a FIFO must not hang us */
     if (fd < 0) {
@@ -607,7 +607,7 @@ int gguf_open(struct gguf_file *f, const char *path, char *err) {
         snprintf(err, RB_ERR_MAX, "cannot map: %s", strerror(errno));
         return -1;
     }
-    if (gguf_open_memory(f, map, size, err) != 0) {
+    if (rb_gguf_open_memory(f, map, size, err) != 0) {
         munmap(map, size);
         return -1;
     }
@@ -616,7 +616,7 @@ int gguf_open(struct gguf_file *f, const char *path, char *err) {
     return 0;
 }
 
-void gguf_close(struct gguf_file *f) {
+void rb_gguf_close(struct gguf_file *f) {
     if (!f)
         return;
     free_parsed(f);
@@ -625,7 +625,7 @@ void gguf_close(struct gguf_file *f) {
     memset(f, 0, sizeof *f);
 }
 
-void gguf_drop_pages(const struct gguf_file *f, const void *data, uint64_t n) {
+void rb_gguf_drop_pages(const struct gguf_file *f, const void *data, uint64_t n) {
     long page = sysconf(_SC_PAGESIZE);
     const uint8_t *p = data;
     if (!f->owns_map || page <= 0 || p < f->map || n > f->size || (size_t)(p - f->map) > f->size - n)
@@ -639,7 +639,7 @@ void gguf_drop_pages(const struct gguf_file *f, const void *data, uint64_t n) {
 
 /* ---- byte accounting for `rbee info` ---- */
 
-void gguf_layout(const struct gguf_file *f, struct gguf_layout *out) {
+void rb_gguf_layout(const struct gguf_file *f, struct rb_gguf_layout *out) {
     memset(out, 0, sizeof *out);
     out->file_bytes = f->size;
     out->header_bytes = f->header_size;

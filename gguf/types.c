@@ -63,7 +63,7 @@ uint64_t rb_row_bytes(uint32_t type, int64_t n) {
     return blocks * ts->type_size;
 }
 
-const char *gguf_type_name(enum gguf_type t) {
+const char *rb_gguf_type_name(enum gguf_type t) {
     static const char *const names[GGUF_TYPE_COUNT] = {
         "u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "str", "array", "u64", "i64", "f64",
     };

@@ -4,7 +4,7 @@
  * file that appears whole or not at all (rb_outfile: temp file, rename).
  *
  * The writer checks what it needs to stay memory-safe, not what makes a
- * file valid: tests use it (and gguf_writer_add_raw) to build bad files.
+ * file valid: tests use it (and rb_gguf_writer_add_raw) to build bad files.
  */
 #include "gguf.h"
 #include "check.h"
@@ -44,7 +44,7 @@ struct gguf_writer {
     void (*free_fill_user)(void *user);
 };
 
-struct gguf_writer *gguf_writer_new(void) {
+struct gguf_writer *rb_gguf_writer_new(void) {
     struct gguf_writer *w = calloc(1, sizeof *w);
     if (w) {
         w->version = 3;
@@ -53,7 +53,7 @@ struct gguf_writer *gguf_writer_new(void) {
     return w;
 }
 
-void gguf_writer_free(struct gguf_writer *w) {
+void rb_gguf_writer_free(struct gguf_writer *w) {
     if (!w)
         return;
     for (size_t i = 0; i < w->n_kv; i++) {
@@ -71,14 +71,14 @@ void gguf_writer_free(struct gguf_writer *w) {
     free(w);
 }
 
-void gguf_writer_set_fill(struct gguf_writer *w, gguf_fill_fn fill, void *user, void (*free_user)(void *user)) {
+void rb_gguf_writer_set_fill(struct gguf_writer *w, gguf_fill_fn fill, void *user, void (*free_user)(void *user)) {
     w->fill = fill;
     w->fill_user = user;
     w->free_fill_user = free_user;
 }
 
-void gguf_writer_set_version(struct gguf_writer *w, uint32_t version) { w->version = version; }
-void gguf_writer_set_alignment(struct gguf_writer *w, uint32_t alignment) { w->alignment = alignment; }
+void rb_gguf_writer_set_version(struct gguf_writer *w, uint32_t version) { w->version = version; }
+void rb_gguf_writer_set_alignment(struct gguf_writer *w, uint32_t alignment) { w->alignment = alignment; }
 
 /* ---- metadata ---- */
 
@@ -108,28 +108,28 @@ static int add_kv_len(struct gguf_writer *w, const char *key, size_t key_len, ui
     return 0;
 }
 
-int gguf_writer_add_raw(struct gguf_writer *w, const char *key, enum gguf_type type, const void *value, size_t n_bytes) {
+int rb_gguf_writer_add_raw(struct gguf_writer *w, const char *key, enum gguf_type type, const void *value, size_t n_bytes) {
     return key ? add_kv_len(w, key, strlen(key), (uint32_t)type, value, n_bytes) : -1;
 }
 
-int gguf_writer_add_u32(struct gguf_writer *w, const char *key, uint32_t v) {
-    return gguf_writer_add_raw(w, key, GGUF_TYPE_UINT32, &v, 4);
+int rb_gguf_writer_add_u32(struct gguf_writer *w, const char *key, uint32_t v) {
+    return rb_gguf_writer_add_raw(w, key, GGUF_TYPE_UINT32, &v, 4);
 }
-int gguf_writer_add_i32(struct gguf_writer *w, const char *key, int32_t v) {
-    return gguf_writer_add_raw(w, key, GGUF_TYPE_INT32, &v, 4);
+int rb_gguf_writer_add_i32(struct gguf_writer *w, const char *key, int32_t v) {
+    return rb_gguf_writer_add_raw(w, key, GGUF_TYPE_INT32, &v, 4);
 }
-int gguf_writer_add_u64(struct gguf_writer *w, const char *key, uint64_t v) {
-    return gguf_writer_add_raw(w, key, GGUF_TYPE_UINT64, &v, 8);
+int rb_gguf_writer_add_u64(struct gguf_writer *w, const char *key, uint64_t v) {
+    return rb_gguf_writer_add_raw(w, key, GGUF_TYPE_UINT64, &v, 8);
 }
-int gguf_writer_add_f32(struct gguf_writer *w, const char *key, float v) {
-    return gguf_writer_add_raw(w, key, GGUF_TYPE_FLOAT32, &v, 4);
+int rb_gguf_writer_add_f32(struct gguf_writer *w, const char *key, float v) {
+    return rb_gguf_writer_add_raw(w, key, GGUF_TYPE_FLOAT32, &v, 4);
 }
-int gguf_writer_add_bool(struct gguf_writer *w, const char *key, int v) {
+int rb_gguf_writer_add_bool(struct gguf_writer *w, const char *key, int v) {
     uint8_t b = v != 0;
-    return gguf_writer_add_raw(w, key, GGUF_TYPE_BOOL, &b, 1);
+    return rb_gguf_writer_add_raw(w, key, GGUF_TYPE_BOOL, &b, 1);
 }
 
-int gguf_writer_add_str(struct gguf_writer *w, const char *key, const char *v) {
+int rb_gguf_writer_add_str(struct gguf_writer *w, const char *key, const char *v) {
     if (!v)
         return -1;
     uint64_t len = strlen(v);
@@ -138,7 +138,7 @@ int gguf_writer_add_str(struct gguf_writer *w, const char *key, const char *v) {
         return -1;
     memcpy(buf, &len, 8);
     memcpy(buf + 8, v, len);
-    int rc = gguf_writer_add_raw(w, key, GGUF_TYPE_STRING, buf, 8 + len);
+    int rc = rb_gguf_writer_add_raw(w, key, GGUF_TYPE_STRING, buf, 8 + len);
     free(buf);
     return rc;
 }
@@ -153,10 +153,10 @@ static size_t elem_size(enum gguf_type t) {
     }
 }
 
-int gguf_writer_add_arr(struct gguf_writer *w, const char *key, enum gguf_type elem_type, const void *data, uint64_t n) {
+int rb_gguf_writer_add_arr(struct gguf_writer *w, const char *key, enum gguf_type elem_type, const void *data, uint64_t n) {
     size_t es = elem_size(elem_type);
     if (es == 0 || n > (SIZE_MAX - 12) / es || (!data && n))
-        return -1; /* strings go through gguf_writer_add_str_arr */
+        return -1; /* strings go through rb_gguf_writer_add_str_arr */
     size_t n_bytes = 12 + (size_t)n * es;
     uint8_t *buf = malloc(n_bytes);
     if (!buf)
@@ -166,12 +166,12 @@ int gguf_writer_add_arr(struct gguf_writer *w, const char *key, enum gguf_type e
     memcpy(buf + 4, &n, 8);
     if (n)
         memcpy(buf + 12, data, (size_t)n * es);
-    int rc = gguf_writer_add_raw(w, key, GGUF_TYPE_ARRAY, buf, n_bytes);
+    int rc = rb_gguf_writer_add_raw(w, key, GGUF_TYPE_ARRAY, buf, n_bytes);
     free(buf);
     return rc;
 }
 
-int gguf_writer_add_str_arr(struct gguf_writer *w, const char *key, const char *const *strs, uint64_t n) {
+int rb_gguf_writer_add_str_arr(struct gguf_writer *w, const char *key, const char *const *strs, uint64_t n) {
     if (!strs && n)
         return -1;
     size_t n_bytes = 12;
@@ -193,7 +193,7 @@ int gguf_writer_add_str_arr(struct gguf_writer *w, const char *key, const char *
         memcpy(p + 8, strs[i], len);
         p += 8 + len;
     }
-    int rc = gguf_writer_add_raw(w, key, GGUF_TYPE_ARRAY, buf, n_bytes);
+    int rc = rb_gguf_writer_add_raw(w, key, GGUF_TYPE_ARRAY, buf, n_bytes);
     free(buf);
     return rc;
 }
@@ -216,7 +216,7 @@ static uint64_t kv_value_bytes(const struct gguf_kv *kv) {
     return 12 + last + 8 + len;
 }
 
-int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv) {
+int rb_gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv) {
     if (!kv || !kv->value)
         return -1;
     const uint8_t *start = kv->type == GGUF_TYPE_ARRAY ? kv->value - 12 : kv->value;
@@ -225,7 +225,7 @@ int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv) {
 
 /* ---- tensors ---- */
 
-int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+int rb_gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                            const int64_t *ne, const void *data, uint64_t n_bytes, int borrow) {
     if (!w || !name || n_dims > 4 || (n_dims && !ne) || n_bytes > SIZE_MAX)
         return -1;
@@ -385,7 +385,7 @@ static void serialize(struct gguf_writer *w, struct sink *s, int add_alignment) 
     }
 }
 
-int gguf_writer_write_mem(struct gguf_writer *w, void **buf, size_t *size, char *err) {
+int rb_gguf_writer_write_mem(struct gguf_writer *w, void **buf, size_t *size, char *err) {
     int add_alignment = w->alignment != 32 && !has_key(w, "general.alignment");
     uint64_t total;
     plan(w, add_alignment, &total);
@@ -409,7 +409,7 @@ int gguf_writer_write_mem(struct gguf_writer *w, void **buf, size_t *size, char 
     return 0;
 }
 
-int gguf_writer_write_fd(struct gguf_writer *w, int fd, char *err) {
+int rb_gguf_writer_write_fd(struct gguf_writer *w, int fd, char *err) {
     int add_alignment = w->alignment != 32 && !has_key(w, "general.alignment");
     struct sink s = { malloc(1 << 20), 0, 1 << 20, fd, 0, err };
     if (!s.buf) {
@@ -422,11 +422,11 @@ int gguf_writer_write_fd(struct gguf_writer *w, int fd, char *err) {
     return s.failed ? -1 : 0;
 }
 
-int gguf_writer_write_file(struct gguf_writer *w, const char *path, char *err) {
+int rb_gguf_writer_write_file(struct gguf_writer *w, const char *path, char *err) {
     struct rb_outfile o;
     if (rb_outfile_open(&o, path, 0, err) != 0)
         return -1;
-    if (gguf_writer_write_fd(w, o.fd, err) != 0) {
+    if (rb_gguf_writer_write_fd(w, o.fd, err) != 0) {
         rb_outfile_abort(&o);
         return -1;
     }

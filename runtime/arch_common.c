@@ -14,7 +14,7 @@ static int rope_scaling_type(const struct rbee_model *m, char *type, size_t cap,
     char key[96];
     snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch->name);
     type[0] = 0;
-    return gguf_find_key(&m->file, key) >= 0 ? gguf_get_str(&m->file, key, type, cap, err) : 0;
+    return rb_gguf_find_key(&m->file, key) >= 0 ? rb_gguf_get_str(&m->file, key, type, cap, err) : 0;
 }
 
 /* Rope base, dimension, scaling and attention factor. A file without a

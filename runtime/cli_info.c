@@ -150,7 +150,7 @@ struct info {
     const struct gguf_kv *hparams[N_HPARAMS];
     uint64_t n_params, tensor_bytes;
     uint32_t main_type; /* the type holding the most tensor bytes */
-    struct gguf_layout layout;
+    struct rb_gguf_layout layout;
     int has_kv;               /* the runtime loads the model: the memory plan is known */
     long kv_ctx;
     size_t kv_bytes, scratch_bytes;
@@ -160,7 +160,7 @@ struct info {
 };
 
 static const struct gguf_kv *kv_of(const struct gguf_file *f, const char *key, enum gguf_type type) {
-    int64_t i = gguf_find_key(f, key);
+    int64_t i = rb_gguf_find_key(f, key);
     if (i < 0 || f->kv[i].type != type)
         return NULL;
     return &f->kv[i];
@@ -210,15 +210,15 @@ static void gather(struct info *in, const struct gguf_file *f, const struct info
     char err[RB_ERR_MAX], key[128];
     memset(in, 0, sizeof *in);
     in->f = f;
-    if (gguf_get_str(f, "general.architecture", in->arch, sizeof in->arch, err) != 0)
+    if (rb_gguf_get_str(f, "general.architecture", in->arch, sizeof in->arch, err) != 0)
         strcpy(in->arch, "?");
-    in->has_ft = gguf_get_u32(f, "general.file_type", &in->file_type, err) == 0;
+    in->has_ft = rb_gguf_get_u32(f, "general.file_type", &in->file_type, err) == 0;
     in->name = kv_of(f, "general.name", GGUF_TYPE_STRING);
     in->tok_model = kv_of(f, "tokenizer.ggml.model", GGUF_TYPE_STRING);
     in->tokens = kv_of(f, "tokenizer.ggml.tokens", GGUF_TYPE_ARRAY);
     for (size_t i = 0; i < N_HPARAMS; i++) {
         snprintf(key, sizeof key, "%s.%s", in->arch, hparam_keys[i]);
-        int64_t k = gguf_find_key(f, key);
+        int64_t k = rb_gguf_find_key(f, key);
         in->hparams[i] = k >= 0 && f->kv[k].type != GGUF_TYPE_ARRAY && f->kv[k].type != GGUF_TYPE_STRING
                              ? &f->kv[k] : NULL;
     }
@@ -233,7 +233,7 @@ static void gather(struct info *in, const struct gguf_file *f, const struct info
         in->n_params = n > UINT64_MAX - in->n_params ? UINT64_MAX : in->n_params + n;
         in->tensor_bytes += t->n_bytes; /* disjoint ranges of the file: cannot overflow */
     }
-    gguf_layout(f, &in->layout);
+    rb_gguf_layout(f, &in->layout);
     if (in->tok_model && rbee_vocab_load(&in->vocab, o->path, in->no_vocab) != 0)
         in->vocab = NULL;
     gather_run_memory(in, o);
@@ -317,7 +317,7 @@ static int print_plain(const char *s, uint64_t len) {
     int cols = 0;
     uint32_t cp;
     for (uint64_t i = 0; i < len;) {
-        size_t k = gguf_utf8_char(s + i, (size_t)(len - i), &cp);
+        size_t k = rb_gguf_utf8_char(s + i, (size_t)(len - i), &cp);
         if (k == 0) cols += printf("\\x%02x", (unsigned char)s[i++]);
         else if (cp == '\n') cols += printf("\\n");
         else if (cp == '\t') cols += printf("\\t");
@@ -339,7 +339,7 @@ static void print_json_str(const char *s, uint64_t len) {
     uint32_t cp;
     putchar('"');
     for (uint64_t i = 0; i < len;) {
-        size_t k = gguf_utf8_char(s + i, (size_t)(len - i), &cp);
+        size_t k = rb_gguf_utf8_char(s + i, (size_t)(len - i), &cp);
         if (k == 0) {
             printf("\\ufffd");
             i++;
@@ -438,7 +438,7 @@ static void print_text(const struct info *in, const struct info_opts *o) {
         printf("%*s %-8s %-22s %12llu\n", cols < 32 ? 32 - cols : 0, "",
                rb_type_name(t->type), shape, (unsigned long long)t->n_bytes);
     }
-    const struct gguf_layout *l = &in->layout;
+    const struct rb_gguf_layout *l = &in->layout;
     printf("totals:        header %llu + padding %llu + tensors %llu",
            (unsigned long long)l->header_bytes, (unsigned long long)l->padding_bytes,
            (unsigned long long)l->tensor_bytes);
@@ -537,7 +537,7 @@ static void print_json(const struct info *in, const struct info_opts *o) {
         printf("], \"offset\": %llu, \"bytes\": %llu}", (unsigned long long)(f->data_offset + t->offset),
                (unsigned long long)t->n_bytes);
     }
-    const struct gguf_layout *l = &in->layout;
+    const struct rb_gguf_layout *l = &in->layout;
     uint64_t sum = l->header_bytes + l->padding_bytes + l->tensor_bytes + l->unused_bytes;
     printf("], \"totals\": {\"header_bytes\": %llu, \"padding_bytes\": %llu, \"tensor_bytes\": %llu, "
            "\"unused_bytes\": %llu, \"file_bytes\": %llu, \"ok\": %s}",
@@ -565,7 +565,7 @@ int cli_info(int argc, char **argv) {
         return rc == 2 ? 0 : 1;
     struct gguf_file f;
     char err[RB_ERR_MAX];
-    if (gguf_open(&f, o.path, err) != 0) {
+    if (rb_gguf_open(&f, o.path, err) != 0) {
         fprintf(stderr, "rbee: error: %s: %s\n", o.path, err);
         return 1;
     }
@@ -576,7 +576,7 @@ int cli_info(int argc, char **argv) {
     else
         print_text(&in, &o);
     rbee_model_free(in.vocab);
-    gguf_close(&f);
+    rb_gguf_close(&f);
     if (in.error[0]) { /* what `rbee run` would say, after all that could be listed */
         fflush(stdout);
         fprintf(stderr, "rbee: error: %s\n", in.error);

@@ -28,8 +28,8 @@ int rb_hp_u32(const struct rbee_model *m, const char *suffix, int required, uint
     char key[160];
     snprintf(key, sizeof key, "%s.%s", m->arch->name, suffix);
     uint32_t v = dflt;
-    if (gguf_find_key(&m->file, key) >= 0) {
-        if (gguf_get_u32(&m->file, key, &v, err)) return -1;
+    if (rb_gguf_find_key(&m->file, key) >= 0) {
+        if (rb_gguf_get_u32(&m->file, key, &v, err)) return -1;
     } else if (required) {
         snprintf(err, RB_ERR_MAX, "missing hyperparameter '%s'", key);
         return -1;
@@ -47,8 +47,8 @@ int rb_hp_f32(const struct rbee_model *m, const char *suffix, int required, floa
     char key[160];
     snprintf(key, sizeof key, "%s.%s", m->arch->name, suffix);
     float v = dflt;
-    if (gguf_find_key(&m->file, key) >= 0) {
-        if (gguf_get_f32(&m->file, key, &v, err)) return -1;
+    if (rb_gguf_find_key(&m->file, key) >= 0) {
+        if (rb_gguf_get_f32(&m->file, key, &v, err)) return -1;
     } else if (required) {
         snprintf(err, RB_ERR_MAX, "missing hyperparameter '%s'", key);
         return -1;
@@ -126,7 +126,7 @@ static int check_scales(const struct gguf_tensor *t, const char *name, char *err
  * tensors no binding read). */
 static const struct gguf_tensor *find_tensor(const struct rbee_model *m, const char *name,
                                              int required, char *err) {
-    int64_t i = gguf_find_tensor(&m->file, name);
+    int64_t i = rb_gguf_find_tensor(&m->file, name);
     if (i < 0) {
         if (required) snprintf(err, RB_ERR_MAX, "missing tensor '%s'", name);
         return NULL;
@@ -304,7 +304,7 @@ static void fill_info(struct rbee_model *m) {
     }
     /* every tensor is read once per token, except the embedding table, of
      * which one row is read (unless it also serves as the output) */
-    const struct gguf_tensor *te = gguf_get_tensor(&m->file, "token_embd.weight");
+    const struct gguf_tensor *te = rb_gguf_get_tensor(&m->file, "token_embd.weight");
     in->bytes_per_token = in->weight_bytes;
     if (te && m->output.data != m->tok_embd.data)
         in->bytes_per_token -= te->n_bytes - m->tok_embd.row_bytes;
@@ -341,8 +341,8 @@ static int copy_meta_strings(struct rbee_model *m, char *err) {
  * strings copied, general.name. */
 static int read_strings(struct rbee_model *m, char *err) {
     if (copy_meta_strings(m, err)) return -1;
-    if (gguf_find_key(&m->file, "general.name") >= 0 &&
-        gguf_get_str(&m->file, "general.name", m->name, sizeof m->name, err)) return -1;
+    if (rb_gguf_find_key(&m->file, "general.name") >= 0 &&
+        rb_gguf_get_str(&m->file, "general.name", m->name, sizeof m->name, err)) return -1;
     return 0;
 }
 
@@ -359,18 +359,18 @@ static int load_tokenizer(struct rbee_model *m, char *err) {
  * tensors, tokenizer. */
 static int bind_model(struct rbee_model *m, char *err) {
     if (rb_kernels_select_env(err)) return -1;
-    if (m->file.n_tensors == 0 && gguf_find_key(&m->file, "tokenizer.ggml.model") >= 0) {
+    if (m->file.n_tensors == 0 && rb_gguf_find_key(&m->file, "tokenizer.ggml.model") >= 0) {
         snprintf(err, RB_ERR_MAX, "the file holds a vocabulary only (no tensors): it can be tokenized with, not run");
         return -1;
     }
     char arch[64];
-    if (gguf_get_str(&m->file, "general.architecture", arch, sizeof arch, err)) return -1;
+    if (rb_gguf_get_str(&m->file, "general.architecture", arch, sizeof arch, err)) return -1;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (!strcmp(archs[i]->name, arch)) m->arch = archs[i];
     if (!m->arch) {
         char shown[64];
         struct gguf_str a = { strlen(arch), arch };
-        snprintf(err, RB_ERR_MAX, "architecture '%s' is not supported", gguf_show(&a, shown, sizeof shown));
+        snprintf(err, RB_ERR_MAX, "architecture '%s' is not supported", rb_gguf_show(&a, shown, sizeof shown));
         return -1;
     }
 
@@ -404,7 +404,7 @@ static int bind_model(struct rbee_model *m, char *err) {
     m->layers = calloc((size_t)hp->n_layers, sizeof *m->layers);
     m->bound = calloc(m->file.n_tensors ? m->file.n_tensors : 1, 1);
     if (!m->layers || !m->bound) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
-    m->bound[gguf_find_tensor(&m->file, "token_embd.weight")] = 1;
+    m->bound[rb_gguf_find_tensor(&m->file, "token_embd.weight")] = 1;
     if (m->arch->bind_tensors(m, err)) return -1;
     if (!m->output.data) { /* tied: the embedding is the output projection */
         if (rb_bind_weight(m, "token_embd.weight", hp->n_embd, hp->n_vocab, 1, &m->output, err)) return -1;
@@ -415,7 +415,7 @@ static int bind_model(struct rbee_model *m, char *err) {
         if (!m->bound[i]) {
             char name[96];
             snprintf(err, RB_ERR_MAX, "tensor '%s' is not used by rbee's '%s' architecture",
-                     gguf_show(&m->file.tensors[i].name, name, sizeof name), m->arch->name);
+                     rb_gguf_show(&m->file.tensors[i].name, name, sizeof name), m->arch->name);
             return -1;
         }
 
@@ -433,8 +433,8 @@ static int bind_model(struct rbee_model *m, char *err) {
 /* A vocabulary alone: tokenize and detokenize, nothing to run. */
 static int bind_vocab(struct rbee_model *m, char *err) {
     char aerr[RB_ERR_MAX];
-    if (gguf_find_key(&m->file, "general.architecture") >= 0 &&
-        gguf_get_str(&m->file, "general.architecture", m->arch_name, sizeof m->arch_name, aerr))
+    if (rb_gguf_find_key(&m->file, "general.architecture") >= 0 &&
+        rb_gguf_get_str(&m->file, "general.architecture", m->arch_name, sizeof m->arch_name, aerr))
         m->arch_name[0] = '\0'; /* only shown in the info: not a reason to refuse the vocabulary */
     if (load_tokenizer(m, err)) return -1;
     m->info = (struct rbee_model_info){ .arch = m->arch_name, .name = m->name, .weight_type = "",
@@ -448,7 +448,7 @@ static int open_path(struct rbee_model *m, const char *path, char *err) {
     if (S_ISDIR(st.st_mode)) { snprintf(err, RB_ERR_MAX, "is a directory"); return -1; }
     m->path = strdup(path);
     if (!m->path) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
-    return gguf_open(&m->file, m->path, err);
+    return rb_gguf_open(&m->file, m->path, err);
 }
 
 /* A model (or a vocabulary alone) from a path, or (path NULL) from size
@@ -457,7 +457,7 @@ static int load(rbee_model **out, const char *path, const void *buf, size_t size
     *out = NULL;
     struct rbee_model *m = calloc(1, sizeof *m);
     if (!m) { snprintf(err, RB_ERR_MAX, "out of memory"); return -1; }
-    if ((path ? open_path(m, path, err) : gguf_open_memory(&m->file, buf, size, err)) || read_strings(m, err) ||
+    if ((path ? open_path(m, path, err) : rb_gguf_open_memory(&m->file, buf, size, err)) || read_strings(m, err) ||
         (vocab_only ? bind_vocab(m, err) : bind_model(m, err))) {
         rbee_model_free(m);
         return -1;
@@ -476,7 +476,7 @@ int rb_model_load_memory(rbee_model **out, const void *buf, size_t size, char *e
 int rbee_model_vocab_only(const rbee_model *m) { return m->arch == NULL; }
 
 const char *rbee_model_meta_str(const rbee_model *m, const char *key) {
-    int64_t i = gguf_find_key(&m->file, key);
+    int64_t i = rb_gguf_find_key(&m->file, key);
     return i >= 0 ? m->meta_str[i] : NULL;
 }
 
@@ -489,7 +489,7 @@ void rbee_model_free(rbee_model *m) {
     free(m->bound);
     for (uint64_t i = 0; m->meta_str && i < m->file.n_kv; i++) free(m->meta_str[i]);
     free(m->meta_str);
-    if (m->file.map) gguf_close(&m->file);
+    if (m->file.map) rb_gguf_close(&m->file);
     free(m->path);
     free(m);
 }

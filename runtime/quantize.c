@@ -119,7 +119,7 @@ static int count_names_containing(const struct gguf_file *f, const char *a, cons
 /* The mix: what llama_tensor_get_type picks for our file types. */
 static uint32_t mix_type(const struct gguf_file *f, const char *name, const struct gguf_tensor *t,
                          uint32_t ftype, uint32_t type) {
-    int has_output = gguf_find_tensor(f, "output.weight") >= 0;
+    int has_output = rb_gguf_find_tensor(f, "output.weight") >= 0;
     if (!strcmp(name, "output.weight") || (!has_output && !strcmp(name, "token_embd.weight"))) {
         /* the output matrix (or the tied embedding) is the most sensitive */
         if (t->ne[0] % QK_K != 0) return RB_TYPE_Q8_0;
@@ -317,7 +317,7 @@ static int fill_tensor(void *user, size_t i, const void **data, char *err) {
             return -1;
         }
         *data = p->buf;
-        gguf_drop_pages(p->in, t->data, t->n_bytes);
+        rb_gguf_drop_pages(p->in, t->data, t->n_bytes);
     }
     p->done += t->n_bytes;
     if (p->opts.progress) {
@@ -370,7 +370,7 @@ static int plan_tensors(struct quantize_plan *p, struct gguf_writer *w, char *er
         if ((size_t)t->ne[0] > p->max_ne0) p->max_ne0 = (size_t)t->ne[0];
         p->types[i] = type;
         p->total += t->n_bytes;
-        if (gguf_writer_add_tensor(w, name, type, t->n_dims, t->ne, NULL, bytes, 1) != 0) {
+        if (rb_gguf_writer_add_tensor(w, name, type, t->n_dims, t->ne, NULL, bytes, 1) != 0) {
             snprintf(err, RB_ERR_MAX, "%.160s: cannot add tensor (out of memory?)", name);
             return -1;
         }
@@ -392,10 +392,10 @@ static int plan_model(const struct gguf_file *in, const struct rb_quantize_opts 
         snprintf(err, RB_ERR_MAX, "file type %u: not one rbee writes", opts->ftype);
         return -1;
     }
-    struct gguf_writer *w = gguf_writer_new();
+    struct gguf_writer *w = rb_gguf_writer_new();
     struct quantize_plan *p = calloc(1, sizeof *p);
     if (!w || !p) {
-        gguf_writer_free(w);
+        rb_gguf_writer_free(w);
         free(p);
         snprintf(err, RB_ERR_MAX, "out of memory");
         return -1;
@@ -403,15 +403,15 @@ static int plan_model(const struct gguf_file *in, const struct rb_quantize_opts 
     p->in = in;
     p->opts = *opts;
     p->n_threads = opts->n_threads < 1 ? 1 : opts->n_threads > MAX_THREADS ? MAX_THREADS : opts->n_threads;
-    gguf_writer_set_fill(w, fill_tensor, p, plan_free);
-    gguf_writer_set_alignment(w, (uint32_t)in->alignment);
+    rb_gguf_writer_set_fill(w, fill_tensor, p, plan_free);
+    rb_gguf_writer_set_alignment(w, (uint32_t)in->alignment);
     for (uint64_t i = 0; i < in->n_kv; i++)
-        if (!is_replaced_key(&in->kv[i]) && gguf_writer_copy_kv(w, &in->kv[i]) != 0) {
+        if (!is_replaced_key(&in->kv[i]) && rb_gguf_writer_copy_kv(w, &in->kv[i]) != 0) {
             snprintf(err, RB_ERR_MAX, "cannot copy metadata key %.*s", (int)(in->kv[i].key.len > 160 ? 160 : in->kv[i].key.len), in->kv[i].key.data);
             goto fail;
         }
-    if (gguf_writer_add_u32(w, "general.quantization_version", 2) != 0 ||
-        gguf_writer_add_u32(w, "general.file_type", opts->ftype) != 0) {
+    if (rb_gguf_writer_add_u32(w, "general.quantization_version", 2) != 0 ||
+        rb_gguf_writer_add_u32(w, "general.file_type", opts->ftype) != 0) {
         snprintf(err, RB_ERR_MAX, "out of memory");
         goto fail;
     }
@@ -420,7 +420,7 @@ static int plan_model(const struct gguf_file *in, const struct rb_quantize_opts 
     *plan = p;
     return 0;
 fail:
-    gguf_writer_free(w);
+    rb_gguf_writer_free(w);
     return -1;
 }
 
@@ -433,7 +433,7 @@ int rb_quantize_gguf(const struct gguf_file *in, const struct rb_quantize_opts *
 int rb_quantize_file(const char *in_path, const char *out_path, const struct rb_quantize_opts *opts, char *err) {
     struct gguf_file in;
     char why[RB_ERR_MAX];
-    if (gguf_open(&in, in_path, why) != 0) {
+    if (rb_gguf_open(&in, in_path, why) != 0) {
         snprintf(err, RB_ERR_MAX, "%.120s: %.120s", in_path, why);
         return -1;
     }
@@ -443,26 +443,26 @@ int rb_quantize_file(const char *in_path, const char *out_path, const struct rb_
     struct stat si, so;
     if (stat(in_path, &si) == 0 && stat(out_path, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
         snprintf(err, RB_ERR_MAX, "%.120s: is the input file; refusing to overwrite it", out_path);
-        gguf_close(&in);
+        rb_gguf_close(&in);
         return -1;
     }
     /* the output first: a path we cannot write fails before any work */
     struct rb_outfile out;
     if (rb_outfile_open(&out, out_path, 0, why) != 0) {
         snprintf(err, RB_ERR_MAX, "%.120s: %.120s", out_path, why);
-        gguf_close(&in);
+        rb_gguf_close(&in);
         return -1;
     }
     struct gguf_writer *w;
     struct quantize_plan *plan;
     int rc = plan_model(&in, opts, &w, &plan, err);
     if (rc == 0) {
-        rc = gguf_writer_write_fd(w, out.fd, why) || rb_outfile_commit(&out, why) ? -1 : 0;
+        rc = rb_gguf_writer_write_fd(w, out.fd, why) || rb_outfile_commit(&out, why) ? -1 : 0;
         if (rc != 0 && plan->fill_failed) snprintf(err, RB_ERR_MAX, "%s", why); /* about a tensor */
         else if (rc != 0) snprintf(err, RB_ERR_MAX, "%.120s: %.120s", out_path, why);
-        gguf_writer_free(w);
+        rb_gguf_writer_free(w);
     }
     rb_outfile_abort(&out); /* after a commit: nothing left to do */
-    gguf_close(&in);
+    rb_gguf_close(&in);
     return rc;
 }

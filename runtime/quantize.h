@@ -48,7 +48,7 @@ struct rb_quantize_opts {
 };
 
 /* Plan the quantized model of `in` into a new writer (*out, free with
- * gguf_writer_free; `in` must stay open until it is written). Metadata is
+ * rb_gguf_writer_free; `in` must stay open until it is written). Metadata is
  * copied, general.file_type and general.quantization_version set; each
  * tensor's type is chosen (notes go out now) and its bytes are converted
  * when the writer reaches it, so writing holds one output tensor in memory,

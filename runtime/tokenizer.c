@@ -41,7 +41,7 @@ static const char *excerpt(const char *s, size_t n, char *buf, size_t cap) {
  * the key is absent (only when required) or of another type. */
 static const struct gguf_kv *find_array(const struct gguf_file *f, const char *key, enum gguf_type elem,
                                         int required, int *missing, char *err) {
-    int64_t i = gguf_find_key(f, key);
+    int64_t i = rb_gguf_find_key(f, key);
     *missing = i < 0;
     if (i < 0) {
         if (required)
@@ -50,13 +50,13 @@ static const struct gguf_kv *find_array(const struct gguf_file *f, const char *k
     }
     const struct gguf_kv *kv = &f->kv[i];
     if (kv->type != GGUF_TYPE_ARRAY) {
-        snprintf(err, RB_ERR_MAX, "%s: expected array of %s, got %s", key, gguf_type_name(elem),
-                 gguf_type_name(kv->type));
+        snprintf(err, RB_ERR_MAX, "%s: expected array of %s, got %s", key, rb_gguf_type_name(elem),
+                 rb_gguf_type_name(kv->type));
         return NULL;
     }
     if (kv->arr_type != elem) {
-        snprintf(err, RB_ERR_MAX, "%s: expected array of %s, got array of %s", key, gguf_type_name(elem),
-                 gguf_type_name(kv->arr_type));
+        snprintf(err, RB_ERR_MAX, "%s: expected array of %s, got array of %s", key, rb_gguf_type_name(elem),
+                 rb_gguf_type_name(kv->arr_type));
         return NULL;
     }
     return kv;
@@ -86,7 +86,7 @@ static int load_pieces(struct rb_tokenizer *t, const struct gguf_file *f, char *
     t->n_vocab = (int32_t)kv->arr_len;
     size_t total = 0;
     for (uint64_t i = 0; i < kv->arr_len; i++) {
-        struct gguf_str s = gguf_arr_str(kv, i);
+        struct gguf_str s = rb_gguf_arr_str(kv, i);
         uint64_t n = s.len ? s.len : EMPTY_NAME_MAX;
         if (!s.data || n > UINT32_MAX || n > SIZE_MAX - total) {
             snprintf(err, RB_ERR_MAX, "%s: token %" PRIu64 " unreadable", KEY_TOKENS, i);
@@ -103,7 +103,7 @@ static int load_pieces(struct rb_tokenizer *t, const struct gguf_file *f, char *
     }
     size_t off = 0;
     for (int32_t i = 0; i < t->n_vocab; i++) {
-        struct gguf_str s = gguf_arr_str(kv, (uint64_t)i);
+        struct gguf_str s = rb_gguf_arr_str(kv, (uint64_t)i);
         size_t n = (size_t)s.len;
         if (n)
             memcpy(t->text + off, s.data, n);
@@ -164,13 +164,13 @@ static int load_scores_and_types(struct rb_tokenizer *t, const struct gguf_file 
 /* A special token id: absent keeps *id; 4294967295 (or -1) means "none". */
 static int load_special(const struct rb_tokenizer *t, const struct gguf_file *f, const char *key, int32_t *id,
                         char *err) {
-    if (gguf_find_key(f, key) < 0)
+    if (rb_gguf_find_key(f, key) < 0)
         return 0;
     uint32_t u;
     int32_t s;
     char err2[RB_ERR_MAX];
-    if (gguf_get_u32(f, key, &u, err) != 0) {
-        if (gguf_get_i32(f, key, &s, err2) == 0 && s == -1) {
+    if (rb_gguf_get_u32(f, key, &u, err) != 0) {
+        if (rb_gguf_get_i32(f, key, &s, err2) == 0 && s == -1) {
             *id = -1;
             return 0;
         }
@@ -190,9 +190,9 @@ static int load_special(const struct rb_tokenizer *t, const struct gguf_file *f,
 }
 
 static int load_flag(const struct gguf_file *f, const char *key, int *flag, char *err) {
-    if (gguf_find_key(f, key) < 0)
+    if (rb_gguf_find_key(f, key) < 0)
         return 0;
-    return gguf_get_bool(f, key, flag, err);
+    return rb_gguf_get_bool(f, key, flag, err);
 }
 
 /* The special ids and flags: llama.cpp's defaults for the vocabulary kind
@@ -244,12 +244,12 @@ static int load_specials(struct rb_tokenizer *t, const struct gguf_file *f, char
 static int opt_string(const struct gguf_file *f, const char *key, struct gguf_str *out, char *err) {
     out->data = NULL;
     out->len = 0;
-    int64_t i = gguf_find_key(f, key);
+    int64_t i = rb_gguf_find_key(f, key);
     if (i < 0)
         return 0;
     const struct gguf_kv *kv = &f->kv[i];
     if (kv->type != GGUF_TYPE_STRING) {
-        snprintf(err, RB_ERR_MAX, "%s: expected string, got %s", key, gguf_type_name(kv->type));
+        snprintf(err, RB_ERR_MAX, "%s: expected string, got %s", key, rb_gguf_type_name(kv->type));
         return -1;
     }
     memcpy(&out->len, kv->value, 8);
@@ -344,7 +344,7 @@ static int load_merges(struct rb_tokenizer *t, const struct gguf_file *f, char *
     size_t joined_cap = 0;
     int rc = 0;
     for (uint64_t r = 0; r < kv->arr_len && rc == 0; r++) {
-        struct gguf_str m = gguf_arr_str(kv, r);
+        struct gguf_str m = rb_gguf_arr_str(kv, r);
         const char *space = m.len > 1 ? memchr(m.data + 1, ' ', (size_t)m.len - 1) : NULL;
         char ex[64];
         if (!space) {

@@ -60,40 +60,40 @@ static inline void ab_vector(struct gguf_writer *w, const char *name, int n, int
     float v[AB_HD];
     for (int i = 0; i < n; i++) v[i] = ab_factor(i, which);
     int64_t ne[1] = { n };
-    gguf_writer_add_tensor(w, name, RB_TYPE_F32, 1, ne, v, (uint64_t)n * sizeof(float), 0);
+    rb_gguf_writer_add_tensor(w, name, RB_TYPE_F32, 1, ne, v, (uint64_t)n * sizeof(float), 0);
 }
 
 /* Write the model to path; 0 on success. */
 static inline int ab_write(const char *path, const struct ab_opts *o) {
-    struct gguf_writer *w = gguf_writer_new();
+    struct gguf_writer *w = rb_gguf_writer_new();
     uint32_t seed = 23 + (uint32_t)o->arch;
     const char *a = ab_arch_name(o->arch);
     const float mat = 0.3f;
     enum ab_defect d = o->defect;
     char k[96], n[64];
 #define KEY(s) (snprintf(k, sizeof k, "%s." s, a), k)
-    gguf_writer_add_str(w, "general.architecture", a);
-    gguf_writer_add_u32(w, KEY("context_length"), AB_CTX);
-    gguf_writer_add_u32(w, KEY("embedding_length"), AB_E);
-    gguf_writer_add_u32(w, KEY("block_count"), AB_LAYERS);
-    gguf_writer_add_u32(w, KEY("feed_forward_length"), AB_FF);
-    gguf_writer_add_u32(w, KEY("attention.head_count"), AB_HEADS);
-    gguf_writer_add_u32(w, KEY("attention.head_count_kv"), AB_KV);
-    gguf_writer_add_u32(w, KEY("attention.key_length"), AB_HD);
-    gguf_writer_add_u32(w, KEY("attention.value_length"), d == AB_VALUE_LEN ? AB_HD / 2 : AB_HD);
-    gguf_writer_add_u32(w, KEY("rope.dimension_count"), AB_HD);
-    gguf_writer_add_f32(w, KEY("rope.freq_base"), o->arch == AB_QWEN2 ? 1000000.0f : 10000.0f);
-    gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
-    if (o->arch == AB_PHI3 && d != AB_PHI3_NO_WINDOW) gguf_writer_add_u32(w, KEY("attention.sliding_window"), (uint32_t)o->window);
+    rb_gguf_writer_add_str(w, "general.architecture", a);
+    rb_gguf_writer_add_u32(w, KEY("context_length"), AB_CTX);
+    rb_gguf_writer_add_u32(w, KEY("embedding_length"), AB_E);
+    rb_gguf_writer_add_u32(w, KEY("block_count"), AB_LAYERS);
+    rb_gguf_writer_add_u32(w, KEY("feed_forward_length"), AB_FF);
+    rb_gguf_writer_add_u32(w, KEY("attention.head_count"), AB_HEADS);
+    rb_gguf_writer_add_u32(w, KEY("attention.head_count_kv"), AB_KV);
+    rb_gguf_writer_add_u32(w, KEY("attention.key_length"), AB_HD);
+    rb_gguf_writer_add_u32(w, KEY("attention.value_length"), d == AB_VALUE_LEN ? AB_HD / 2 : AB_HD);
+    rb_gguf_writer_add_u32(w, KEY("rope.dimension_count"), AB_HD);
+    rb_gguf_writer_add_f32(w, KEY("rope.freq_base"), o->arch == AB_QWEN2 ? 1000000.0f : 10000.0f);
+    rb_gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
+    if (o->arch == AB_PHI3 && d != AB_PHI3_NO_WINDOW) rb_gguf_writer_add_u32(w, KEY("attention.sliding_window"), (uint32_t)o->window);
     if (o->linear_factor > 0.0f) {
-        gguf_writer_add_str(w, KEY("rope.scaling.type"), "linear");
-        gguf_writer_add_f32(w, KEY("rope.scaling.factor"), o->linear_factor);
+        rb_gguf_writer_add_str(w, KEY("rope.scaling.type"), "linear");
+        rb_gguf_writer_add_f32(w, KEY("rope.scaling.factor"), o->linear_factor);
     }
-    if (d == AB_YARN) gguf_writer_add_str(w, KEY("rope.scaling.type"), "yarn");
-    if (d == AB_EXPERTS) gguf_writer_add_u32(w, KEY("expert_count"), 8);
+    if (d == AB_YARN) rb_gguf_writer_add_str(w, KEY("rope.scaling.type"), "yarn");
+    if (d == AB_EXPERTS) rb_gguf_writer_add_u32(w, KEY("expert_count"), 8);
     if (o->longrope) {
-        gguf_writer_add_u32(w, KEY("rope.scaling.original_context_length"), 32);
-        gguf_writer_add_f32(w, KEY("rope.scaling.attn_factor"), 1.2f);
+        rb_gguf_writer_add_u32(w, KEY("rope.scaling.original_context_length"), 32);
+        rb_gguf_writer_add_f32(w, KEY("rope.scaling.attn_factor"), 1.2f);
     }
 #undef KEY
     g2_tokenizer(w, 0);
@@ -103,7 +103,7 @@ static inline int ab_write(const char *path, const struct ab_opts *o) {
         if (d == AB_ROPE_FREQS_ZERO) {
             float v[AB_HD / 2] = { 1, 2, 0, 4, 5, 6, 7, 8 };
             int64_t ne[1] = { AB_HD / 2 };
-            gguf_writer_add_tensor(w, "rope_freqs.weight", RB_TYPE_F32, 1, ne, v, sizeof v, 0);
+            rb_gguf_writer_add_tensor(w, "rope_freqs.weight", RB_TYPE_F32, 1, ne, v, sizeof v, 0);
         } else {
             ab_vector(w, "rope_freqs.weight", d == AB_ROPE_FREQS_SHAPE ? AB_HD : AB_HD / 2, 0);
         }

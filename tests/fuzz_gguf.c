@@ -25,16 +25,16 @@ static void touch_kv(const struct gguf_file *f, const struct gguf_kv *kv, volati
     int b;
     const void *data;
     uint64_t len;
-    *sink += (uint64_t)gguf_get_u32(f, key, &u32, err) + (uint64_t)gguf_get_u64(f, key, &u64, err) +
-             (uint64_t)gguf_get_i32(f, key, &i32, err) + (uint64_t)gguf_get_f32(f, key, &f32, err) +
-             (uint64_t)gguf_get_bool(f, key, &b, err) + (uint64_t)gguf_get_str(f, key, s, sizeof s, err);
+    *sink += (uint64_t)rb_gguf_get_u32(f, key, &u32, err) + (uint64_t)rb_gguf_get_u64(f, key, &u64, err) +
+             (uint64_t)rb_gguf_get_i32(f, key, &i32, err) + (uint64_t)rb_gguf_get_f32(f, key, &f32, err) +
+             (uint64_t)rb_gguf_get_bool(f, key, &b, err) + (uint64_t)rb_gguf_get_str(f, key, s, sizeof s, err);
     if (kv->type != GGUF_TYPE_ARRAY)
         return;
-    if (gguf_get_arr(f, key, kv->arr_type, &data, &len, err) == 0 && len && kv->arr_type != GGUF_TYPE_STRING)
+    if (rb_gguf_get_arr(f, key, kv->arr_type, &data, &len, err) == 0 && len && kv->arr_type != GGUF_TYPE_STRING)
         *sink += ((const uint8_t *)data)[0];
     if (kv->arr_type == GGUF_TYPE_STRING)
         for (uint64_t i = 0; i < kv->arr_len; i++) {
-            struct gguf_str str = gguf_arr_str(kv, i);
+            struct gguf_str str = rb_gguf_arr_str(kv, i);
             if (str.len)
                 *sink += (uint8_t)str.data[0] + (uint8_t)str.data[str.len - 1];
         }
@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct gguf_file f;
     char err[RB_ERR_MAX];
     volatile uint64_t sink = 0;
-    if (gguf_open_memory(&f, data, size, err) != 0) {
+    if (rb_gguf_open_memory(&f, data, size, err) != 0) {
         sink += (uint64_t)strlen(err);
         return 0;
     }
@@ -56,13 +56,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const struct gguf_tensor *t = &f.tensors[i];
         const uint8_t *p = t->data;
         sink += p[0] + p[t->n_bytes - 1];
-        sink += (uint64_t)gguf_find_tensor(&f, "token_embd.weight");
+        sink += (uint64_t)rb_gguf_find_tensor(&f, "token_embd.weight");
     }
     /* whatever opens must survive a rewrite by the writer and reopen */
-    struct gguf_writer *w = gguf_writer_new();
-    gguf_writer_set_alignment(w, (uint32_t)f.alignment);
+    struct gguf_writer *w = rb_gguf_writer_new();
+    rb_gguf_writer_set_alignment(w, (uint32_t)f.alignment);
     for (uint64_t i = 0; i < f.n_kv; i++)
-        if (gguf_writer_copy_kv(w, &f.kv[i]) != 0)
+        if (rb_gguf_writer_copy_kv(w, &f.kv[i]) != 0)
             __builtin_trap();
     for (uint64_t i = 0; i < f.n_tensors; i++) {
         const struct gguf_tensor *t = &f.tensors[i];
@@ -71,28 +71,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memcpy(name, t->name.data, n);
         name[n] = '\0';
         if (n != t->name.len || memchr(t->name.data, 0, n)) { /* writer takes C strings */
-            gguf_writer_free(w);
+            rb_gguf_writer_free(w);
             w = NULL;
             break;
         }
-        gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, t->n_bytes, 1);
+        rb_gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, t->n_bytes, 1);
     }
     if (w) {
         void *buf;
         size_t buf_size;
         struct gguf_file g;
-        if (gguf_writer_write_mem(w, &buf, &buf_size, err) != 0)
+        if (rb_gguf_writer_write_mem(w, &buf, &buf_size, err) != 0)
             __builtin_trap();
-        if (gguf_open_memory(&g, buf, buf_size, err) != 0 || g.n_kv != f.n_kv || g.n_tensors != f.n_tensors)
+        if (rb_gguf_open_memory(&g, buf, buf_size, err) != 0 || g.n_kv != f.n_kv || g.n_tensors != f.n_tensors)
             __builtin_trap();
-        gguf_close(&g);
+        rb_gguf_close(&g);
         free(buf);
-        gguf_writer_free(w);
+        rb_gguf_writer_free(w);
     }
-    struct gguf_layout l;
-    gguf_layout(&f, &l);
+    struct rb_gguf_layout l;
+    rb_gguf_layout(&f, &l);
     if (l.header_bytes + l.padding_bytes + l.tensor_bytes + l.unused_bytes != l.file_bytes)
         __builtin_trap(); /* the accounting must always add up */
-    gguf_close(&f);
+    rb_gguf_close(&f);
     return 0;
 }

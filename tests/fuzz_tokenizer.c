@@ -45,7 +45,7 @@ static void load_all(void) {
     for (int i = 0; i < N_VOCABS; i++) {
         char path[1024], err[RB_ERR_MAX];
         snprintf(path, sizeof path, "%s/%s", shared, vocab_files[i]);
-        if (gguf_open(&files[n_loaded], path, err) != 0) {
+        if (rb_gguf_open(&files[n_loaded], path, err) != 0) {
             fprintf(stderr, "fuzz_tokenizer: %s: %s\n", path, err);
             abort(); /* a fuzz run over fewer vocabularies than it claims would pass for nothing */
         }

@@ -15,11 +15,11 @@
 static inline void *build(struct gguf_writer *w, size_t *size) {
     char err[RB_ERR_MAX] = "";
     void *buf = NULL;
-    if (gguf_writer_write_mem(w, &buf, size, err) != 0) {
+    if (rb_gguf_writer_write_mem(w, &buf, size, err) != 0) {
         printf("  write_mem failed: %s\n", err);
         return NULL;
     }
-    gguf_writer_free(w);
+    rb_gguf_writer_free(w);
     return buf;
 }
 
@@ -30,9 +30,9 @@ static inline const char *open_err(const void *buf, size_t size, char *err) {
     void *copy = malloc(size ? size : 1);
     memcpy(copy, buf, size);
     err[0] = '\0';
-    if (gguf_open_memory(&f, copy, size, err) == 0) {
+    if (rb_gguf_open_memory(&f, copy, size, err) == 0) {
         err[0] = '\0';
-        gguf_close(&f);
+        rb_gguf_close(&f);
     }
     free(copy);
     return err;
@@ -65,19 +65,19 @@ static inline struct gguf_writer *small_writer(void) {
     static const float a[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
     static const float b[8] = { -1, -2, -3, -4, -5, -6, -7, -8 };
     static const char *const toks[3] = { "<s>", "hello", "" };
-    struct gguf_writer *w = gguf_writer_new();
-    gguf_writer_add_str(w, "general.architecture", "llama");
-    gguf_writer_add_u32(w, "llama.block_count", 1);
-    gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", toks, 3);
-    gguf_writer_add_tensor(w, "a.weight", RB_TYPE_F32, 2, (const int64_t[]){ 4, 2 }, a, sizeof a, 0);
-    gguf_writer_add_tensor(w, "b.weight", RB_TYPE_F32, 1, (const int64_t[]){ 8 }, b, sizeof b, 1);
+    struct gguf_writer *w = rb_gguf_writer_new();
+    rb_gguf_writer_add_str(w, "general.architecture", "llama");
+    rb_gguf_writer_add_u32(w, "llama.block_count", 1);
+    rb_gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", toks, 3);
+    rb_gguf_writer_add_tensor(w, "a.weight", RB_TYPE_F32, 2, (const int64_t[]){ 4, 2 }, a, sizeof a, 0);
+    rb_gguf_writer_add_tensor(w, "b.weight", RB_TYPE_F32, 1, (const int64_t[]){ 8 }, b, sizeof b, 1);
     return w;
 }
 
 /* Error from a file with one extra raw kv (key, type, value bytes). */
 static inline const char *raw_kv_err(const char *key, enum gguf_type type, const void *value, size_t n, char *err) {
     struct gguf_writer *w = small_writer();
-    gguf_writer_add_raw(w, key, type, value, n);
+    rb_gguf_writer_add_raw(w, key, type, value, n);
     size_t size;
     uint8_t *buf = build(w, &size);
     open_err(buf, size, err);
@@ -87,8 +87,8 @@ static inline const char *raw_kv_err(const char *key, enum gguf_type type, const
 
 /* Error from a file with one tensor of the given type/shape (no data). */
 static inline const char *tensor_err(uint32_t type, uint32_t n_dims, const int64_t *ne, char *err) {
-    struct gguf_writer *w = gguf_writer_new();
-    gguf_writer_add_tensor(w, "t", type, n_dims, ne, NULL, 0, 0);
+    struct gguf_writer *w = rb_gguf_writer_new();
+    rb_gguf_writer_add_tensor(w, "t", type, n_dims, ne, NULL, 0, 0);
     size_t size;
     uint8_t *buf = build(w, &size);
     open_err(buf, size, err);

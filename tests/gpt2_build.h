@@ -43,7 +43,7 @@ static inline void g2_tensor(struct gguf_writer *w, const char *name, int64_t n0
     float *d = malloc((size_t)n * sizeof *d);
     for (int64_t i = 0; i < n; i++) d[i] = mean + spread * g2_rand(seed);
     int64_t ne[2] = { n0, n1 };
-    gguf_writer_add_tensor(w, name, RB_TYPE_F32, n1 ? 2 : 1, ne, d, (uint64_t)n * sizeof *d, 0);
+    rb_gguf_writer_add_tensor(w, name, RB_TYPE_F32, n1 ? 2 : 1, ne, d, (uint64_t)n * sizeof *d, 0);
     free(d);
 }
 
@@ -70,21 +70,21 @@ static inline void g2_tokenizer(struct gguf_writer *w, int eot) {
         types[256 + i] = i == 3 ? 3 : 1;
     }
     const char *merges[] = { "h e", "\xC4\xA0 t", "\xC4\xA0t he" };
-    gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2");
-    gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", (const char *const *)toks, G2_VOCAB);
-    gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, G2_VOCAB);
-    gguf_writer_add_str_arr(w, "tokenizer.ggml.merges", merges, 3);
-    gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 259);
-    gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", eot ? 256 : 259);
+    rb_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2");
+    rb_gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", (const char *const *)toks, G2_VOCAB);
+    rb_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, G2_VOCAB);
+    rb_gguf_writer_add_str_arr(w, "tokenizer.ggml.merges", merges, 3);
+    rb_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 259);
+    rb_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", eot ? 256 : 259);
     for (int i = 0; i < G2_VOCAB; i++) free(toks[i]);
 }
 
 /* Write w to path and free it; 0 on success (a failure is printed). */
 static inline int g2_finish(struct gguf_writer *w, const char *path) {
     char err[RB_ERR_MAX];
-    int rc = gguf_writer_write_file(w, path, err);
+    int rc = rb_gguf_writer_write_file(w, path, err);
     if (rc) printf("  cannot write %s: %s\n", path, err);
-    gguf_writer_free(w);
+    rb_gguf_writer_free(w);
     return rc;
 }
 
@@ -92,7 +92,7 @@ static inline int g2_finish(struct gguf_writer *w, const char *path) {
  * the tests' double-precision references; NULL if it is missing, not F32
  * or not of n values. */
 static inline double *g2_read_doubles(const struct gguf_file *f, const char *name, int64_t n) {
-    const struct gguf_tensor *t = gguf_get_tensor(f, name);
+    const struct gguf_tensor *t = rb_gguf_get_tensor(f, name);
     int64_t have = t ? t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3] : 0;
     if (!t || t->type != RB_TYPE_F32 || (n >= 0 && have != n)) return NULL;
     double *d = malloc((size_t)have * sizeof *d);
@@ -113,7 +113,7 @@ static inline void g2_pos_q4_0(struct gguf_writer *w, uint32_t *seed) {
     uint8_t *q = malloc(bytes);
     rb_traits(RB_TYPE_Q4_0)->from_float(f, q, n);
     int64_t ne[2] = { G2_E, G2_CTX };
-    gguf_writer_add_tensor(w, "position_embd.weight", RB_TYPE_Q4_0, 2, ne, q, bytes, 0);
+    rb_gguf_writer_add_tensor(w, "position_embd.weight", RB_TYPE_Q4_0, 2, ne, q, bytes, 0);
     free(f);
     free(q);
 }
@@ -126,24 +126,24 @@ static inline void g2_rigged_output(struct gguf_writer *w, int winner, uint32_t 
     for (int64_t i = 0; i < (int64_t)G2_E * G2_VOCAB; i++) d[i] = 0.1f * g2_rand(seed);
     for (int i = 0; i < G2_E; i++) d[(size_t)winner * G2_E + (size_t)i] = 1.0f;
     int64_t ne[2] = { G2_E, G2_VOCAB };
-    gguf_writer_add_tensor(w, "output.weight", RB_TYPE_F32, 2, ne, d, (uint64_t)G2_E * G2_VOCAB * sizeof *d, 0);
+    rb_gguf_writer_add_tensor(w, "output.weight", RB_TYPE_F32, 2, ne, d, (uint64_t)G2_E * G2_VOCAB * sizeof *d, 0);
     free(d);
 }
 
 /* Write the tiny model with defect d to path; 0 on success. eot: the
  * tokenizer with <|eot_id|> (g2_tokenizer), and every greedy step picks it. */
 static inline int g2_write_model(const char *path, enum g2_defect d, int eot) {
-    struct gguf_writer *w = gguf_writer_new();
+    struct gguf_writer *w = rb_gguf_writer_new();
     uint32_t seed = 11;
     const float mat = 0.25f; /* U(-0.25, 0.25): q.k / sqrt(16) has a spread of about 1 */
-    gguf_writer_add_str(w, "general.architecture", "gpt2");
-    gguf_writer_add_str(w, "general.name", "tiny-gpt2-test");
-    gguf_writer_add_u32(w, "gpt2.context_length", G2_CTX);
-    gguf_writer_add_u32(w, "gpt2.embedding_length", G2_E);
-    gguf_writer_add_u32(w, "gpt2.block_count", G2_LAYERS);
-    gguf_writer_add_u32(w, "gpt2.feed_forward_length", G2_FF);
-    gguf_writer_add_u32(w, "gpt2.attention.head_count", G2_HEADS);
-    if (d != G2_NO_EPS) gguf_writer_add_f32(w, "gpt2.attention.layer_norm_epsilon", 1e-5f);
+    rb_gguf_writer_add_str(w, "general.architecture", "gpt2");
+    rb_gguf_writer_add_str(w, "general.name", "tiny-gpt2-test");
+    rb_gguf_writer_add_u32(w, "gpt2.context_length", G2_CTX);
+    rb_gguf_writer_add_u32(w, "gpt2.embedding_length", G2_E);
+    rb_gguf_writer_add_u32(w, "gpt2.block_count", G2_LAYERS);
+    rb_gguf_writer_add_u32(w, "gpt2.feed_forward_length", G2_FF);
+    rb_gguf_writer_add_u32(w, "gpt2.attention.head_count", G2_HEADS);
+    if (d != G2_NO_EPS) rb_gguf_writer_add_f32(w, "gpt2.attention.layer_norm_epsilon", 1e-5f);
     g2_tokenizer(w, eot);
 
     g2_tensor(w, "token_embd.weight", G2_E, G2_VOCAB, 0.0f, 0.5f, &seed);

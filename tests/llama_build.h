@@ -40,7 +40,7 @@ static inline void ll_tensor(struct gguf_writer *w, const char *name, int64_t n0
     float *d = malloc((size_t)n * sizeof *d);
     for (int64_t i = 0; i < n; i++) d[i] = fill != 0.0f ? fill : ll_rand(seed);
     int64_t ne[2] = { n0, n1 };
-    gguf_writer_add_tensor(w, name, RB_TYPE_F32, n1 > 1 ? 2 : 1, ne, d, (uint64_t)n * 4, 0);
+    rb_gguf_writer_add_tensor(w, name, RB_TYPE_F32, n1 > 1 ? 2 : 1, ne, d, (uint64_t)n * 4, 0);
     free(d);
 }
 
@@ -58,53 +58,53 @@ static inline void ll_tokenizer(struct gguf_writer *w, int n_vocab, enum ll_defe
         else if (i < 264) { snprintf(toks[i], 16, "%s", words[i - 259]); scores[i] = -(float)(i - 259); }
         else snprintf(toks[i], 16, "x%d", i);
     }
-    gguf_writer_add_str(w, "tokenizer.ggml.model", "llama");
-    gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)n_vocab);
+    rb_gguf_writer_add_str(w, "tokenizer.ggml.model", "llama");
+    rb_gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)n_vocab);
     if (d == LL_SCORES_AS_U8) { /* token scores stored as bytes */
         uint8_t *bytes = calloc((size_t)n_vocab, 1);
-        gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_UINT8, bytes, (uint64_t)n_vocab);
+        rb_gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_UINT8, bytes, (uint64_t)n_vocab);
         free(bytes);
     } else {
-        gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)n_vocab);
+        rb_gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)n_vocab);
     }
-    gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types,
+    rb_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types,
                         (uint64_t)(d == LL_SHORT_TYPES ? n_vocab - 1 : n_vocab));
-    gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 1);
-    gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", d == LL_EOS_OUT_OF_RANGE ? (uint32_t)n_vocab : 2);
+    rb_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    rb_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", d == LL_EOS_OUT_OF_RANGE ? (uint32_t)n_vocab : 2);
     for (int i = 0; i < n_vocab; i++) free(toks[i]);
     free(toks); free(scores); free(types);
 }
 
 /* Writes the tiny model with one defect to path. */
 static inline int ll_write(const char *path, enum ll_defect d) {
-    struct gguf_writer *w = gguf_writer_new();
+    struct gguf_writer *w = rb_gguf_writer_new();
     uint32_t seed = 1;
-    gguf_writer_add_str(w, "general.architecture", d == LL_UNKNOWN_ARCH ? "mamba" : "llama");
+    rb_gguf_writer_add_str(w, "general.architecture", d == LL_UNKNOWN_ARCH ? "mamba" : "llama");
     const char *a = d == LL_UNKNOWN_ARCH ? "mamba" : "llama";
     char k[96];
 #define KEY(s) (snprintf(k, sizeof k, "%s." s, a), k)
-    gguf_writer_add_u32(w, KEY("context_length"), d == LL_ZERO_CTX ? 0 : 64);
+    rb_gguf_writer_add_u32(w, KEY("context_length"), d == LL_ZERO_CTX ? 0 : 64);
     if (d == LL_EMBD_AS_STR)
-        gguf_writer_add_str(w, KEY("embedding_length"), "256");
+        rb_gguf_writer_add_str(w, KEY("embedding_length"), "256");
     else
-        gguf_writer_add_u32(w, KEY("embedding_length"), d == LL_ZERO_EMBD ? 0 : LL_E);
-    gguf_writer_add_u32(w, KEY("block_count"), d == LL_ZERO_LAYERS ? 0 : 1);
-    gguf_writer_add_u32(w, KEY("feed_forward_length"), d == LL_ZERO_FF ? 0 : LL_FF);
-    gguf_writer_add_u32(w, KEY("attention.head_count"), d == LL_HEADS_NOT_DIVIDING ? 5 : d == LL_ZERO_HEADS ? 0 : LL_HEADS);
-    gguf_writer_add_u32(w, KEY("attention.head_count_kv"), d == LL_KV_NOT_DIVIDING ? 3 : d == LL_ZERO_HEADS_KV ? 0 : LL_KV);
-    gguf_writer_add_u32(w, KEY("rope.dimension_count"), d == LL_ROPE_TOO_BIG ? LL_HD + 2 : d == LL_ROPE_ZERO ? 0 : LL_HD);
-    if (d == LL_KEY_NUL) gguf_writer_add_u32(w, "general.nul\x01key", 1); /* the 0x01 becomes 0 below */
-    if (d == LL_KEY_BAD_UTF8) gguf_writer_add_u32(w, "general.\xff\xfekey", 1);
+        rb_gguf_writer_add_u32(w, KEY("embedding_length"), d == LL_ZERO_EMBD ? 0 : LL_E);
+    rb_gguf_writer_add_u32(w, KEY("block_count"), d == LL_ZERO_LAYERS ? 0 : 1);
+    rb_gguf_writer_add_u32(w, KEY("feed_forward_length"), d == LL_ZERO_FF ? 0 : LL_FF);
+    rb_gguf_writer_add_u32(w, KEY("attention.head_count"), d == LL_HEADS_NOT_DIVIDING ? 5 : d == LL_ZERO_HEADS ? 0 : LL_HEADS);
+    rb_gguf_writer_add_u32(w, KEY("attention.head_count_kv"), d == LL_KV_NOT_DIVIDING ? 3 : d == LL_ZERO_HEADS_KV ? 0 : LL_KV);
+    rb_gguf_writer_add_u32(w, KEY("rope.dimension_count"), d == LL_ROPE_TOO_BIG ? LL_HD + 2 : d == LL_ROPE_ZERO ? 0 : LL_HD);
+    if (d == LL_KEY_NUL) rb_gguf_writer_add_u32(w, "general.nul\x01key", 1); /* the 0x01 becomes 0 below */
+    if (d == LL_KEY_BAD_UTF8) rb_gguf_writer_add_u32(w, "general.\xff\xfekey", 1);
     if (d == LL_EPS_AS_U32)
-        gguf_writer_add_u32(w, KEY("attention.layer_norm_rms_epsilon"), 0);
+        rb_gguf_writer_add_u32(w, KEY("attention.layer_norm_rms_epsilon"), 0);
     else
-        gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), d == LL_NAN_EPS ? NAN : d == LL_ZERO_EPS ? 0.0f : 1e-5f);
+        rb_gguf_writer_add_f32(w, KEY("attention.layer_norm_rms_epsilon"), d == LL_NAN_EPS ? NAN : d == LL_ZERO_EPS ? 0.0f : 1e-5f);
 #undef KEY
     int n_vocab = d == LL_VOCAB_MISMATCH ? LL_VOCAB + 8 : LL_VOCAB;
     ll_tokenizer(w, LL_VOCAB, d);
     ll_tensor(w, "token_embd.weight", LL_E, n_vocab, &seed, 0);
     if (d == LL_BAD_SHAPE_NORM) /* [LL_E, 1] written as a 2-D tensor */
-        gguf_writer_add_tensor(w, "blk.0.attn_norm.weight", RB_TYPE_F32, 2, (const int64_t[]){ LL_E / 2, 2 },
+        rb_gguf_writer_add_tensor(w, "blk.0.attn_norm.weight", RB_TYPE_F32, 2, (const int64_t[]){ LL_E / 2, 2 },
                                (float[LL_E]){ 0 }, LL_E * sizeof(float), 0);
     else
         ll_tensor(w, "blk.0.attn_norm.weight", LL_E, 1, &seed, d == LL_NAN_NORM ? NAN : 1.0f);
@@ -122,7 +122,7 @@ static inline int ll_write(const char *path, enum ll_defect d) {
         uint16_t nan_h = 0x7e00;
         memcpy(q + 5 * sizeof(block_q8_0), &nan_h, 2);
         int64_t ne[2] = { LL_E, LL_FF };
-        gguf_writer_add_tensor(w, "blk.0.ffn_gate.weight", RB_TYPE_Q8_0, 2, ne, q, n, 0);
+        rb_gguf_writer_add_tensor(w, "blk.0.ffn_gate.weight", RB_TYPE_Q8_0, 2, ne, q, n, 0);
         free(f); free(q);
     } else {
         ll_tensor(w, "blk.0.ffn_gate.weight", LL_E, LL_FF, &seed, 0);
@@ -131,7 +131,7 @@ static inline int ll_write(const char *path, enum ll_defect d) {
         size_t n = (size_t)LL_FF * 66; /* one 66-byte IQ2_XXS block per row of 256 */
         uint8_t *z = calloc(n, 1);
         int64_t ne[2] = { LL_E, LL_FF };
-        gguf_writer_add_tensor(w, "blk.0.ffn_up.weight", RB_TYPE_IQ2_XXS, 2, ne, z, n, 0);
+        rb_gguf_writer_add_tensor(w, "blk.0.ffn_up.weight", RB_TYPE_IQ2_XXS, 2, ne, z, n, 0);
         free(z);
     } else if (d != LL_MISSING_FFN_UP) {
         ll_tensor(w, "blk.0.ffn_up.weight", LL_E, LL_FF, &seed, 0);
@@ -146,8 +146,8 @@ static inline int ll_write(const char *path, enum ll_defect d) {
     char err[RB_ERR_MAX];
     void *buf = NULL;
     size_t size = 0;
-    int rc = gguf_writer_write_mem(w, &buf, &size, err);
-    gguf_writer_free(w);
+    int rc = rb_gguf_writer_write_mem(w, &buf, &size, err);
+    rb_gguf_writer_free(w);
     for (size_t i = 0; rc == 0 && d == LL_KEY_NUL && i + 7 <= size; i++)
         if (!memcmp((char *)buf + i, "nul\x01key", 7)) ((char *)buf)[i + 3] = 0;
     FILE *f = rc ? NULL : fopen(path, "wb");

@@ -57,6 +57,10 @@ if want plain; then
     done
 fi
 
+if want plain; then
+    run "library symbols" sh tests/symbols.sh "$BUILD"/librbee.a
+fi
+
 # rbee serve through the official OpenAI client for Node (npm installs it
 # into build/node once; without node/npm it says so, and fails under CI).
 if want plain && [ -x "$BUILD"/rbee ]; then

@@ -84,7 +84,7 @@ static void reference_logits(const rbee_model *m, const struct ab_opts *o, const
         for (int i = 0; i < AB_E; i++) x[t][i] = tok ? tok[(int64_t)ids[t] * AB_E + i] : 0;
     for (int il = 0; il < AB_LAYERS; il++) {
 #define T(s) (snprintf(n, sizeof n, "blk.%d." s, il), ref_tensor(m, n))
-#define T_OPT(s) (snprintf(n, sizeof n, "blk.%d." s, il), gguf_get_tensor(&m->file, n) ? ref_tensor(m, n) : NULL)
+#define T_OPT(s) (snprintf(n, sizeof n, "blk.%d." s, il), rb_gguf_get_tensor(&m->file, n) ? ref_tensor(m, n) : NULL)
         double *an = T("attn_norm.weight"), *fn = T("ffn_norm.weight"), *wo = T("attn_output.weight");
         double *wd = T("ffn_down.weight"), *bo = T_OPT("attn_output.bias");
         double *bq = T_OPT("attn_q.bias"), *bk = T_OPT("attn_k.bias"), *bv = T_OPT("attn_v.bias");
@@ -134,7 +134,7 @@ static void reference_logits(const rbee_model *m, const struct ab_opts *o, const
 #undef T_OPT
     }
     double *on = ref_tensor(m, "output_norm.weight");
-    double *out = gguf_get_tensor(&m->file, "output.weight") ? ref_tensor(m, "output.weight") : tok;
+    double *out = rb_gguf_get_tensor(&m->file, "output.weight") ? ref_tensor(m, "output.weight") : tok;
     for (int t = 0; t < n_tok && on && out; t++) {
         rmsnorm(xn, x[t], on);
         linear(logits + (size_t)t * G2_VOCAB, out, 0, NULL, xn, AB_E, G2_VOCAB);
@@ -264,8 +264,8 @@ TEST(phi3_binds_views_and_params) {
     rbee_model *m;
     if (rbee_model_load(&m, tmp_model(&o), err)) { TEST_FAIL_AT("%s", err); return; }
     const struct rb_layer *l = &m->layers[1];
-    const struct gguf_tensor *qkv = gguf_get_tensor(&m->file, "blk.1.attn_qkv.weight");
-    const struct gguf_tensor *up = gguf_get_tensor(&m->file, "blk.1.ffn_up.weight");
+    const struct gguf_tensor *qkv = rb_gguf_get_tensor(&m->file, "blk.1.attn_qkv.weight");
+    const struct gguf_tensor *up = rb_gguf_get_tensor(&m->file, "blk.1.ffn_up.weight");
     CHECK(qkv && l->wq.data == qkv->data && l->wq.n_out == AB_HEADS * AB_HD);
     CHECK(l->wk.data == l->wq.data + (size_t)AB_HEADS * AB_HD * l->wq.row_bytes && l->wk.n_out == AB_KV * AB_HD);
     CHECK(l->wv.data == l->wk.data + (size_t)AB_KV * AB_HD * l->wk.row_bytes && l->wv.n_out == AB_KV * AB_HD);

@@ -331,7 +331,7 @@ static const struct rb_synth_shape tiny_gpt2 = { "tiny-gpt2", "gpt2", 64, 2, 4, 
 static uint32_t want_u32(const struct gguf_file *f, const char *key) {
     char e[RB_ERR_MAX];
     uint32_t v = 0xFFFFFFFFu;
-    if (gguf_get_u32(f, key, &v, e) != 0) printf("  %s: %s\n", key, e);
+    if (rb_gguf_get_u32(f, key, &v, e) != 0) printf("  %s: %s\n", key, e);
     return v;
 }
 
@@ -362,7 +362,7 @@ TEST(synth_llama_layout_types_and_values) {
     CHECK_MSG(rc == 0, "synth: %s", err);
     if (rc != 0) return;
     struct gguf_file f;
-    CHECK_MSG(gguf_open(&f, path, err) == 0, "open: %s", err);
+    CHECK_MSG(rb_gguf_open(&f, path, err) == 0, "open: %s", err);
     if (!f.map) return;
     CHECK_EQ_INT(f.n_tensors, 3 + 4 * 9);
     CHECK_EQ_INT(want_u32(&f, "llama.block_count"), 4);
@@ -374,9 +374,9 @@ TEST(synth_llama_layout_types_and_values) {
     CHECK_EQ_INT(want_u32(&f, "llama.rope.dimension_count"), 32);
     CHECK_EQ_INT(want_u32(&f, "general.file_type"), 15);
     CHECK_EQ_INT(want_u32(&f, "tokenizer.ggml.bos_token_id"), 1);
-    int64_t tok = gguf_find_key(&f, "tokenizer.ggml.tokens");
+    int64_t tok = rb_gguf_find_key(&f, "tokenizer.ggml.tokens");
     CHECK(tok >= 0 && f.kv[tok].arr_len == 32000);
-    CHECK(gguf_find_key(&f, "tokenizer.ggml.scores") >= 0);
+    CHECK(rb_gguf_find_key(&f, "tokenizer.ggml.scores") >= 0);
 
     struct { const char *name; uint32_t type; int64_t ne0, ne1; } want[] = {
         { "token_embd.weight", RB_TYPE_Q4_K, 256, 32000 },
@@ -393,7 +393,7 @@ TEST(synth_llama_layout_types_and_values) {
         { "blk.3.ffn_norm.weight", RB_TYPE_F32, 256, 1 },
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
-        const struct gguf_tensor *t = gguf_get_tensor(&f, want[i].name);
+        const struct gguf_tensor *t = rb_gguf_get_tensor(&f, want[i].name);
         CHECK_MSG(t != NULL, "missing %s", want[i].name);
         if (!t) continue;
         CHECK_MSG(t->type == want[i].type && t->ne[0] == want[i].ne0 && t->ne[1] == want[i].ne1,
@@ -401,17 +401,17 @@ TEST(synth_llama_layout_types_and_values) {
                   (long long)t->ne[1], want[i].type, (long long)want[i].ne0, (long long)want[i].ne1);
     }
     double mean, std;
-    const struct gguf_tensor *t = gguf_get_tensor(&f, "blk.1.attn_q.weight");
+    const struct gguf_tensor *t = rb_gguf_get_tensor(&f, "blk.1.attn_q.weight");
     if (t) {
         tensor_stats(t, &mean, &std);
         CHECK_MSG(fabs(mean) < 0.003 && std > 0.015 && std < 0.025, "attn_q mean %g std %g", mean, std);
     }
-    t = gguf_get_tensor(&f, "output.weight");
+    t = rb_gguf_get_tensor(&f, "output.weight");
     if (t) {
         tensor_stats(t, &mean, &std);
         CHECK_MSG(fabs(mean) < 0.003 && std > 0.015 && std < 0.025, "output mean %g std %g", mean, std);
     }
-    t = gguf_get_tensor(&f, "blk.2.attn_norm.weight");
+    t = rb_gguf_get_tensor(&f, "blk.2.attn_norm.weight");
     if (t) {
         tensor_stats(t, &mean, &std);
         CHECK_MSG(fabs(mean - 1.0) < 0.01 && std > 0.01 && std < 0.03, "norm mean %g std %g", mean, std);
@@ -420,7 +420,7 @@ TEST(synth_llama_layout_types_and_values) {
     /* facts: bytes per token = everything but token_embd, plus one of its rows */
     struct rb_model_facts m;
     CHECK_MSG(rb_model_facts(&f, &m, err) == 0, "facts: %s", err);
-    const struct gguf_tensor *emb = gguf_get_tensor(&f, "token_embd.weight");
+    const struct gguf_tensor *emb = rb_gguf_get_tensor(&f, "token_embd.weight");
     uint64_t total = 0, params = 0;
     for (uint64_t i = 0; i < f.n_tensors; i++) {
         total += f.tensors[i].n_bytes;
@@ -437,7 +437,7 @@ TEST(synth_llama_layout_types_and_values) {
     CHECK_NEAR(rb_bytes_per_token(&m, 100, RB_TYPE_F16, RB_TYPE_F16) - (double)m.weight_bytes_per_token,
                (double)rb_kv_bytes(4, 100, 2, 32, RB_TYPE_F16, RB_TYPE_F16), 0.5);
     CHECK_NEAR((double)rb_kv_bytes(4, 100, 2, 32, RB_TYPE_F16, RB_TYPE_F16), 4.0 * 100 * 2 * 32 * 2 * 2, 4096);
-    gguf_close(&f);
+    rb_gguf_close(&f);
     unlink(path);
 }
 
@@ -470,27 +470,27 @@ TEST(synth_gpt2_is_deterministic_per_seed) {
     CHECK_MSG(files_equal(p1, p2), "same seed, different thread counts: files differ");
     CHECK_MSG(!files_equal(p1, p3), "different seeds: files are equal");
     struct gguf_file f;
-    CHECK_MSG(gguf_open(&f, p1, err) == 0, "open: %s", err);
+    CHECK_MSG(rb_gguf_open(&f, p1, err) == 0, "open: %s", err);
     if (f.map) {
         CHECK_EQ_INT(f.n_tensors, 5 + 2 * 12);
         CHECK_EQ_INT(want_u32(&f, "gpt2.block_count"), 2);
         CHECK_EQ_INT(want_u32(&f, "general.file_type"), 7);
-        const struct gguf_tensor *t = gguf_get_tensor(&f, "blk.1.attn_qkv.weight");
+        const struct gguf_tensor *t = rb_gguf_get_tensor(&f, "blk.1.attn_qkv.weight");
         CHECK(t && t->type == RB_TYPE_Q8_0 && t->ne[0] == 64 && t->ne[1] == 192);
-        t = gguf_get_tensor(&f, "blk.1.attn_qkv.bias");
+        t = rb_gguf_get_tensor(&f, "blk.1.attn_qkv.bias");
         CHECK(t && t->type == RB_TYPE_F32 && t->n_dims == 1 && t->ne[0] == 192);
-        t = gguf_get_tensor(&f, "position_embd.weight");
+        t = rb_gguf_get_tensor(&f, "position_embd.weight");
         CHECK(t && t->type == RB_TYPE_F16 && t->ne[0] == 64 && t->ne[1] == 64);
-        t = gguf_get_tensor(&f, "blk.0.ffn_down.weight");
+        t = rb_gguf_get_tensor(&f, "blk.0.ffn_down.weight");
         CHECK(t && t->type == RB_TYPE_Q8_0 && t->ne[0] == 256 && t->ne[1] == 64);
-        t = gguf_get_tensor(&f, "output.weight");
+        t = rb_gguf_get_tensor(&f, "output.weight");
         CHECK(t && t->type == RB_TYPE_Q8_0 && t->ne[1] == 50257);
-        int64_t merges = gguf_find_key(&f, "tokenizer.ggml.merges");
+        int64_t merges = rb_gguf_find_key(&f, "tokenizer.ggml.merges");
         CHECK(merges >= 0 && f.kv[merges].arr_len == 50000);
         struct rb_model_facts m;
         CHECK(rb_model_facts(&f, &m, err) == 0);
         CHECK_STR(m.type_label, "Q8_0");
-        gguf_close(&f);
+        rb_gguf_close(&f);
     }
     /* what synth writes, rbee runs (as `rbee bench --synthetic gpt2-124m:...` does) */
     rbee_model *model;
@@ -591,19 +591,19 @@ TEST(synth_rotary_layouts_load) {
         CHECK_MSG(rc == 0, "%s: synth: %s", cases[i].real, err);
         if (rc) continue;
         struct gguf_file f;
-        if (gguf_open(&f, path, err) == 0) {
-            CHECK_MSG(gguf_find_tensor(&f, cases[i].missing) < 0 && gguf_find_tensor(&f, cases[i].present) >= 0,
+        if (rb_gguf_open(&f, path, err) == 0) {
+            CHECK_MSG(rb_gguf_find_tensor(&f, cases[i].missing) < 0 && rb_gguf_find_tensor(&f, cases[i].present) >= 0,
                       "%s: layout", cases[i].real);
-            const struct gguf_tensor *t = gguf_get_tensor(&f, "token_embd.weight");
+            const struct gguf_tensor *t = rb_gguf_get_tensor(&f, "token_embd.weight");
             CHECK(t && t->ne[1] == real->n_vocab);
-            t = gguf_get_tensor(&f, "rope_freqs.weight"); /* Llama 3's factors, 1 .. 32 */
+            t = rb_gguf_get_tensor(&f, "rope_freqs.weight"); /* Llama 3's factors, 1 .. 32 */
             if (t) {
                 float first, last;
                 memcpy(&first, t->data, 4);
                 memcpy(&last, (const uint8_t *)t->data + 4 * (t->ne[0] - 1), 4);
                 CHECK(t->ne[0] == 8 && first == 1.0f && last == 32.0f);
             }
-            gguf_close(&f);
+            rb_gguf_close(&f);
         }
         rbee_model *m;
         if (rbee_model_load(&m, path, err)) {

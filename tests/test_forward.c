@@ -40,7 +40,7 @@ static void ref_load(struct ref_model *r, const rbee_model *m) {
     r->pos = ref_tensor(m, "position_embd.weight", (int64_t)G2_E * G2_CTX);
     r->lnf_w = ref_tensor(m, "output_norm.weight", G2_E);
     r->lnf_b = ref_tensor(m, "output_norm.bias", G2_E);
-    r->out = gguf_get_tensor(&m->file, "output.weight") ? ref_tensor(m, "output.weight", (int64_t)G2_E * G2_VOCAB)
+    r->out = rb_gguf_get_tensor(&m->file, "output.weight") ? ref_tensor(m, "output.weight", (int64_t)G2_E * G2_VOCAB)
                                                        : NULL;
     for (int il = 0; il < G2_LAYERS; il++) {
         struct ref_layer *l = &r->l[il];

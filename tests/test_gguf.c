@@ -44,54 +44,54 @@ TEST(type_sizes) {
     CHECK_EQ_INT(rb_row_bytes(RB_TYPE_F16, 7), 14);
     CHECK_EQ_INT(rb_row_bytes(RB_TYPE_Q4_0, 33), 0);
     CHECK_EQ_INT(rb_row_bytes(4, 32), 0);
-    CHECK_STR(gguf_type_name(GGUF_TYPE_FLOAT32), "f32");
+    CHECK_STR(rb_gguf_type_name(GGUF_TYPE_FLOAT32), "f32");
 }
 
 /* ---- round trip ---- */
 
 TEST(round_trip) {
-    struct gguf_writer *w = gguf_writer_new();
-    gguf_writer_set_alignment(w, 64);
+    struct gguf_writer *w = rb_gguf_writer_new();
+    rb_gguf_writer_set_alignment(w, 64);
     uint8_t u8 = 200;
     int8_t i8 = -100;
     uint16_t u16 = 60000;
     int16_t i16 = -30000;
     int64_t i64 = -5000000000LL;
     double f64 = 2.5e300;
-    CHECK(gguf_writer_add_raw(w, "k.u8", GGUF_TYPE_UINT8, &u8, 1) == 0);
-    gguf_writer_add_raw(w, "k.i8", GGUF_TYPE_INT8, &i8, 1);
-    gguf_writer_add_raw(w, "k.u16", GGUF_TYPE_UINT16, &u16, 2);
-    gguf_writer_add_raw(w, "k.i16", GGUF_TYPE_INT16, &i16, 2);
-    gguf_writer_add_u32(w, "k.u32", 4000000000u);
-    gguf_writer_add_i32(w, "k.i32", -7);
-    gguf_writer_add_f32(w, "k.f32", 1e-5f);
-    gguf_writer_add_bool(w, "k.bool", 1);
-    gguf_writer_add_str(w, "k.str", "héllo \"world\"");
-    gguf_writer_add_u64(w, "k.u64", 1ULL << 40);
-    gguf_writer_add_raw(w, "k.i64", GGUF_TYPE_INT64, &i64, 8);
-    gguf_writer_add_raw(w, "k.f64", GGUF_TYPE_FLOAT64, &f64, 8);
+    CHECK(rb_gguf_writer_add_raw(w, "k.u8", GGUF_TYPE_UINT8, &u8, 1) == 0);
+    rb_gguf_writer_add_raw(w, "k.i8", GGUF_TYPE_INT8, &i8, 1);
+    rb_gguf_writer_add_raw(w, "k.u16", GGUF_TYPE_UINT16, &u16, 2);
+    rb_gguf_writer_add_raw(w, "k.i16", GGUF_TYPE_INT16, &i16, 2);
+    rb_gguf_writer_add_u32(w, "k.u32", 4000000000u);
+    rb_gguf_writer_add_i32(w, "k.i32", -7);
+    rb_gguf_writer_add_f32(w, "k.f32", 1e-5f);
+    rb_gguf_writer_add_bool(w, "k.bool", 1);
+    rb_gguf_writer_add_str(w, "k.str", "héllo \"world\"");
+    rb_gguf_writer_add_u64(w, "k.u64", 1ULL << 40);
+    rb_gguf_writer_add_raw(w, "k.i64", GGUF_TYPE_INT64, &i64, 8);
+    rb_gguf_writer_add_raw(w, "k.f64", GGUF_TYPE_FLOAT64, &f64, 8);
     const float scores[3] = { 0.5f, -1.25f, 3.0f };
     const int32_t types[3] = { 1, 2, 3 };
     const char *const strs[4] = { "a", "", "long string with spaces", "\xe2\x96\x81the" };
-    CHECK(gguf_writer_add_arr(w, "arr.f32", GGUF_TYPE_FLOAT32, scores, 3) == 0);
-    gguf_writer_add_arr(w, "arr.i32", GGUF_TYPE_INT32, types, 3);
-    gguf_writer_add_arr(w, "arr.empty", GGUF_TYPE_UINT8, NULL, 0);
-    CHECK(gguf_writer_add_str_arr(w, "arr.str", strs, 4) == 0);
-    CHECK(gguf_writer_add_arr(w, "arr.bad", GGUF_TYPE_STRING, strs, 4) == -1);
+    CHECK(rb_gguf_writer_add_arr(w, "arr.f32", GGUF_TYPE_FLOAT32, scores, 3) == 0);
+    rb_gguf_writer_add_arr(w, "arr.i32", GGUF_TYPE_INT32, types, 3);
+    rb_gguf_writer_add_arr(w, "arr.empty", GGUF_TYPE_UINT8, NULL, 0);
+    CHECK(rb_gguf_writer_add_str_arr(w, "arr.str", strs, 4) == 0);
+    CHECK(rb_gguf_writer_add_arr(w, "arr.bad", GGUF_TYPE_STRING, strs, 4) == -1);
 
     float t1[64];
     uint8_t t2[18 * 4];
     for (int i = 0; i < 64; i++) t1[i] = (float)i * 0.5f;
     for (int i = 0; i < (int)sizeof t2; i++) t2[i] = (uint8_t)(i * 7);
-    CHECK(gguf_writer_add_tensor(w, "t1", RB_TYPE_F32, 3, (const int64_t[]){ 4, 4, 4 }, t1, sizeof t1, 0) == 0);
-    CHECK(gguf_writer_add_tensor(w, "t2.q4", RB_TYPE_Q4_0, 2, (const int64_t[]){ 64, 2 }, t2, sizeof t2, 1) == 0);
-    CHECK(gguf_writer_add_tensor(w, "t3", RB_TYPE_F16, 4, (const int64_t[]){ 3, 1, 1, 1 }, NULL, 6, 0) == 0);
+    CHECK(rb_gguf_writer_add_tensor(w, "t1", RB_TYPE_F32, 3, (const int64_t[]){ 4, 4, 4 }, t1, sizeof t1, 0) == 0);
+    CHECK(rb_gguf_writer_add_tensor(w, "t2.q4", RB_TYPE_Q4_0, 2, (const int64_t[]){ 64, 2 }, t2, sizeof t2, 1) == 0);
+    CHECK(rb_gguf_writer_add_tensor(w, "t3", RB_TYPE_F16, 4, (const int64_t[]){ 3, 1, 1, 1 }, NULL, 6, 0) == 0);
 
     size_t size;
     uint8_t *buf = build(w, &size);
     struct gguf_file f;
     char err[RB_ERR_MAX];
-    CHECK(gguf_open_memory(&f, buf, size, err) == 0);
+    CHECK(rb_gguf_open_memory(&f, buf, size, err) == 0);
     CHECK_EQ_INT(f.version, 3);
     CHECK_EQ_INT(f.alignment, 64);
     CHECK_EQ_INT(f.n_kv, 17); /* 16 + general.alignment */
@@ -103,23 +103,23 @@ TEST(round_trip) {
     float f32;
     int b;
     char s[64];
-    CHECK(gguf_get_u32(&f, "k.u8", &u32, err) == 0 && u32 == 200);
-    CHECK(gguf_get_i32(&f, "k.i8", &i32, err) == 0 && i32 == -100);
-    CHECK(gguf_get_u32(&f, "k.u16", &u32, err) == 0 && u32 == 60000);
-    CHECK(gguf_get_i32(&f, "k.i16", &i32, err) == 0 && i32 == -30000);
-    CHECK(gguf_get_u32(&f, "k.u32", &u32, err) == 0 && u32 == 4000000000u);
-    CHECK(gguf_get_u64(&f, "k.u32", &u64, err) == 0 && u64 == 4000000000u);
-    CHECK(gguf_get_i32(&f, "k.i32", &i32, err) == 0 && i32 == -7);
-    CHECK(gguf_get_f32(&f, "k.f32", &f32, err) == 0 && f32 == 1e-5f);
-    CHECK(gguf_get_bool(&f, "k.bool", &b, err) == 0 && b == 1);
-    CHECK(gguf_get_str(&f, "k.str", s, sizeof s, err) == 0);
+    CHECK(rb_gguf_get_u32(&f, "k.u8", &u32, err) == 0 && u32 == 200);
+    CHECK(rb_gguf_get_i32(&f, "k.i8", &i32, err) == 0 && i32 == -100);
+    CHECK(rb_gguf_get_u32(&f, "k.u16", &u32, err) == 0 && u32 == 60000);
+    CHECK(rb_gguf_get_i32(&f, "k.i16", &i32, err) == 0 && i32 == -30000);
+    CHECK(rb_gguf_get_u32(&f, "k.u32", &u32, err) == 0 && u32 == 4000000000u);
+    CHECK(rb_gguf_get_u64(&f, "k.u32", &u64, err) == 0 && u64 == 4000000000u);
+    CHECK(rb_gguf_get_i32(&f, "k.i32", &i32, err) == 0 && i32 == -7);
+    CHECK(rb_gguf_get_f32(&f, "k.f32", &f32, err) == 0 && f32 == 1e-5f);
+    CHECK(rb_gguf_get_bool(&f, "k.bool", &b, err) == 0 && b == 1);
+    CHECK(rb_gguf_get_str(&f, "k.str", s, sizeof s, err) == 0);
     CHECK_STR(s, "héllo \"world\"");
-    CHECK(gguf_get_str(&f, "k.str", s, 4, err) == 0);
+    CHECK(rb_gguf_get_str(&f, "k.str", s, 4, err) == 0);
     CHECK_STR(s, "hé"); /* truncated to cap - 1 bytes */
-    CHECK(gguf_get_u64(&f, "k.u64", &u64, err) == 0 && u64 == (1ULL << 40));
-    CHECK(gguf_get_f32(&f, "general.alignment", &f32, err) == -1);
+    CHECK(rb_gguf_get_u64(&f, "k.u64", &u64, err) == 0 && u64 == (1ULL << 40));
+    CHECK(rb_gguf_get_f32(&f, "general.alignment", &f32, err) == -1);
     CHECK_STR(err, "general.alignment: expected f32, got u32");
-    int64_t ki = gguf_find_key(&f, "k.i64");
+    int64_t ki = rb_gguf_find_key(&f, "k.i64");
     CHECK(ki >= 0 && f.kv[ki].type == GGUF_TYPE_INT64);
     int64_t got_i64;
     memcpy(&got_i64, f.kv[ki].value, 8);
@@ -127,82 +127,82 @@ TEST(round_trip) {
 
     const void *data;
     uint64_t n;
-    CHECK(gguf_get_arr(&f, "arr.f32", GGUF_TYPE_FLOAT32, &data, &n, err) == 0 && n == 3);
+    CHECK(rb_gguf_get_arr(&f, "arr.f32", GGUF_TYPE_FLOAT32, &data, &n, err) == 0 && n == 3);
     float sc[3];
     memcpy(sc, data, sizeof sc);
     CHECK(sc[0] == 0.5f && sc[1] == -1.25f && sc[2] == 3.0f);
-    CHECK(gguf_get_arr(&f, "arr.i32", GGUF_TYPE_INT32, &data, &n, err) == 0 && n == 3);
-    CHECK(gguf_get_arr(&f, "arr.empty", GGUF_TYPE_UINT8, &data, &n, err) == 0 && n == 0);
-    int64_t si = gguf_find_key(&f, "arr.str");
+    CHECK(rb_gguf_get_arr(&f, "arr.i32", GGUF_TYPE_INT32, &data, &n, err) == 0 && n == 3);
+    CHECK(rb_gguf_get_arr(&f, "arr.empty", GGUF_TYPE_UINT8, &data, &n, err) == 0 && n == 0);
+    int64_t si = rb_gguf_find_key(&f, "arr.str");
     CHECK(si >= 0 && f.kv[si].arr_len == 4);
     for (uint64_t i = 0; si >= 0 && i < 4; i++) {
-        struct gguf_str str = gguf_arr_str(&f.kv[si], i);
+        struct gguf_str str = rb_gguf_arr_str(&f.kv[si], i);
         CHECK(str.len == strlen(strs[i]) && !memcmp(str.data, strs[i], str.len));
     }
-    CHECK(si >= 0 && gguf_arr_str(&f.kv[si], 4).data == NULL);
+    CHECK(si >= 0 && rb_gguf_arr_str(&f.kv[si], 4).data == NULL);
 
-    const struct gguf_tensor *t = gguf_get_tensor(&f, "t1");
+    const struct gguf_tensor *t = rb_gguf_get_tensor(&f, "t1");
     CHECK(t && t->n_dims == 3 && t->ne[0] == 4 && t->ne[2] == 4 && t->ne[3] == 1 && t->n_bytes == sizeof t1);
     CHECK(t && !memcmp(t->data, t1, sizeof t1));
-    t = gguf_get_tensor(&f, "t2.q4");
+    t = rb_gguf_get_tensor(&f, "t2.q4");
     CHECK(t && t->type == RB_TYPE_Q4_0 && t->n_bytes == sizeof t2 && t->offset % 64 == 0);
     CHECK(t && !memcmp(t->data, t2, sizeof t2));
-    t = gguf_get_tensor(&f, "t3");
+    t = rb_gguf_get_tensor(&f, "t3");
     CHECK(t && t->n_dims == 4 && t->n_bytes == 6 && ((const uint8_t *)t->data)[5] == 0);
-    CHECK(gguf_find_tensor(&f, "t") == -1 && gguf_find_tensor(&f, "t3") == 2);
+    CHECK(rb_gguf_find_tensor(&f, "t") == -1 && rb_gguf_find_tensor(&f, "t3") == 2);
 
     /* copy_kv reproduces every kv byte for byte */
-    struct gguf_writer *w2 = gguf_writer_new();
+    struct gguf_writer *w2 = rb_gguf_writer_new();
     for (uint64_t i = 0; i < f.n_kv; i++)
-        CHECK(gguf_writer_copy_kv(w2, &f.kv[i]) == 0);
+        CHECK(rb_gguf_writer_copy_kv(w2, &f.kv[i]) == 0);
     size_t size2;
     uint8_t *buf2 = build(w2, &size2);
     struct gguf_file f2;
-    CHECK(gguf_open_memory(&f2, buf2, size2, err) == 0);
+    CHECK(rb_gguf_open_memory(&f2, buf2, size2, err) == 0);
     CHECK_EQ_INT(f2.n_kv, f.n_kv);
     CHECK(f2.header_size < f.header_size &&
           !memcmp(buf + 24, buf2 + 24, (size_t)f2.header_size - 24)); /* same kv bytes, no tensors */
-    si = gguf_find_key(&f2, "arr.str");
-    CHECK(si >= 0 && gguf_arr_str(&f2.kv[si], 2).len == strlen(strs[2]));
-    CHECK(gguf_get_str(&f2, "k.str", s, sizeof s, err) == 0);
+    si = rb_gguf_find_key(&f2, "arr.str");
+    CHECK(si >= 0 && rb_gguf_arr_str(&f2.kv[si], 2).len == strlen(strs[2]));
+    CHECK(rb_gguf_get_str(&f2, "k.str", s, sizeof s, err) == 0);
     CHECK_STR(s, "héllo \"world\"");
-    gguf_close(&f2);
+    rb_gguf_close(&f2);
     free(buf2);
-    gguf_close(&f);
+    rb_gguf_close(&f);
     free(buf);
 }
 
 TEST(getter_errors) {
     size_t size;
     struct gguf_writer *w = small_writer();
-    gguf_writer_add_i32(w, "neg", -1);
-    gguf_writer_add_u64(w, "big", 1ULL << 33);
+    rb_gguf_writer_add_i32(w, "neg", -1);
+    rb_gguf_writer_add_u64(w, "big", 1ULL << 33);
     uint8_t bytes[2] = { 1, 2 };
-    gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_UINT8, bytes, 2);
+    rb_gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_UINT8, bytes, 2);
     uint8_t *buf = build(w, &size);
     struct gguf_file f;
     char err[RB_ERR_MAX];
-    CHECK(gguf_open_memory(&f, buf, size, err) == 0);
+    CHECK(rb_gguf_open_memory(&f, buf, size, err) == 0);
     uint32_t u32 = 77;
     int32_t i32;
     float x;
     const void *data;
     uint64_t n;
-    CHECK(gguf_get_u32(&f, "nope", &u32, err) == -1);
+    CHECK(rb_gguf_get_u32(&f, "nope", &u32, err) == -1);
     CHECK_STR(err, "nope: missing");
-    CHECK(gguf_get_u32(&f, "neg", &u32, err) == -1 && u32 == 77);
+    CHECK(rb_gguf_get_u32(&f, "neg", &u32, err) == -1 && u32 == 77);
     CHECK_STR(err, "neg: value -1 does not fit u32");
-    CHECK(gguf_get_i32(&f, "big", &i32, err) == -1);
+    CHECK(rb_gguf_get_i32(&f, "big", &i32, err) == -1);
     CHECK_STR(err, "big: value 8589934592 does not fit i32");
-    CHECK(gguf_get_u32(&f, "general.architecture", &u32, err) == -1);
+    CHECK(rb_gguf_get_u32(&f, "general.architecture", &u32, err) == -1);
     CHECK_STR(err, "general.architecture: expected u32, got str");
-    CHECK(gguf_get_f32(&f, "llama.block_count", &x, err) == -1);
+    CHECK(rb_gguf_get_f32(&f, "llama.block_count", &x, err) == -1);
     CHECK_STR(err, "llama.block_count: expected f32, got u32");
-    CHECK(gguf_get_arr(&f, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &data, &n, err) == -1);
+    CHECK(rb_gguf_get_arr(&f, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &data, &n, err) == -1);
     CHECK_STR(err, "tokenizer.ggml.scores: expected array of f32, got array of u8");
-    CHECK(gguf_get_arr(&f, "llama.block_count", GGUF_TYPE_FLOAT32, &data, &n, err) == -1);
+    CHECK(rb_gguf_get_arr(&f, "llama.block_count", GGUF_TYPE_FLOAT32, &data, &n, err) == -1);
     CHECK_STR(err, "llama.block_count: expected array of f32, got u32");
-    gguf_close(&f);
+    rb_gguf_close(&f);
     free(buf);
 }
 
@@ -224,7 +224,7 @@ TEST(shared_models) {
         char path[1024], err[RB_ERR_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         struct gguf_file f;
-        int rc = gguf_open(&f, path, err);
+        int rc = rb_gguf_open(&f, path, err);
         if (strstr(e->d_name, "gguf-v1")) {
             CHECK(rc == -1);
             CHECK_STR(err, "GGUF version 1 is not supported (only 2 and 3)");
@@ -236,19 +236,19 @@ TEST(shared_models) {
             continue;
         n_opened++;
         /* every byte accounted for: header + padding + tensors == file size */
-        struct gguf_layout l;
-        gguf_layout(&f, &l);
+        struct rb_gguf_layout l;
+        rb_gguf_layout(&f, &l);
         CHECK_MSG(l.header_bytes + l.padding_bytes + l.tensor_bytes + l.unused_bytes == l.file_bytes &&
                   l.unused_bytes == 0, "%s: layout does not add up", path);
         CHECK(l.file_bytes == f.size && l.tensor_bytes > 0 && f.n_tensors > 0);
         char arch[32];
-        CHECK(gguf_get_str(&f, "general.architecture", arch, sizeof arch, err) == 0);
+        CHECK(rb_gguf_get_str(&f, "general.architecture", arch, sizeof arch, err) == 0);
         char key[64];
         snprintf(key, sizeof key, "%s.block_count", arch);
         uint32_t n_layers = 0;
-        CHECK(gguf_get_u32(&f, key, &n_layers, err) == 0 && n_layers >= 3 && n_layers <= 5);
-        CHECK(gguf_get_tensor(&f, "token_embd.weight") != NULL);
-        gguf_close(&f);
+        CHECK(rb_gguf_get_u32(&f, key, &n_layers, err) == 0 && n_layers >= 3 && n_layers <= 5);
+        CHECK(rb_gguf_get_tensor(&f, "token_embd.weight") != NULL);
+        rb_gguf_close(&f);
     }
     closedir(d);
     CHECK(n_opened >= 10 && saw_v1);
@@ -256,12 +256,12 @@ TEST(shared_models) {
     /* stories260K: known shape facts */
     char path[512], err[RB_ERR_MAX];
     struct gguf_file f;
-    CHECK(gguf_open(&f, test_path(path, sizeof path, "models/stories260K.gguf"), err) == 0);
-    const struct gguf_tensor *t = gguf_get_tensor(&f, "blk.0.ffn_down.weight");
+    CHECK(rb_gguf_open(&f, test_path(path, sizeof path, "models/stories260K.gguf"), err) == 0);
+    const struct gguf_tensor *t = rb_gguf_get_tensor(&f, "blk.0.ffn_down.weight");
     CHECK(t && t->ne[0] == 172 && t->ne[1] == 64 && t->type == RB_TYPE_F32 && t->n_bytes == 172 * 64 * 4);
-    int64_t k = gguf_find_key(&f, "tokenizer.ggml.tokens");
+    int64_t k = rb_gguf_find_key(&f, "tokenizer.ggml.tokens");
     CHECK(k >= 0 && f.kv[k].arr_len == 512);
-    gguf_close(&f);
+    rb_gguf_close(&f);
 }
 
 /* Copying every kv and tensor of a llama.cpp-written file through our
@@ -271,43 +271,43 @@ TEST(rewrite_is_byte_identical) {
     static const char *const files[] = { "models/stories260K.gguf", "models/stories260K-q4_0.gguf" };
     for (size_t k = 0; k < 2; k++) {
         struct gguf_file f;
-        CHECK(gguf_open(&f, test_path(path, sizeof path, files[k]), err) == 0);
+        CHECK(rb_gguf_open(&f, test_path(path, sizeof path, files[k]), err) == 0);
         if (!f.map)
             continue;
-        struct gguf_writer *w = gguf_writer_new();
-        gguf_writer_set_alignment(w, (uint32_t)f.alignment);
+        struct gguf_writer *w = rb_gguf_writer_new();
+        rb_gguf_writer_set_alignment(w, (uint32_t)f.alignment);
         for (uint64_t i = 0; i < f.n_kv; i++)
-            CHECK(gguf_writer_copy_kv(w, &f.kv[i]) == 0);
+            CHECK(rb_gguf_writer_copy_kv(w, &f.kv[i]) == 0);
         for (uint64_t i = 0; i < f.n_tensors; i++) {
             const struct gguf_tensor *t = &f.tensors[i];
             char name[256];
             snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
-            CHECK(gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, t->n_bytes, 1) == 0);
+            CHECK(rb_gguf_writer_add_tensor(w, name, t->type, t->n_dims, t->ne, t->data, t->n_bytes, 1) == 0);
         }
         void *buf;
         size_t size;
-        CHECK(gguf_writer_write_mem(w, &buf, &size, err) == 0);
+        CHECK(rb_gguf_writer_write_mem(w, &buf, &size, err) == 0);
         CHECK_MSG(size == f.size && !memcmp(buf, f.map, size), "%s: rewrite differs", files[k]);
         free(buf);
-        gguf_writer_free(w);
-        gguf_close(&f);
+        rb_gguf_writer_free(w);
+        rb_gguf_close(&f);
     }
 }
 
 TEST(open_errors) {
     struct gguf_file f;
     char err[RB_ERR_MAX];
-    CHECK(gguf_open(&f, "/nonexistent/x.gguf", err) == -1);
+    CHECK(rb_gguf_open(&f, "/nonexistent/x.gguf", err) == -1);
     CHECK_STR(err, "cannot open: No such file or directory");
-    CHECK(gguf_open(&f, ".", err) == -1);
+    CHECK(rb_gguf_open(&f, ".", err) == -1);
     CHECK_STR(err, "is a directory, not a GGUF file");
-    gguf_close(&f); /* safe on a failed open */
+    rb_gguf_close(&f); /* safe on a failed open */
     char dir[] = "/tmp/rbee_open_test_XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
     char path[128];
     snprintf(path, sizeof path, "%s/fifo", dir);
     CHECK(mkfifo(path, 0600) == 0);
-    CHECK(gguf_open(&f, path, err) == -1); /* must not block waiting for a writer */
+    CHECK(rb_gguf_open(&f, path, err) == -1); /* must not block waiting for a writer */
     CHECK_STR(err, "not a regular file");
     unlink(path);
     snprintf(path, sizeof path, "%s/empty.gguf", dir);
@@ -315,7 +315,7 @@ TEST(open_errors) {
     CHECK(fp != NULL);
     if (fp)
         fclose(fp);
-    CHECK(gguf_open(&f, path, err) == -1);
+    CHECK(rb_gguf_open(&f, path, err) == -1);
     CHECK_STR(err, "empty file, not a GGUF file");
     unlink(path);
     rmdir(dir);
@@ -329,16 +329,16 @@ TEST(write_file_atomic) {
     char path[128], err[RB_ERR_MAX];
     snprintf(path, sizeof path, "%s/out.gguf", dir);
     struct gguf_writer *w = small_writer();
-    CHECK(gguf_writer_write_file(w, path, err) == 0);
+    CHECK(rb_gguf_writer_write_file(w, path, err) == 0);
     size_t mem_size;
     void *mem;
-    CHECK(gguf_writer_write_mem(w, &mem, &mem_size, err) == 0);
-    gguf_writer_free(w);
+    CHECK(rb_gguf_writer_write_mem(w, &mem, &mem_size, err) == 0);
+    rb_gguf_writer_free(w);
     struct gguf_file f;
-    CHECK(gguf_open(&f, path, err) == 0);
+    CHECK(rb_gguf_open(&f, path, err) == 0);
     CHECK(f.size == mem_size && !memcmp(f.map, mem, mem_size));
     CHECK_EQ_INT(f.n_tensors, 2);
-    gguf_close(&f);
+    rb_gguf_close(&f);
     free(mem);
     /* only the final file is left in the directory */
     DIR *d = opendir(dir);
@@ -357,9 +357,9 @@ TEST(write_file_atomic) {
     rmdir(dir);
     /* an unwritable place fails cleanly */
     w = small_writer();
-    CHECK(gguf_writer_write_file(w, "/nonexistent/dir/out.gguf", err) == -1);
+    CHECK(rb_gguf_writer_write_file(w, "/nonexistent/dir/out.gguf", err) == -1);
     CHECK_CONTAINS(err, "cannot create /nonexistent/dir/out.gguf.tmp.");
-    gguf_writer_free(w);
+    rb_gguf_writer_free(w);
 }
 
 /* ---- rbee info ---- */
@@ -422,9 +422,9 @@ TEST(cli_info_output) {
     char fpath[128], err[RB_ERR_MAX], line[512];
     snprintf(fpath, sizeof fpath, "%s/odd.gguf", dir);
     struct gguf_writer *w = small_writer();
-    gguf_writer_add_str(w, "general.name", "a \"quoted\"\\name\n\x01\x1b[2J\xc2\x9b\xff\xc3\xa9");
-    CHECK(gguf_writer_write_file(w, fpath, err) == 0);
-    gguf_writer_free(w);
+    rb_gguf_writer_add_str(w, "general.name", "a \"quoted\"\\name\n\x01\x1b[2J\xc2\x9b\xff\xc3\xa9");
+    CHECK(rb_gguf_writer_write_file(w, fpath, err) == 0);
+    rb_gguf_writer_free(w);
     json_args[2] = fpath;
     CHECK_EQ_INT(run_info(3, json_args, out, sizeof out), 1);
     CHECK_CONTAINS(out, "\"name\": \"a \\\"quoted\\\"\\\\name\\n\\u0001\\u001b[2J\\u009b\\ufffd\xc3\xa9\"");
@@ -565,9 +565,9 @@ TEST(cli_info_every_model) {
             continue;
         }
         struct gguf_file f;
-        if (gguf_open(&f, path, err)) { TEST_FAIL_AT("%s: %s", path, err); continue; }
-        struct gguf_layout l;
-        gguf_layout(&f, &l);
+        if (rb_gguf_open(&f, path, err)) { TEST_FAIL_AT("%s: %s", path, err); continue; }
+        struct rb_gguf_layout l;
+        rb_gguf_layout(&f, &l);
         n_files++;
         /* a file rbee cannot run (phi3, qwen2 here) is listed, then refused with run's error */
         rbee_model *m = NULL;
@@ -608,7 +608,7 @@ TEST(cli_info_every_model) {
                  (unsigned long long)l.tensor_bytes, f.size);
         CHECK_CONTAINS(out, want);
         CHECK_EQ_INT(l.header_bytes + l.padding_bytes + l.tensor_bytes, f.size);
-        gguf_close(&f);
+        rb_gguf_close(&f);
     }
     closedir(d);
     CHECK(n_files >= 10);

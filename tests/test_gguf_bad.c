@@ -29,7 +29,7 @@ TEST(bad_truncated_every_byte) {
 TEST(bad_truncated_real_file) {
     char path[512], err[RB_ERR_MAX];
     struct gguf_file f;
-    CHECK(gguf_open(&f, test_path(path, sizeof path, "models/stories260K-q8_0.gguf"), err) == 0);
+    CHECK(rb_gguf_open(&f, test_path(path, sizeof path, "models/stories260K-q8_0.gguf"), err) == 0);
     if (!f.map)
         return;
     size_t size = f.size, step;
@@ -45,7 +45,7 @@ TEST(bad_truncated_real_file) {
               "truncated file: tensor 'blk.4.ffn_norm.weight' info ends past the end of the file");
     CHECK_STR(open_err(f.map, size - 1, err),
               "tensor 'blk.4.ffn_norm.weight': data (offset 474752, 256 bytes) extends past the end of the file");
-    gguf_close(&f);
+    rb_gguf_close(&f);
 }
 
 TEST(bad_magic_and_version) {
@@ -67,7 +67,7 @@ TEST(bad_magic_and_version) {
     CHECK_STR(open_err(buf, size, err), "");
     free(buf);
     struct gguf_writer *w = small_writer();
-    gguf_writer_set_version(w, 1);
+    rb_gguf_writer_set_version(w, 1);
     buf = build(w, &size);
     CHECK_STR(open_err(buf, size, err), "GGUF version 1 is not supported (only 2 and 3)");
     free(buf);
@@ -227,9 +227,9 @@ TEST(bad_tensor_offsets) {
               "tensor 'b.weight': data (offset 64, 32 bytes) extends past the end of the file");
     free(buf);
     /* a partly overlapping larger tensor */
-    struct gguf_writer *w = gguf_writer_new();
-    gguf_writer_add_tensor(w, "x", RB_TYPE_F32, 1, (const int64_t[]){ 16 }, NULL, 64, 0);
-    gguf_writer_add_tensor(w, "y", RB_TYPE_F32, 1, (const int64_t[]){ 16 }, NULL, 64, 0);
+    struct gguf_writer *w = rb_gguf_writer_new();
+    rb_gguf_writer_add_tensor(w, "x", RB_TYPE_F32, 1, (const int64_t[]){ 16 }, NULL, 64, 0);
+    rb_gguf_writer_add_tensor(w, "y", RB_TYPE_F32, 1, (const int64_t[]){ 16 }, NULL, 64, 0);
     buf = build(w, &size);
     CHECK_STR(open_err(buf, size, err), "");
     put_u64_at(buf, tensor_field(buf, size, "y", "offset"), 32);
@@ -240,7 +240,7 @@ TEST(bad_tensor_offsets) {
 TEST(bad_duplicate_tensor) {
     char err[RB_ERR_MAX];
     struct gguf_writer *w = small_writer();
-    gguf_writer_add_tensor(w, "a.weight", RB_TYPE_F32, 1, (const int64_t[]){ 4 }, NULL, 16, 0);
+    rb_gguf_writer_add_tensor(w, "a.weight", RB_TYPE_F32, 1, (const int64_t[]){ 4 }, NULL, 16, 0);
     size_t size;
     uint8_t *buf = build(w, &size);
     CHECK_STR(open_err(buf, size, err), "duplicate tensor name 'a.weight'");
@@ -249,16 +249,16 @@ TEST(bad_duplicate_tensor) {
 
 TEST(vocab_only_file) {
     /* no tensors and no trailing padding: opens, data section is empty */
-    struct gguf_writer *w = gguf_writer_new();
-    gguf_writer_add_str(w, "general.architecture", "llama");
+    struct gguf_writer *w = rb_gguf_writer_new();
+    rb_gguf_writer_add_str(w, "general.architecture", "llama");
     size_t size;
     uint8_t *buf = build(w, &size);
     char err[RB_ERR_MAX];
     struct gguf_file f;
     size_t header = 24 + 8 + 20 + 4 + 8 + 5;
-    CHECK(gguf_open_memory(&f, buf, header, err) == 0);
+    CHECK(rb_gguf_open_memory(&f, buf, header, err) == 0);
     CHECK(f.data_offset == header && f.n_tensors == 0);
-    gguf_close(&f);
+    rb_gguf_close(&f);
     free(buf);
 }
 

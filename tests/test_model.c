@@ -330,7 +330,7 @@ TEST(gpt2_binds_every_tensor) {
         CHECK(l->attn_norm && l->attn_norm_b && l->bq && l->bo && l->ffn_norm && l->ffn_norm_b &&
               l->b_up && l->b_down);
         /* attn_qkv is bound once and split into three row views, its bias likewise */
-        const struct gguf_tensor *t = gguf_get_tensor(&m->file, il ? "blk.1.attn_qkv.weight" : "blk.0.attn_qkv.weight");
+        const struct gguf_tensor *t = rb_gguf_get_tensor(&m->file, il ? "blk.1.attn_qkv.weight" : "blk.0.attn_qkv.weight");
         CHECK(t && l->wq.data == t->data && l->wq.n_out == G2_E && l->wk.n_out == G2_E && l->wv.n_out == G2_E);
         CHECK(l->wk.data == l->wq.data + G2_E * l->wq.row_bytes && l->wv.data == l->wk.data + G2_E * l->wk.row_bytes);
         CHECK(l->bk == l->bq + G2_E && l->bv == l->bk + G2_E && !l->w_gate.data);

@@ -56,8 +56,8 @@ static int quantize(const char *out, const char *type, char *err) {
 static int is_gguf(const char *path) {
     struct gguf_file f;
     char err[RB_ERR_MAX];
-    if (gguf_open(&f, path, err) != 0) return 0;
-    gguf_close(&f);
+    if (rb_gguf_open(&f, path, err) != 0) return 0;
+    rb_gguf_close(&f);
     return 1;
 }
 
@@ -230,7 +230,7 @@ static void count_call(void *user, uint64_t done, uint64_t total, const char *te
 TEST(quantize_streams_tensor_by_tensor) {
     struct gguf_file f;
     char err[RB_ERR_MAX] = "";
-    if (gguf_open(&f, in, err) != 0) { TEST_FAIL_AT("%s: %s", in, err); return; }
+    if (rb_gguf_open(&f, in, err) != 0) { TEST_FAIL_AT("%s: %s", in, err); return; }
     int calls = 0;
     struct rb_quantize_opts opts = { .ftype = RB_FTYPE_Q8_0, .n_threads = 2, .progress = count_call, .user = &calls };
     struct gguf_writer *w = NULL;
@@ -238,11 +238,11 @@ TEST(quantize_streams_tensor_by_tensor) {
     size_t size;
     CHECK_EQ_INT(rb_quantize_gguf(&f, &opts, &w, err), 0);
     CHECK_EQ_INT(calls, 0); /* planned, nothing converted yet */
-    CHECK(w && gguf_writer_write_mem(w, &buf, &size, err) == 0);
+    CHECK(w && rb_gguf_writer_write_mem(w, &buf, &size, err) == 0);
     CHECK_EQ_INT(calls, f.n_tensors);
     free(buf);
-    gguf_writer_free(w);
-    gguf_close(&f);
+    rb_gguf_writer_free(w);
+    rb_gguf_close(&f);
 
     char out[128];
     snprintf(out, sizeof out, "%s/big-q8_0.gguf", dir);

@@ -26,7 +26,7 @@
 static int open_model(struct gguf_file *f, const char *name) {
     char path[512], err[RB_ERR_MAX];
     snprintf(path, sizeof path, "%s/models/%s", test_shared_dir(), name);
-    if (gguf_open(f, path, err) != 0) {
+    if (rb_gguf_open(f, path, err) != 0) {
         TEST_FAIL_AT("open %s: %s", path, err);
         return -1;
     }
@@ -283,12 +283,12 @@ TEST(quantize_q4_0_q8_0_reference_rounding) {
 static void check_dequant_pair(const char *quantized, const char *original) {
     struct gguf_file q, o;
     if (open_model(&q, quantized) != 0) return;
-    if (open_model(&o, original) != 0) { gguf_close(&q); return; }
+    if (open_model(&o, original) != 0) { rb_gguf_close(&q); return; }
     char name[256];
     int checked = 0;
     for (uint64_t i = 0; i < q.n_tensors; i++) {
         const struct gguf_tensor *tq = &q.tensors[i];
-        const struct gguf_tensor *to = gguf_get_tensor(&o, tensor_name(tq, name, sizeof name));
+        const struct gguf_tensor *to = rb_gguf_get_tensor(&o, tensor_name(tq, name, sizeof name));
         CHECK_MSG(to != NULL, "%s: %s missing in %s", quantized, name, original);
         if (!to) continue;
         CHECK_EQ_INT(n_elements(tq), n_elements(to));
@@ -305,7 +305,7 @@ static void check_dequant_pair(const char *quantized, const char *original) {
         free(a); free(b);
     }
     CHECK(checked == (int)q.n_tensors);
-    gguf_close(&q); gguf_close(&o);
+    rb_gguf_close(&q); rb_gguf_close(&o);
 }
 
 TEST(dequantize_every_model_file) {
@@ -336,10 +336,10 @@ static int quantize_mem(const struct gguf_file *in, uint32_t ftype, int threads,
     struct gguf_writer *w;
     char err[RB_ERR_MAX];
     if (rb_quantize_gguf(in, &opts, &w, err) != 0) { TEST_FAIL_AT("quantize: %s", err); return -1; }
-    int rc = gguf_writer_write_mem(w, buf, size, err);
-    gguf_writer_free(w);
+    int rc = rb_gguf_writer_write_mem(w, buf, size, err);
+    rb_gguf_writer_free(w);
     if (rc != 0) { TEST_FAIL_AT("write: %s", err); return -1; }
-    if (gguf_open_memory(out, *buf, *size, err) != 0) { TEST_FAIL_AT("reopen: %s", err); free(*buf); return -1; }
+    if (rb_gguf_open_memory(out, *buf, *size, err) != 0) { TEST_FAIL_AT("reopen: %s", err); free(*buf); return -1; }
     return 0;
 }
 
@@ -352,8 +352,8 @@ static void check_against_llama_file(uint32_t ftype, const char *theirs_name) {
     struct gguf_file src, theirs, ours;
     void *buf; size_t size;
     if (open_model(&src, "llama-mini-f16.gguf") != 0) return;
-    if (open_model(&theirs, theirs_name) != 0) { gguf_close(&src); return; }
-    if (quantize_mem(&src, ftype, 2, NULL, &ours, &buf, &size) != 0) { gguf_close(&src); gguf_close(&theirs); return; }
+    if (open_model(&theirs, theirs_name) != 0) { rb_gguf_close(&src); return; }
+    if (quantize_mem(&src, ftype, 2, NULL, &ours, &buf, &size) != 0) { rb_gguf_close(&src); rb_gguf_close(&theirs); return; }
     CHECK_EQ_INT(ours.n_tensors, src.n_tensors);
     char name[256], err[RB_ERR_MAX];
     double worst = 0;
@@ -362,7 +362,7 @@ static void check_against_llama_file(uint32_t ftype, const char *theirs_name) {
     for (uint64_t i = 0; i < ours.n_tensors; i++) {
         const struct gguf_tensor *to = &ours.tensors[i];
         tensor_name(to, name, sizeof name);
-        const struct gguf_tensor *tt = gguf_get_tensor(&theirs, name), *ts = gguf_get_tensor(&src, name);
+        const struct gguf_tensor *tt = rb_gguf_get_tensor(&theirs, name), *ts = rb_gguf_get_tensor(&src, name);
         CHECK_MSG(tt && ts, "%s missing", name);
         if (!tt || !ts) continue;
         CHECK_MSG(to->type == tt->type, "%s %s: ours %s, llama.cpp %s", theirs_name, name,
@@ -393,14 +393,14 @@ static void check_against_llama_file(uint32_t ftype, const char *theirs_name) {
     if (n_legacy) printf("; %d of %d q4_0/q8_0 tensors byte-identical to llama.cpp's", n_same_bytes, n_legacy);
     printf("\n");
     uint32_t ft = 99, nl = 0, qv = 0;
-    CHECK(gguf_get_u32(&ours, "general.file_type", &ft, err) == 0 && ft == ftype);
-    CHECK(gguf_get_u32(&ours, "general.quantization_version", &qv, err) == 0 && qv == 2);
-    CHECK(gguf_get_u32(&ours, "llama.block_count", &nl, err) == 0 && nl == 4);
+    CHECK(rb_gguf_get_u32(&ours, "general.file_type", &ft, err) == 0 && ft == ftype);
+    CHECK(rb_gguf_get_u32(&ours, "general.quantization_version", &qv, err) == 0 && qv == 2);
+    CHECK(rb_gguf_get_u32(&ours, "llama.block_count", &nl, err) == 0 && nl == 4);
     const void *tok; uint64_t n_tok = 0;
-    CHECK(gguf_get_arr(&ours, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &tok, &n_tok, err) == 0 && n_tok == 32000);
-    CHECK_EQ_INT(ours.n_kv, src.n_kv + (gguf_find_key(&src, "general.file_type") < 0) + (gguf_find_key(&src, "general.quantization_version") < 0));
-    gguf_close(&ours); free(buf);
-    gguf_close(&src); gguf_close(&theirs);
+    CHECK(rb_gguf_get_arr(&ours, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &tok, &n_tok, err) == 0 && n_tok == 32000);
+    CHECK_EQ_INT(ours.n_kv, src.n_kv + (rb_gguf_find_key(&src, "general.file_type") < 0) + (rb_gguf_find_key(&src, "general.quantization_version") < 0));
+    rb_gguf_close(&ours); free(buf);
+    rb_gguf_close(&src); rb_gguf_close(&theirs);
 }
 
 TEST(quantize_model_q4_0_mix) { check_against_llama_file(RB_FTYPE_Q4_0, "llama-mini-q4_0.gguf"); }
@@ -416,30 +416,30 @@ TEST(quantize_fallbacks_stories) {
     if (open_model(&src, "stories260K.gguf") != 0) return;
     struct notes nt = { 0 };
     if (quantize_mem(&src, RB_FTYPE_Q4_K_M, 3, &nt, &out, &buf, &size) == 0) {
-        CHECK_EQ_INT(gguf_get_tensor(&out, "blk.0.attn_q.weight")->type, RB_TYPE_Q5_0);   /* q4_K -> q5_0 */
-        CHECK_EQ_INT(gguf_get_tensor(&out, "blk.4.attn_v.weight")->type, RB_TYPE_Q8_0);   /* q6_K -> q8_0 */
-        CHECK_EQ_INT(gguf_get_tensor(&out, "blk.0.ffn_down.weight")->type, RB_TYPE_F16);  /* 172: f16 */
-        CHECK_EQ_INT(gguf_get_tensor(&out, "output.weight")->type, RB_TYPE_Q8_0);         /* 64 % 256 */
-        CHECK_EQ_INT(gguf_get_tensor(&out, "blk.0.attn_norm.weight")->type, RB_TYPE_F32);
+        CHECK_EQ_INT(rb_gguf_get_tensor(&out, "blk.0.attn_q.weight")->type, RB_TYPE_Q5_0);   /* q4_K -> q5_0 */
+        CHECK_EQ_INT(rb_gguf_get_tensor(&out, "blk.4.attn_v.weight")->type, RB_TYPE_Q8_0);   /* q6_K -> q8_0 */
+        CHECK_EQ_INT(rb_gguf_get_tensor(&out, "blk.0.ffn_down.weight")->type, RB_TYPE_F16);  /* 172: f16 */
+        CHECK_EQ_INT(rb_gguf_get_tensor(&out, "output.weight")->type, RB_TYPE_Q8_0);         /* 64 % 256 */
+        CHECK_EQ_INT(rb_gguf_get_tensor(&out, "blk.0.attn_norm.weight")->type, RB_TYPE_F32);
         CHECK_CONTAINS(nt.all, "blk.0.ffn_down.weight: rows of 172 do not divide into q4_K blocks of 256: using f16");
         CHECK_CONTAINS(nt.all, "blk.0.attn_q.weight: rows of 64 do not divide into q4_K blocks of 256: using q5_0");
-        gguf_close(&out); free(buf);
+        rb_gguf_close(&out); free(buf);
     }
     memset(&nt, 0, sizeof nt);
     if (quantize_mem(&src, RB_FTYPE_Q4_0, 1, &nt, &out, &buf, &size) == 0) {
-        CHECK_EQ_INT(gguf_get_tensor(&out, "blk.1.attn_k.weight")->type, RB_TYPE_Q4_0);
-        CHECK_EQ_INT(gguf_get_tensor(&out, "blk.1.ffn_down.weight")->type, RB_TYPE_F16);
+        CHECK_EQ_INT(rb_gguf_get_tensor(&out, "blk.1.attn_k.weight")->type, RB_TYPE_Q4_0);
+        CHECK_EQ_INT(rb_gguf_get_tensor(&out, "blk.1.ffn_down.weight")->type, RB_TYPE_F16);
         CHECK_EQ_INT(nt.n, 5); /* one per ffn_down */
         CHECK_CONTAINS(nt.last, "rows of 172 do not divide into q4_0 blocks of 32: using f16");
-        gguf_close(&out); free(buf);
+        rb_gguf_close(&out); free(buf);
     }
     /* f16: every 2-D weight, whatever its rows; 1-D stays f32 */
     if (quantize_mem(&src, RB_FTYPE_F16, 2, NULL, &out, &buf, &size) == 0) {
-        CHECK_EQ_INT(gguf_get_tensor(&out, "blk.1.ffn_down.weight")->type, RB_TYPE_F16);
-        CHECK_EQ_INT(gguf_get_tensor(&out, "output_norm.weight")->type, RB_TYPE_F32);
-        gguf_close(&out); free(buf);
+        CHECK_EQ_INT(rb_gguf_get_tensor(&out, "blk.1.ffn_down.weight")->type, RB_TYPE_F16);
+        CHECK_EQ_INT(rb_gguf_get_tensor(&out, "output_norm.weight")->type, RB_TYPE_F32);
+        rb_gguf_close(&out); free(buf);
     }
-    gguf_close(&src);
+    rb_gguf_close(&src);
 }
 
 TEST(quantize_same_bytes_any_thread_count) {
@@ -449,27 +449,27 @@ TEST(quantize_same_bytes_any_thread_count) {
     if (quantize_mem(&src, RB_FTYPE_Q5_K_M, 1, NULL, &o1, &b1, &s1) == 0) {
         if (quantize_mem(&src, RB_FTYPE_Q5_K_M, 4, NULL, &o4, &b4, &s4) == 0) {
             CHECK(s1 == s4 && memcmp(b1, b4, s1) == 0);
-            gguf_close(&o4); free(b4);
+            rb_gguf_close(&o4); free(b4);
         }
-        gguf_close(&o1); free(b1);
+        rb_gguf_close(&o1); free(b1);
     }
-    gguf_close(&src);
+    rb_gguf_close(&src);
 }
 
 /* A small model file written with the gguf writer: one 2-D F16 weight. */
 static void *tiny_f16_model(float poison, size_t *size) {
-    struct gguf_writer *w = gguf_writer_new();
-    gguf_writer_add_str(w, "general.architecture", "llama");
+    struct gguf_writer *w = rb_gguf_writer_new();
+    rb_gguf_writer_add_str(w, "general.architecture", "llama");
     uint16_t data[64 * 4];
     for (int i = 0; i < 64 * 4; i++) data[i] = rb_f32_to_f16(0.01f * (float)(i % 17) - 0.05f);
     data[64 * 2 + 7] = rb_f32_to_f16(poison);
     data[5] = 0x0001; /* a subnormal F16 is fine */
     int64_t ne[2] = { 64, 4 };
-    gguf_writer_add_tensor(w, "blk.0.attn_q.weight", RB_TYPE_F16, 2, ne, data, sizeof data, 0);
+    rb_gguf_writer_add_tensor(w, "blk.0.attn_q.weight", RB_TYPE_F16, 2, ne, data, sizeof data, 0);
     void *buf = NULL;
     char err[RB_ERR_MAX];
-    if (gguf_writer_write_mem(w, &buf, size, err) != 0) TEST_FAIL_AT("write: %s", err);
-    gguf_writer_free(w);
+    if (rb_gguf_writer_write_mem(w, &buf, size, err) != 0) TEST_FAIL_AT("write: %s", err);
+    rb_gguf_writer_free(w);
     return buf;
 }
 
@@ -480,18 +480,18 @@ TEST(quantize_refuses_nan_and_inf) {
         void *buf = tiny_f16_model(poisons[k], &size);
         struct gguf_file f;
         char err[RB_ERR_MAX] = "";
-        if (!buf || gguf_open_memory(&f, buf, size, err) != 0) { TEST_FAIL_AT("open: %s", err); free(buf); continue; }
+        if (!buf || rb_gguf_open_memory(&f, buf, size, err) != 0) { TEST_FAIL_AT("open: %s", err); free(buf); continue; }
         struct rb_quantize_opts opts = { .ftype = RB_FTYPE_Q8_0, .n_threads = 2 };
         struct gguf_writer *w = NULL;
         void *out = NULL;
         size_t out_size;
         /* tensors are converted as they are written: the write refuses */
         CHECK_EQ_INT(rb_quantize_gguf(&f, &opts, &w, err), 0);
-        CHECK_EQ_INT(gguf_writer_write_mem(w, &out, &out_size, err), -1);
+        CHECK_EQ_INT(rb_gguf_writer_write_mem(w, &out, &out_size, err), -1);
         CHECK(out == NULL);
         CHECK_CONTAINS(err, "blk.0.attn_q.weight: row 2 column 7 is NaN or Inf");
-        gguf_writer_free(w);
-        gguf_close(&f);
+        rb_gguf_writer_free(w);
+        rb_gguf_close(&f);
         free(buf);
     }
     /* a finite model with a subnormal quantizes fine */
@@ -500,12 +500,12 @@ TEST(quantize_refuses_nan_and_inf) {
     struct gguf_file f, out;
     char err[RB_ERR_MAX];
     void *qbuf; size_t qsize;
-    if (buf && gguf_open_memory(&f, buf, size, err) == 0) {
+    if (buf && rb_gguf_open_memory(&f, buf, size, err) == 0) {
         if (quantize_mem(&f, RB_FTYPE_Q8_0, 1, NULL, &out, &qbuf, &qsize) == 0) {
             CHECK_EQ_INT(out.tensors[0].type, RB_TYPE_Q8_0);
-            gguf_close(&out); free(qbuf);
+            rb_gguf_close(&out); free(qbuf);
         }
-        gguf_close(&f);
+        rb_gguf_close(&f);
     }
     free(buf);
 }
@@ -521,21 +521,21 @@ TEST(quantize_file_round_trip) {
     struct rb_quantize_opts opts = { .ftype = RB_FTYPE_Q8_0, .n_threads = 2 };
     CHECK_EQ_INT(rb_quantize_file(in, out, &opts, err), 0);
     struct gguf_file f, ref;
-    if (gguf_open(&f, out, err) == 0) {
+    if (rb_gguf_open(&f, out, err) == 0) {
         if (open_model(&ref, "stories260K-q8_0.gguf") == 0) {
             /* the shared file keeps ffn_down f32 where we use f16; all else matches */
             for (uint64_t i = 0; i < f.n_tensors; i++) {
                 char name[256];
-                const struct gguf_tensor *t = &f.tensors[i], *r = gguf_get_tensor(&ref, tensor_name(t, name, sizeof name));
+                const struct gguf_tensor *t = &f.tensors[i], *r = rb_gguf_get_tensor(&ref, tensor_name(t, name, sizeof name));
                 CHECK(r != NULL);
                 if (!r) continue;
                 if (strstr(name, "ffn_down")) CHECK_EQ_INT(t->type, RB_TYPE_F16);
                 else if (!strcmp(name, "output.weight") || !strcmp(name, "token_embd.weight")) CHECK_EQ_INT(t->type, RB_TYPE_Q8_0);
                 else CHECK_MSG(t->type == r->type, "%s: %s vs %s", name, rb_type_name(t->type), rb_type_name(r->type));
             }
-            gguf_close(&ref);
+            rb_gguf_close(&ref);
         }
-        gguf_close(&f);
+        rb_gguf_close(&f);
     } else {
         TEST_FAIL_AT("reopen %s: %s", out, err);
     }

@@ -84,14 +84,14 @@ static double rms_diff(const float *a, const float *b, size_t n) {
 static void check_same_types(const char *ours_path, const char *theirs_path) {
     struct gguf_file a, b;
     char err[RB_ERR_MAX], name[256];
-    if (gguf_open(&a, ours_path, err)) { TEST_FAIL_AT("%s: %s", ours_path, err); return; }
-    if (gguf_open(&b, theirs_path, err)) { TEST_FAIL_AT("%s: %s", theirs_path, err); gguf_close(&a); return; }
+    if (rb_gguf_open(&a, ours_path, err)) { TEST_FAIL_AT("%s: %s", ours_path, err); return; }
+    if (rb_gguf_open(&b, theirs_path, err)) { TEST_FAIL_AT("%s: %s", theirs_path, err); rb_gguf_close(&a); return; }
     CHECK_EQ_INT(a.n_tensors, b.n_tensors);
     int n_diff = 0;
     for (uint64_t i = 0; i < a.n_tensors; i++) {
         const struct gguf_tensor *t = &a.tensors[i];
         snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
-        const struct gguf_tensor *u = gguf_get_tensor(&b, name);
+        const struct gguf_tensor *u = rb_gguf_get_tensor(&b, name);
         if (!u || u->type != t->type) {
             n_diff++;
             TEST_FAIL_AT("%s: %s is %s, llama.cpp's %s", ours_path, name, rb_type_name(t->type),
@@ -99,12 +99,12 @@ static void check_same_types(const char *ours_path, const char *theirs_path) {
         }
     }
     uint32_t ft = 0;
-    CHECK(gguf_get_u32(&a, "general.file_type", &ft, err) == 0);
+    CHECK(rb_gguf_get_u32(&a, "general.file_type", &ft, err) == 0);
     uint32_t ft_theirs = 1;
-    CHECK(gguf_get_u32(&b, "general.file_type", &ft_theirs, err) == 0 && ft == ft_theirs);
+    CHECK(rb_gguf_get_u32(&b, "general.file_type", &ft_theirs, err) == 0 && ft == ft_theirs);
     CHECK_EQ_INT(n_diff, 0);
-    gguf_close(&a);
-    gguf_close(&b);
+    rb_gguf_close(&a);
+    rb_gguf_close(&b);
 }
 
 TEST(quantized_llama_mini_loads_and_generates) {
@@ -238,8 +238,8 @@ TEST(cli_progress_bar_and_notes) {
     CHECK_EQ_INT(n_files(dir), 1); /* the output only: no temp file left */
     struct gguf_file f;
     char err[RB_ERR_MAX];
-    CHECK(gguf_open(&f, dst, err) == 0);
-    if (f.map) gguf_close(&f);
+    CHECK(rb_gguf_open(&f, dst, err) == 0);
+    if (f.map) rb_gguf_close(&f);
     unlink(dst);
 }
 

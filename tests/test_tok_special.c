@@ -22,22 +22,22 @@ static int load_with_key(struct loaded *l, const char *rel, const char *key, con
     char path[512];
     struct gguf_file src;
     memset(l, 0, sizeof *l);
-    if (gguf_open(&src, test_path(path, sizeof path, rel), err) != 0) {
+    if (rb_gguf_open(&src, test_path(path, sizeof path, rel), err) != 0) {
         printf("  %s: %s\n", path, err);
         return -1;
     }
-    struct gguf_writer *w = gguf_writer_new();
+    struct gguf_writer *w = rb_gguf_writer_new();
     for (uint64_t i = 0; i < src.n_kv; i++)
         if (src.kv[i].key.len != strlen(key) || memcmp(src.kv[i].key.data, key, strlen(key)) != 0)
-            gguf_writer_copy_kv(w, &src.kv[i]);
+            rb_gguf_writer_copy_kv(w, &src.kv[i]);
     if (value)
-        gguf_writer_add_str(w, key, value);
+        rb_gguf_writer_add_str(w, key, value);
     size_t size;
-    int rc = gguf_writer_write_mem(w, &l->mem, &size, err);
-    gguf_writer_free(w);
-    gguf_close(&src);
+    int rc = rb_gguf_writer_write_mem(w, &l->mem, &size, err);
+    rb_gguf_writer_free(w);
+    rb_gguf_close(&src);
     if (rc == 0)
-        rc = gguf_open_memory(&l->f, l->mem, size, err);
+        rc = rb_gguf_open_memory(&l->f, l->mem, size, err);
     if (rc == 0)
         rc = rb_tokenizer_load(&l->tok, &l->f, err);
     return rc;
@@ -276,8 +276,8 @@ TEST(special_tokens_in_text) {
  * "jina-v2-*" pre-tokenizers (whitespace before <mask>). */
 static const char *const strip_tokens[] = { "<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "<|end|>", "<mask>" };
 static const int32_t strip_types[] = { 2, 3, 3, 1, 1, 1, 3, 3 };
-static void name_phi3(struct gguf_writer *w) { gguf_writer_add_str(w, "general.name", "My-PHI-3-Finetune"); }
-static void name_other(struct gguf_writer *w) { gguf_writer_add_str(w, "general.name", "phi-2"); }
+static void name_phi3(struct gguf_writer *w) { rb_gguf_writer_add_str(w, "general.name", "My-PHI-3-Finetune"); }
+static void name_other(struct gguf_writer *w) { rb_gguf_writer_add_str(w, "general.name", "phi-2"); }
 
 static void strip_case(void (*extra)(struct gguf_writer *), const char *text, const int32_t *want, int n_want) {
     const float scores[8] = { 0 };
@@ -304,17 +304,17 @@ static void bpe_mask_case(const char *pre, const char *text, const int32_t *want
     const char *merges[] = { "a b" };
     struct loaded l;
     char err[RB_ERR_MAX] = "";
-    struct gguf_writer *w = gguf_writer_new();
-    gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2");
-    gguf_writer_add_str(w, "tokenizer.ggml.pre", pre);
-    gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", bv.tokens, (uint64_t)bv.n);
-    gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)bv.n);
-    gguf_writer_add_str_arr(w, "tokenizer.ggml.merges", merges, 0);
+    struct gguf_writer *w = rb_gguf_writer_new();
+    rb_gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2");
+    rb_gguf_writer_add_str(w, "tokenizer.ggml.pre", pre);
+    rb_gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", bv.tokens, (uint64_t)bv.n);
+    rb_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)bv.n);
+    rb_gguf_writer_add_str_arr(w, "tokenizer.ggml.merges", merges, 0);
     size_t size;
     memset(&l, 0, sizeof l);
-    int rc = gguf_writer_write_mem(w, &l.mem, &size, err);
-    gguf_writer_free(w);
-    if (rc || gguf_open_memory(&l.f, l.mem, size, err) || rb_tokenizer_load(&l.tok, &l.f, err)) {
+    int rc = rb_gguf_writer_write_mem(w, &l.mem, &size, err);
+    rb_gguf_writer_free(w);
+    if (rc || rb_gguf_open_memory(&l.f, l.mem, size, err) || rb_tokenizer_load(&l.tok, &l.f, err)) {
         CHECK_MSG(0, "load: %s", err);
         unload(&l);
         return;
@@ -374,12 +374,12 @@ TEST(end_of_generation_sets) {
 static const char *const eog_tokens[] = { "<unk>", "<s>", "</s>", "\xE2\x96\x81", "x", "<|fim_pad|>", "<EOT>", "<|file_sep|>" };
 static const int32_t eog_types[] = { 2, 3, 3, 1, 1, 1, 1, 3 };
 static void eog_keys(struct gguf_writer *w) {
-    gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 4);
-    gguf_writer_add_u32(w, "tokenizer.ggml.eot_token_id", 7);
-    gguf_writer_add_u32(w, "tokenizer.ggml.eom_token_id", 3);
-    gguf_writer_add_u32(w, "tokenizer.ggml.fim_sep_token_id", 1);
+    rb_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 4);
+    rb_gguf_writer_add_u32(w, "tokenizer.ggml.eot_token_id", 7);
+    rb_gguf_writer_add_u32(w, "tokenizer.ggml.eom_token_id", 3);
+    rb_gguf_writer_add_u32(w, "tokenizer.ggml.fim_sep_token_id", 1);
 }
-static void eog_bad_key(struct gguf_writer *w) { gguf_writer_add_u32(w, "tokenizer.ggml.eot_token_id", 8); }
+static void eog_bad_key(struct gguf_writer *w) { rb_gguf_writer_add_u32(w, "tokenizer.ggml.eot_token_id", 8); }
 
 TEST(end_of_generation_by_key_and_text) {
     const float scores[8] = { 0 };
@@ -404,7 +404,7 @@ TEST(end_of_generation_by_key_and_text) {
 
 /* ---- pre-tokenizers: names, flags ---- */
 
-static void pre_u32(struct gguf_writer *w) { gguf_writer_add_u32(w, "tokenizer.ggml.pre", 2); }
+static void pre_u32(struct gguf_writer *w) { rb_gguf_writer_add_u32(w, "tokenizer.ggml.pre", 2); }
 
 TEST(unknown_pre_tokenizer_refused) {
     static const struct { const char *pre; const char *want; } bad[] = {
@@ -485,7 +485,7 @@ TEST(pre_tokenizer_defaults) {
     }
 }
 
-static void add_eos_on(struct gguf_writer *w) { gguf_writer_add_bool(w, "tokenizer.ggml.add_eos_token", 1); }
+static void add_eos_on(struct gguf_writer *w) { rb_gguf_writer_add_bool(w, "tokenizer.ggml.add_eos_token", 1); }
 
 TEST(add_eos_key) {
     const float scores[8] = { 0 };

@@ -349,27 +349,27 @@ TEST(spm_byte_fallback) {
     spm_encode_with(scores, "cde", want, 4);
 }
 
-static void add_bad_bos(struct gguf_writer *w) { gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 11); }
+static void add_bad_bos(struct gguf_writer *w) { rb_gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 11); }
 static void add_none_pad(struct gguf_writer *w) {
-    gguf_writer_add_u32(w, "tokenizer.ggml.padding_token_id", 4294967295u);
-    gguf_writer_add_i32(w, "tokenizer.ggml.eos_token_id", -1);
-    gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", 0);
+    rb_gguf_writer_add_u32(w, "tokenizer.ggml.padding_token_id", 4294967295u);
+    rb_gguf_writer_add_i32(w, "tokenizer.ggml.eos_token_id", -1);
+    rb_gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", 0);
 }
 static void add_u8_scores(struct gguf_writer *w) {
     uint8_t bytes[SPM_N] = { 0 };
-    gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_UINT8, bytes, SPM_N);
+    rb_gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_UINT8, bytes, SPM_N);
 }
 static void add_short_scores(struct gguf_writer *w) {
     float s[3] = { 0 };
-    gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, s, 3);
+    rb_gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, s, 3);
 }
 static void add_short_types(struct gguf_writer *w) {
     int32_t ty[4] = { 1, 1, 1, 1 };
-    gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, ty, 4);
+    rb_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, ty, 4);
 }
-static void add_str_bos(struct gguf_writer *w) { gguf_writer_add_str(w, "tokenizer.ggml.bos_token_id", "1"); }
+static void add_str_bos(struct gguf_writer *w) { rb_gguf_writer_add_str(w, "tokenizer.ggml.bos_token_id", "1"); }
 static void add_empty_tokens(struct gguf_writer *w) {
-    gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", NULL, 0);
+    rb_gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", NULL, 0);
 }
 
 TEST(load_validation) {

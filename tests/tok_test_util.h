@@ -39,13 +39,13 @@ struct loaded {
 static inline int load_path(struct loaded *l, const char *rel) {
     char path[512], err[RB_ERR_MAX];
     memset(l, 0, sizeof *l);
-    if (gguf_open(&l->f, test_path(path, sizeof path, rel), err) != 0) {
+    if (rb_gguf_open(&l->f, test_path(path, sizeof path, rel), err) != 0) {
         printf("  %s: %s\n", path, err);
         return -1;
     }
     if (rb_tokenizer_load(&l->tok, &l->f, err) != 0) {
         printf("  %s: %s\n", path, err);
-        gguf_close(&l->f);
+        rb_gguf_close(&l->f);
         return -1;
     }
     return 0;
@@ -53,7 +53,7 @@ static inline int load_path(struct loaded *l, const char *rel) {
 
 static inline void unload(struct loaded *l) {
     rb_tokenizer_free(l->tok);
-    gguf_close(&l->f);
+    rb_gguf_close(&l->f);
     free(l->mem);
 }
 
@@ -136,24 +136,24 @@ struct vocab_spec {
 static inline int build(struct loaded *l, const struct vocab_spec *v, void (*extra)(struct gguf_writer *)) {
     char err[RB_ERR_MAX];
     memset(l, 0, sizeof *l);
-    struct gguf_writer *w = gguf_writer_new();
+    struct gguf_writer *w = rb_gguf_writer_new();
     if (v->model)
-        gguf_writer_add_str(w, "tokenizer.ggml.model", v->model);
+        rb_gguf_writer_add_str(w, "tokenizer.ggml.model", v->model);
     if (v->tokens)
-        gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", v->tokens, (uint64_t)v->n_tokens);
+        rb_gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", v->tokens, (uint64_t)v->n_tokens);
     if (v->scores)
-        gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, v->scores, (uint64_t)v->n_tokens);
+        rb_gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, v->scores, (uint64_t)v->n_tokens);
     if (v->types)
-        gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v->types, (uint64_t)v->n_tokens);
+        rb_gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v->types, (uint64_t)v->n_tokens);
     if (v->merges)
-        gguf_writer_add_str_arr(w, "tokenizer.ggml.merges", v->merges, (uint64_t)v->n_merges);
+        rb_gguf_writer_add_str_arr(w, "tokenizer.ggml.merges", v->merges, (uint64_t)v->n_merges);
     if (extra)
         extra(w);
     size_t size;
-    int rc = gguf_writer_write_mem(w, &l->mem, &size, err);
-    gguf_writer_free(w);
+    int rc = rb_gguf_writer_write_mem(w, &l->mem, &size, err);
+    rb_gguf_writer_free(w);
     if (rc == 0)
-        rc = gguf_open_memory(&l->f, l->mem, size, err);
+        rc = rb_gguf_open_memory(&l->f, l->mem, size, err);
     if (rc != 0)
         printf("  build: %s\n", err);
     return rc;
