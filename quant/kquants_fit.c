@@ -34,12 +34,15 @@ float rb_fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t 
         best_err += w[i] * err_term(scale * L[i] + min - x[i], use_abs);
     }
 
+    /* Each candidate grid starts from the min of the best fit so far, not
+     * from the data's: ggml's reference quantizer does so (one variable
+     * serves both), and following it keeps our files equal to its files. */
     uint8_t cand[32];
     for (int step = 0; step <= nstep; step++) {
-        iscale = (rmin + rdelta * step + nmax) / (hi - lo);
+        iscale = (rmin + rdelta * step + nmax) / (hi - min);
         float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
         for (int i = 0; i < n; i++) {
-            int l = rb_round_clamp(iscale * (x[i] - lo), 0, nmax);
+            int l = rb_round_clamp(iscale * (x[i] - min), 0, nmax);
             cand[i] = (uint8_t)l;
             sum_l += w[i] * l;
             sum_l2 += w[i] * l * l;
@@ -77,17 +80,19 @@ static float signed_extreme(int n, const float *x) {
 
 float rb_fit_scale_sym(int n, int nmax, const float *x, int8_t *L) {
     float max = signed_extreme(n, x);
-    if (fabsf(max) < RB_GROUP_MAX_EPS) {
-        for (int i = 0; i < n; i++) L[i] = 0;
+    if (fabsf(max) < RB_GROUP_MAX_EPS) { /* the lowest code, which the reference stores for it */
+        for (int i = 0; i < n; i++) L[i] = (int8_t)-nmax;
         return 0.0f;
     }
     /* For each candidate rounding, the best scale is sum(w x l) / sum(w l^2)
      * and the error it leaves is sum(w x^2) - sum(w x l)^2 / sum(w l^2): so
-     * maximize sum_xl^2 / sum_l2. */
-    float best_scale = 0.0f, best_xl = 0.0f, best_l2 = 0.0f;
-    int have = 0;
+     * maximize sum_xl^2 / sum_l2. Plain rounding is taken as it is, then a
+     * candidate must beat best = scale * sum_xl in the form sum_xl^2 > best
+     * * sum_l2: the reference quantizer's comparison, rounding included, so
+     * that near ties fall the same way and the files come out equal. */
+    float best_scale = 0.0f, best = 0.0f;
     for (int k = 0; k <= 18; k++) {
-        int step = k == 0 ? 0 : (k <= 9 ? -k : k - 9); /* plain rounding first, then -9..-1, 1..9 */
+        int step = k == 0 ? 0 : (k <= 9 ? k - 10 : k - 9); /* plain rounding first, then -9..-1, 1..9 */
         float iscale = -(nmax + 0.1f * step) / max;
         float sum_xl = 0.0f, sum_l2 = 0.0f;
         for (int i = 0; i < n; i++) {
@@ -96,18 +101,10 @@ float rb_fit_scale_sym(int n, int nmax, const float *x, int8_t *L) {
             sum_xl += w * x[i] * l;
             sum_l2 += w * l * l;
         }
-        if (!(sum_l2 > 0.0f)) continue;
-        if (!have || sum_xl * sum_xl * best_l2 > best_xl * best_xl * sum_l2) {
-            for (int i = 0; i < n; i++) L[i] = (int8_t)rb_round_clamp(iscale * x[i], -nmax, nmax - 1);
-            best_scale = sum_xl / sum_l2;
-            best_xl = sum_xl;
-            best_l2 = sum_l2;
-            have = 1;
-        }
-    }
-    if (!have) { /* only possible with degenerate input */
-        for (int i = 0; i < n; i++) L[i] = 0;
-        return 0.0f;
+        if (k > 0 && !(sum_l2 > 0.0f && sum_xl * sum_xl > best * sum_l2)) continue;
+        for (int i = 0; i < n; i++) L[i] = (int8_t)rb_round_clamp(iscale * x[i], -nmax, nmax - 1);
+        best_scale = sum_l2 != 0.0f ? sum_xl / sum_l2 : 0.0f;
+        best = best_scale * sum_xl;
     }
     return best_scale;
 }

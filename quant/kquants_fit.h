@@ -22,7 +22,8 @@ static inline int rb_round_clamp(float v, int lo, int hi) {
 }
 
 /* Asymmetric fit x ~ scale * L + min with L in [0, nmax], min <= 0, weights w.
- * Tries iscale = (nmax + rmin + rdelta * k) / (max - min) for k = 0..nstep,
+ * Tries iscale = (nmax + rmin + rdelta * k) / (max - min) for k = 0..nstep
+ * (min: the best fit's so far, as in ggml's reference quantizer),
  * solves weighted least squares for (scale, min) given each rounding, keeps
  * the smallest weighted error (squared, or absolute when use_abs).
  * Returns scale; *neg_min = -min (>= 0). All-equal input: L = 0, scale 0. */
@@ -30,9 +31,11 @@ float rb_fit_scale_min(int n, int nmax, const float *x, const float *w, uint8_t 
                        float rmin, float rdelta, int nstep, int use_abs);
 
 /* Symmetric fit x ~ scale * L with L in [-nmax, nmax - 1], weights x^2.
- * Tries iscale = -(nmax + 0.1 k) / max for k = -9..9 (max = the signed
- * extreme) and keeps the best least-squares scale. Returns scale (0 for an
- * all-zero group, with L = 0). */
+ * Tries iscale = -(nmax + 0.1 k) / max for k = 0, then -9..9 (max = the
+ * signed extreme) and keeps the best least-squares scale, comparing as
+ * ggml's reference quantizer does (same files). Returns scale (0 for an
+ * all-zero group, with L = -nmax: any code decodes to 0 there, and this is
+ * the one the reference stores). */
 float rb_fit_scale_sym(int n, int nmax, const float *x, int8_t *L);
 
 /* Symmetric fit for Q3_K: L in [-nmax, nmax - 1] from iscale = -nmax / max,

@@ -1,13 +1,16 @@
 /* kquants_quant.c - reference quantizers for Q4_K, Q5_K and Q6_K.
  *
- * Two steps per super-block of 256, as in ggml's reference quantizer:
+ * Two steps per super-block of 256, as in ggml's reference quantizer (and
+ * to the bit: `rbee quantize` writes the files llama-quantize writes without
+ * an importance matrix, which test_quantize checks):
  *  1. fit each sub-block on its own: a float scale (and for Q4_K/Q5_K a
  *     minimum) chosen by trying a small grid of candidate scales, rounding
  *     every value for each candidate, and keeping the weighted least-squares
  *     fit with the smallest weighted error;
  *  2. quantize the sub-block scales (and mins) to 6 or 8 bits against one F16
  *     super-block scale, then re-round every value with the scale it will
- *     really be decoded with.
+ *     really be decoded with. A sub-block whose decoded scale is 0 keeps
+ *     the quants of its fit (they decode to 0 or the min all the same).
  * Bit layouts are drawn in kquants.c.
  */
 #include <math.h>
@@ -18,11 +21,11 @@
 
 /* ---- Q4_K / Q5_K: 8 sub-blocks of 32, x ~ d*sc*q - dmin*m ---- */
 
-/* Fit all 8 sub-blocks of x (256 values) with q in [0, nmax]; writes scales
- * and mins (as positive numbers subtracted). */
-static void fit_subblocks_32(const float *x, int nmax, float rmin, int nstep, float *scales, float *mins) {
+/* Fit all 8 sub-blocks of x (256 values) with q in [0, nmax]; writes scales,
+ * mins (as positive numbers subtracted) and the fitted quants L. */
+static void fit_subblocks_32(const float *x, int nmax, float rmin, int nstep, float *scales, float *mins,
+                             uint8_t *L) {
     float weights[32];
-    uint8_t L[32];
     for (int j = 0; j < QK_K / 32; j++) {
         const float *xs = x + 32 * j;
         /* weight large values more, but never zero: rms + |x| */
@@ -30,8 +33,15 @@ static void fit_subblocks_32(const float *x, int nmax, float rmin, int nstep, fl
         for (int l = 0; l < 32; l++) sum_x2 += xs[l] * xs[l];
         float rms = sqrtf(sum_x2 / 32.0f);
         for (int l = 0; l < 32; l++) weights[l] = rms + fabsf(xs[l]);
-        scales[j] = rb_fit_scale_min(32, nmax, xs, weights, L, &mins[j], rmin, 0.1f, nstep, 0);
+        scales[j] = rb_fit_scale_min(32, nmax, xs, weights, L + 32 * j, &mins[j], rmin, 0.1f, nstep, 0);
     }
+}
+
+/* A 6-bit code for v >= 0: round, at most 63. (A negative v wraps through
+ * uint8_t to 63, as in the reference; fits never give one.) */
+static uint8_t code6(float v) {
+    uint8_t c = (uint8_t)rb_round_clamp(v, -256, 255);
+    return c < 63 ? c : 63;
 }
 
 /* Quantize 8 (scale, min) pairs to 6 bits each under super-block scales
@@ -47,11 +57,10 @@ static void pack_scales_k4(const float *scales, const float *mins, uint8_t *pack
     float inv_min = max_min > 0.0f ? 63.0f / max_min : 0.0f;
     memset(packed, 0, K_SCALE_SIZE);
     for (int j = 0; j < 8; j++) {
-        int ls = rb_round_clamp(inv_scale * scales[j], 0, 63);
-        int lm = rb_round_clamp(inv_min * mins[j], 0, 63);
+        uint8_t ls = code6(inv_scale * scales[j]), lm = code6(inv_min * mins[j]);
         if (j < 4) {
-            packed[j] = (uint8_t)ls;
-            packed[j + 4] = (uint8_t)lm;
+            packed[j] = ls;
+            packed[j + 4] = lm;
         } else { /* low 4 bits in bytes 8..11, high 2 bits on top of bytes 0..7 */
             packed[j + 4] = (uint8_t)((ls & 0xf) | (lm & 0xf) << 4);
             packed[j - 4] |= (uint8_t)((ls >> 4) << 6);
@@ -62,50 +71,15 @@ static void pack_scales_k4(const float *scales, const float *mins, uint8_t *pack
     *dmin = rb_f32_to_f16(max_min / 63.0f);
 }
 
-/* Squared error of 32 values rounded with step d and offset dm, q in [0, nmax]. */
-static float subblock_error(const float *x, float d, float dm, int nmax, uint8_t *L) {
-    float err = 0.0f;
-    for (int l = 0; l < 32; l++) {
-        int q = d != 0.0f ? rb_round_clamp((x[l] + dm) / d, 0, nmax) : 0;
-        if (L) L[l] = (uint8_t)q;
-        float diff = d * q - dm - x[l];
-        err += diff * diff;
-    }
-    return err;
-}
-
-static void set_scale_min_k4(int j, uint8_t *packed, int ls, int lm) {
-    if (j < 4) {
-        packed[j] = (uint8_t)((packed[j] & 0xc0) | ls);
-        packed[j + 4] = (uint8_t)((packed[j + 4] & 0xc0) | lm);
-    } else {
-        packed[j + 4] = (uint8_t)((ls & 0xf) | (lm & 0xf) << 4);
-        packed[j - 4] = (uint8_t)((packed[j - 4] & 0x3f) | (ls >> 4) << 6);
-        packed[j] = (uint8_t)((packed[j] & 0x3f) | (lm >> 4) << 6);
-    }
-}
-
-/* Final quants of 256 values with the decoded 6-bit scales: q in [0, nmax].
- * Rounding the fitted scale and min to 6 bits moves them off their optimum;
- * trying the neighbouring 6-bit codes (+-1 each) and keeping the one with
- * the smallest squared error wins back part of that loss (this step is ours,
- * not ggml's; it only ever lowers the error). */
-static void requantize_k4(const float *x, uint8_t *packed, rb_f16 d16, rb_f16 dmin16, int nmax, uint8_t *L) {
-    float d = rb_f16_to_f32(d16), dmin = rb_f16_to_f32(dmin16);
+/* Final quants of 256 values with the decoded 6-bit scales: q in [0, nmax]. */
+static void requantize_k4(const float *x, const uint8_t *packed, rb_f16 d16, rb_f16 dmin16, int nmax, uint8_t *L) {
     for (int j = 0; j < QK_K / 32; j++) {
         uint8_t sc, m;
         rb_get_scale_min_k4(j, packed, &sc, &m);
-        const float *xs = x + 32 * j;
-        int best_ls = sc, best_lm = m;
-        float best = subblock_error(xs, d * sc, dmin * m, nmax, NULL);
-        for (int ls = sc - 1; ls <= sc + 1; ls++)
-            for (int lm = m - 1; lm <= m + 1; lm++) {
-                if (ls < 0 || ls > 63 || lm < 0 || lm > 63 || (ls == sc && lm == m)) continue;
-                float err = subblock_error(xs, d * ls, dmin * lm, nmax, NULL);
-                if (err < best) { best = err; best_ls = ls; best_lm = lm; }
-            }
-        set_scale_min_k4(j, packed, best_ls, best_lm);
-        subblock_error(xs, d * best_ls, dmin * best_lm, nmax, L + 32 * j);
+        const float d = rb_f16_to_f32(d16) * sc;
+        if (d == 0.0f) continue;
+        const float dm = rb_f16_to_f32(dmin16) * m;
+        for (int l = 0; l < 32; l++) L[32 * j + l] = (uint8_t)rb_round_clamp((x[32 * j + l] + dm) / d, 0, nmax);
     }
 }
 
@@ -114,7 +88,7 @@ void rb_quantize_row_q4_K(const float *x, void *dst, int64_t n) {
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
         float scales[8], mins[8];
         uint8_t L[QK_K];
-        fit_subblocks_32(x, 15, -1.0f, 20, scales, mins);
+        fit_subblocks_32(x, 15, -1.0f, 20, scales, mins, L);
         pack_scales_k4(scales, mins, b[i].scales, &b[i].d, &b[i].dmin);
         requantize_k4(x, b[i].scales, b[i].d, b[i].dmin, 15, L);
         /* each 64 values: first 32 in the low nibbles, next 32 in the high */
@@ -129,7 +103,7 @@ void rb_quantize_row_q5_K(const float *x, void *dst, int64_t n) {
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
         float scales[8], mins[8];
         uint8_t L[QK_K];
-        fit_subblocks_32(x, 31, -0.5f, 15, scales, mins);
+        fit_subblocks_32(x, 31, -0.5f, 15, scales, mins, L);
         pack_scales_k4(scales, mins, b[i].scales, &b[i].d, &b[i].dmin);
         requantize_k4(x, b[i].scales, b[i].d, b[i].dmin, 31, L);
         memset(b[i].qh, 0, sizeof b[i].qh);
@@ -144,19 +118,6 @@ void rb_quantize_row_q5_K(const float *x, void *dst, int64_t n) {
 }
 
 /* ---- Q6_K: 16 sub-blocks of 16, x ~ d*sc*(q - 32), sc int8 ---- */
-
-/* Squared error of 16 values rounded with step d to q in [-32, 31]; the
- * quants (+32) go to Q when given. */
-static float q6_subblock_error(const float *x, float d, uint8_t *Q) {
-    float err = 0.0f;
-    for (int l = 0; l < 16; l++) {
-        int q = d != 0.0f ? rb_round_clamp(x[l] / d, -32, 31) : 0;
-        if (Q) Q[l] = (uint8_t)(q + 32);
-        float diff = d * q - x[l];
-        err += diff * diff;
-    }
-    return err;
-}
 
 void rb_quantize_row_q6_K(const float *x, void *dst, int64_t n) {
     block_q6_K *b = dst;
@@ -176,20 +137,13 @@ void rb_quantize_row_q6_K(const float *x, void *dst, int64_t n) {
         float iscale = -128.0f / max_scale;
         b[i].d = rb_f32_to_f16(1.0f / iscale);
         for (int j = 0; j < QK_K / 16; j++) b[i].scales[j] = (int8_t)rb_round_clamp(iscale * scales[j], -128, 127);
-        uint8_t Q[QK_K]; /* unsigned 0..63 */
-        float d = rb_f16_to_f32(b[i].d);
         for (int j = 0; j < QK_K / 16; j++) {
-            /* as for Q4_K: the neighbouring 8-bit scale codes may round better */
-            int best_sc = b[i].scales[j];
-            float best = q6_subblock_error(x + 16 * j, d * best_sc, NULL);
-            for (int sc = b[i].scales[j] - 1; sc <= b[i].scales[j] + 1; sc += 2) {
-                if (sc < -128 || sc > 127) continue;
-                float err = q6_subblock_error(x + 16 * j, d * sc, NULL);
-                if (err < best) { best = err; best_sc = sc; }
-            }
-            b[i].scales[j] = (int8_t)best_sc;
-            q6_subblock_error(x + 16 * j, d * best_sc, Q + 16 * j);
+            const float d = rb_f16_to_f32(b[i].d) * b[i].scales[j];
+            if (d == 0.0f) continue; /* the fit's quants stay */
+            for (int l = 0; l < 16; l++) L[16 * j + l] = (int8_t)rb_round_clamp(x[16 * j + l] / d, -32, 31);
         }
+        uint8_t Q[QK_K]; /* unsigned 0..63 */
+        for (int j = 0; j < QK_K; j++) Q[j] = (uint8_t)(L[j] + 32);
         for (int j = 0; j < QK_K; j += 128) {
             uint8_t *ql = b[i].ql + j / 2, *qh = b[i].qh + j / 4;
             for (int l = 0; l < 32; l++) {
