@@ -10,6 +10,8 @@
  * a wrong bound in the pre-tokenizers, the special-token partition, either
  * encoder or the decoder shows up as an ASan/UBSan report. Ids out of range
  * and a count that changes between the counting and the writing call abort.
+ * The input is also read as token ids (two bytes each, any id), and what the
+ * detokenizer makes of them must be well-formed UTF-8, or the run aborts.
  *
  * fuzz-seeds: $SHARED/reference/tokenizer/ggml-vocab-llama-bpe.gguf.inp $SHARED/reference/tokenizer/ggml-vocab-qwen2.gguf.inp $SHARED/reference/tokenizer/ggml-vocab-llama-spm.gguf.inp
  * fuzz-max-len: 2048
@@ -55,6 +57,40 @@ static void load_all(void) {
         }
         n_loaded++;
     }
+}
+
+/* Unicode's well-formed UTF-8 (table 3-7): no overlong forms, surrogates,
+ * or values past U+10FFFF. */
+static int well_formed(const uint8_t *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (len == 0 || i + len > n) return 0;
+        uint8_t lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80, hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+        if (len > 1 && (s[i + 1] < lo || s[i + 1] > hi)) return 0;
+        for (size_t k = 2; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* The input as ids, detokenized: well-formed UTF-8 whatever the ids. */
+static void detok_ids(const struct rb_tokenizer *t, const uint8_t *data, size_t size) {
+    size_t piece_cap = rb_tokenizer_max_piece(t), cap = (size / 2 + 1) * piece_cap, total = 0;
+    char *text = malloc(cap);
+    if (!text)
+        return;
+    struct rb_detok d;
+    rb_detok_init(&d);
+    for (size_t i = 0; i + 1 < size; i += 2) {
+        int32_t id = (int32_t)((data[i] | (uint32_t)data[i + 1] << 8) % (uint32_t)rb_tokenizer_n_vocab(t));
+        total += rb_detok_push(t, &d, id, text + total, piece_cap);
+    }
+    total += rb_detok_flush(&d, text + total, piece_cap);
+    if (!well_formed((const uint8_t *)text, total))
+        abort();
+    free(text);
 }
 
 static void roundtrip(const struct rb_tokenizer *t, const char *text, size_t len, int add_bos, int parse_special) {
@@ -113,6 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < n_loaded; i++) {
         roundtrip(toks[i], text, size, -1, 1);
         roundtrip(toks[i], text, size, 0, 0);
+        detok_ids(toks[i], data, size);
     }
     return 0;
 }
