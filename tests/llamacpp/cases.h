@@ -6,6 +6,7 @@
 #define VS_CASES_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 struct rng { uint64_t s; };
@@ -70,6 +71,31 @@ static inline void case_chat(struct rng *r, const char *const *names, int n_name
         c->content[j] = chat_contents[rng_next(r) % N_OF(chat_contents)];
     }
     c->add_assistant = rng_next(r) % 4 != 0;
+}
+
+/* One side's formatter: the prompt of c into out (at most cap bytes), its
+ * full length, or -1 when the template is refused. */
+typedef long long (*chat_format_fn)(const struct chat_case *c, char *out, size_t cap);
+
+/* `chat SEED N`: one line per case, "length|hex of the prompt" (-1: refused). */
+static inline int run_chat_cases(const char *const *names, int n_names, int seed, int n, chat_format_fn format) {
+    static char out[1 << 16];
+    struct rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) {
+        struct chat_case c;
+        case_chat(&r, names, n_names, i, &c);
+        long long k = format(&c, out, sizeof out);
+        printf("%lld|", k < 0 ? -1 : k);
+        for (long long j = 0; j < k && j < (long long)sizeof out; j++) printf("%02x", (unsigned char)out[j]);
+        printf("\n");
+    }
+    return 0;
+}
+
+static inline int print_names(const char *const *names, int n) {
+    for (int i = 0; i < n; i++) printf("%s\n", names[i]);
+    return 0;
 }
 
 #endif

@@ -73,30 +73,10 @@ static int cmd_detok(char **argv) {
 
 static int builtin_names(const char **names, int cap) { return llama_chat_builtin_templates(names, (size_t)cap); }
 
-static int cmd_names(void) {
-    const char *names[256];
-    int n = builtin_names(names, 256);
-    for (int i = 0; i < n; i++) printf("%s\n", names[i]);
-    return 0;
-}
-
-static int cmd_chat(char **argv) {
-    const char *names[256];
-    int n_names = builtin_names(names, 256);
-    struct rng r;
-    rng_seed(&r, atoi(argv[0]));
-    static char out[1 << 16];
-    for (int i = 0, n = atoi(argv[1]); i < n; i++) {
-        struct chat_case c;
-        case_chat(&r, names, n_names, i, &c);
-        struct llama_chat_message msgs[8];
-        for (int j = 0; j < c.n; j++) msgs[j] = (struct llama_chat_message){ c.role[j], c.content[j] };
-        int32_t k = llama_chat_apply_template(c.tmpl, msgs, (size_t)c.n, c.add_assistant, out, sizeof out);
-        printf("%d|", k < 0 ? -1 : k);
-        if (k > 0) hex(out, k < (int32_t)sizeof out ? k : (int32_t)sizeof out);
-        printf("\n");
-    }
-    return 0;
+static long long format_chat(const struct chat_case *c, char *out, size_t cap) {
+    struct llama_chat_message msgs[8];
+    for (int j = 0; j < c->n; j++) msgs[j] = (struct llama_chat_message){ c->role[j], c->content[j] };
+    return llama_chat_apply_template(c->tmpl, msgs, (size_t)c->n, c->add_assistant, out, (int32_t)cap);
 }
 
 static void top8(const float *a, int n, int32_t *ids, float *v) {
@@ -180,7 +160,10 @@ int main(int argc, char **argv) {
     int need = !strcmp(cmd, "tokenize") ? 4 : !strcmp(cmd, "detok") ? 3 : !strcmp(cmd, "chat") ? 2 : !strcmp(cmd, "names") ? 0
              : !strcmp(cmd, "logits") ? 6 : !strcmp(cmd, "quantize") ? 3 : -1;
     if (need < 0 || argc != need + 2) { fprintf(stderr, "usage: see the top of llama_side.c\n"); return 2; }
+    const char *names[256];
+    int n_names = builtin_names(names, 256);
     return !strcmp(cmd, "tokenize") ? cmd_tokenize(argv + 2) : !strcmp(cmd, "detok") ? cmd_detok(argv + 2)
-         : !strcmp(cmd, "chat") ? cmd_chat(argv + 2) : !strcmp(cmd, "names") ? cmd_names()
+         : !strcmp(cmd, "chat") ? run_chat_cases(names, n_names, atoi(argv[2]), atoi(argv[3]), format_chat)
+         : !strcmp(cmd, "names") ? print_names(names, n_names)
          : !strcmp(cmd, "logits") ? cmd_logits(argv + 2) : cmd_quantize(argv + 2);
 }

@@ -87,31 +87,11 @@ static int builtin_names(const char **names, int cap) {
     return n;
 }
 
-static int cmd_names(void) {
-    const char *names[256];
-    int n = builtin_names(names, 256);
-    for (int i = 0; i < n; i++) printf("%s\n", names[i]);
-    return 0;
-}
-
-static int cmd_chat(char **argv) {
-    const char *names[256];
-    int n_names = builtin_names(names, 256);
-    struct rng r;
-    rng_seed(&r, atoi(argv[0]));
-    static char out[1 << 16];
+static long long format_chat(const struct chat_case *c, char *out, size_t cap) {
+    struct rbee_chat_message msgs[8];
     char err[RBEE_ERR_MAX];
-    for (int i = 0, n = atoi(argv[1]); i < n; i++) {
-        struct chat_case c;
-        case_chat(&r, names, n_names, i, &c);
-        struct rbee_chat_message msgs[8];
-        for (int j = 0; j < c.n; j++) msgs[j] = (struct rbee_chat_message){ c.role[j], c.content[j] };
-        int64_t k = rbee_chat_apply_template(c.tmpl, msgs, (size_t)c.n, c.add_assistant, out, sizeof out, err);
-        printf("%lld|", (long long)(k < 0 ? -1 : k));
-        if (k > 0) hex(out, (size_t)(k < (int64_t)sizeof out ? k : (int64_t)sizeof out));
-        printf("\n");
-    }
-    return 0;
+    for (int j = 0; j < c->n; j++) msgs[j] = (struct rbee_chat_message){ c->role[j], c->content[j] };
+    return rbee_chat_apply_template(c->tmpl, msgs, (size_t)c->n, c->add_assistant, out, cap, err);
 }
 
 static int argmax(const float *x, int n) {
@@ -190,8 +170,10 @@ int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "";
     if (!strcmp(cmd, "tokenize") && argc == 6) return cmd_tokenize(argv + 2);
     if (!strcmp(cmd, "detok") && argc == 5) return cmd_detok(argv + 2);
-    if (!strcmp(cmd, "chat") && argc == 4) return cmd_chat(argv + 2);
-    if (!strcmp(cmd, "names") && argc == 2) return cmd_names();
+    const char *names[256];
+    int n_names = builtin_names(names, 256);
+    if (!strcmp(cmd, "chat") && argc == 4) return run_chat_cases(names, n_names, atoi(argv[2]), atoi(argv[3]), format_chat);
+    if (!strcmp(cmd, "names") && argc == 2) return print_names(names, n_names);
     if (!strcmp(cmd, "logits") && (argc == 5 || argc == 6)) return cmd_logits(argv + 2, argc - 2);
     fprintf(stderr, "usage: see the top of rbee_side.c\n");
     return 2;
