@@ -37,10 +37,11 @@ static void fit_subblocks_32(const float *x, int nmax, float rmin, int nstep, fl
     }
 }
 
-/* A 6-bit code for v >= 0: round, at most 63. (A negative v wraps through
- * uint8_t to 63, as in the reference; fits never give one.) */
+/* A 6-bit code for v: rounded, at most 63. Fits give v >= 0; for any other
+ * v the reference's steps are kept too (the rounded value modulo 256, then
+ * the cap). */
 static uint8_t code6(float v) {
-    uint8_t c = (uint8_t)rb_round_clamp(v, -256, 255);
+    uint8_t c = (uint8_t)rb_round_clamp(v, -4194303, 4194303);
     return c < 63 ? c : 63;
 }
 
