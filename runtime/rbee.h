@@ -95,7 +95,9 @@ const char *rbee_token_text(const rbee_model *m, int32_t id, size_t *len);
 int64_t rbee_tokenize(const rbee_model *m, const char *text, size_t len, int add_bos, int parse_special,
                       int32_t *ids, int64_t cap, char *err);
 
-/* Streaming detokenizer: feed ids, get complete UTF-8 characters.
+/* Streaming detokenizer: feed ids, get complete UTF-8 characters, always
+ * well-formed (byte tokens that spell anything else come out as U+FFFD).
+ * Control and unknown tokens print nothing, as llama.cpp streams them.
  * push/flush return the bytes written to out (cap >= 64). */
 rbee_detok *rbee_detok_new(const rbee_model *m); /* NULL on out of memory */
 size_t rbee_detok_push(rbee_detok *d, int32_t id, char *out, size_t cap);
