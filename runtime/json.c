@@ -5,6 +5,7 @@
  * NUL), so one arena of len + 1 bytes holds every string and key. Nodes
  * come in blocks, at most RB_JSON_MAX_VALUES of them. */
 #include "json.h"
+#include "unicode.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -73,48 +74,6 @@ static void skip_ws(struct parser *ps) {
         ps->p++;
 }
 
-/* ---- UTF-8 ---- */
-
-/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid:
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_valid(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    uint32_t cp, min;
-    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; min = 0x10000; }
-    else return 0;
-    if (n < len) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-}
-
-static size_t utf8_put(char *out, uint32_t cp) {
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12);
-        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | cp >> 18);
-    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* ---- values ---- */
 
 static int hex4(struct parser *ps, uint32_t *out) {
@@ -147,7 +106,7 @@ static int parse_string(struct parser *ps, const char **out, size_t *out_len) {
         }
         if (c < 0x20) return fail(ps, "control character in string");
         if (c != '\\') {
-            size_t n = utf8_valid(ps->p, (size_t)(ps->end - ps->p));
+            size_t n = rb_utf8_valid(ps->p, (size_t)(ps->end - ps->p));
             if (!n) return fail(ps, "invalid UTF-8 in string");
             memcpy(w, ps->p, n);
             w += n;
@@ -179,7 +138,7 @@ static int parse_string(struct parser *ps, const char **out, size_t *out_len) {
                 if (lo < 0xDC00 || lo > 0xDFFF) return fail(ps, "high surrogate without a low one");
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
-            w += utf8_put(w, cp);
+            w += rb_utf8_encode(cp, (uint8_t *)w);
             break;
         }
         default:
@@ -447,7 +406,7 @@ void rb_json_put_string(struct rb_buf *b, const char *s, size_t n) {
     while (p < end) {
         const unsigned char *run = p;   /* bytes that go out as they are */
         size_t k;
-        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && (k = utf8_valid(p, (size_t)(end - p))))
+        while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && (k = rb_utf8_valid(p, (size_t)(end - p))))
             p += k;
         rb_buf_add(b, run, (size_t)(p - run));
         if (p == end) break;

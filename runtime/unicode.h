@@ -18,6 +18,10 @@ int rb_utf8_len(uint8_t lead);
  * Invalid or truncated sequences give U+FFFD and consume one byte. */
 uint32_t rb_utf8_decode(const uint8_t *s, size_t n, size_t *used);
 
+/* Length of the well-formed UTF-8 sequence at s (n >= 1 bytes available),
+ * 0 if ill-formed: no overlong forms, surrogates or values past U+10FFFF. */
+size_t rb_utf8_valid(const uint8_t *s, size_t n);
+
 /* Encode cp (<= 0x10FFFF) into out (4 bytes of room); returns the byte count. */
 size_t rb_utf8_encode(uint32_t cp, uint8_t *out);
 /* The byte count rb_utf8_encode gives for cp. */

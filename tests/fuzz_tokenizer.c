@@ -23,6 +23,7 @@
 
 #include "../gguf/gguf.h"
 #include "../runtime/tokenizer.h"
+#include "../runtime/unicode.h"
 
 static const char *const vocab_files[] = {
     "reference/tokenizer/ggml-vocab-llama-spm.gguf",
@@ -59,19 +60,10 @@ static void load_all(void) {
     }
 }
 
-/* Unicode's well-formed UTF-8 (table 3-7): no overlong forms, surrogates,
- * or values past U+10FFFF. */
+/* Well-formed UTF-8 throughout. */
 static int well_formed(const uint8_t *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        uint8_t c = s[i];
-        size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-        if (len == 0 || i + len > n) return 0;
-        uint8_t lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80, hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
-        if (len > 1 && (s[i + 1] < lo || s[i + 1] > hi)) return 0;
-        for (size_t k = 2; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-        i += len;
-    }
+    for (size_t i = 0, k; i < n; i += k)
+        if (!(k = rb_utf8_valid(s + i, n - i))) return 0;
     return 1;
 }
 
