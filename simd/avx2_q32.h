@@ -17,8 +17,8 @@
  * thread split gives the same bits, and one block gives the scalar
  * reference's.
  *
- * Prompt batches (Q32R_MIN_TOK tokens and more): 8 weight rows at a time are
- * repacked on the heap so that int32 lane r holds row r: step k of a block
+ * Prompt batches (Q32R_MIN_TOK tokens and more; Q8_0 without VNNI has its
+ * own path, avx2_q8_wide.h): 8 weight rows at a time are repacked on the heap so that int32 lane r holds row r: step k of a block
  * is 4 quants of each row, and one broadcast of the token's 4 quants meets
  * them. A block's exact sum builds up in its lane over 8 steps, with no
  * reduction across lanes; its float term then goes to the accumulator the
@@ -31,11 +31,11 @@
  *   Q4_0  nibble q (0..15) x y: maddubs pairs |.| <= 2 * 15 * 128, added in
  *         int16 up to 8 at a time before vpmaddwd (AVX2); vpdpbusd (VNNI).
  *         Value q - 8: the correction adds -8 * sum(y).
- *   Q8_0  AVX2: |w| x (y negated where w < 0) with vpmaddubsw, exact unless
- *         y is -128 (-(-128) wraps): nothing we quantize produces it, but a
- *         row from elsewhere may, so such tokens are flagged and take a
- *         widening int16 path (direct path). VNNI: (w + 128) x y, and the
- *         correction adds -128 * sum(y); exact for every byte.
+ *   Q8_0  AVX2 (direct path): |w| x (y negated where w < 0) with
+ *         vpmaddubsw, exact unless y is -128 (-(-128) wraps): nothing we
+ *         quantize produces it, but a row from elsewhere may, so such tokens
+ *         are flagged and take a widening int16 path. VNNI: (w + 128) x y,
+ *         and the correction adds -128 * sum(y); exact for every byte.
  */
 #ifndef RB_AVX2_Q32_H
 #define RB_AVX2_Q32_H
@@ -362,8 +362,7 @@ ALWAYS_INLINE void gemm_q32_direct(const struct q32_fmt *f, int64_t n, int64_t n
 
 /* 8 rows' block b repacked: step k holds quants 4k..4k+3 of row r in lane r. */
 struct q32r_block {
-    __m256i u[8];     /* the unsigned operand: Q4_0 nibbles, Q8_0 |w| (AVX2) or w + 128 (VNNI) */
-    __m256i m[8];     /* Q8_0 on AVX2: 0xFF where the weight is negative */
+    __m256i u[8];     /* the unsigned operand: Q4_0 nibbles, Q8_0 w + 128 (VNNI) */
     __m256 dx;        /* the rows' scales (0 for rows past the matrix) */
 };
 
@@ -409,38 +408,25 @@ static void q32r_repack(const struct q32_fmt *f, const uint8_t *w, size_t w_row_
                                            : _mm256_loadu_si256((const __m256i *)AT(x, block_q8_0, qs));
         }
         transpose8(v);
-        for (int k = 0; k < 8; k++) {
-            if (f->type == RB_TYPE_Q4_0) {
-                out[b].u[k] = v[k];
-            } else if (RB_X86_VNNI) {
-                out[b].u[k] = _mm256_xor_si256(v[k], _mm256_set1_epi8((char)0x80));
-            } else {
-                out[b].u[k] = _mm256_abs_epi8(v[k]);
-                out[b].m[k] = _mm256_cmpgt_epi8(_mm256_setzero_si256(), v[k]);
-            }
-        }
+        for (int k = 0; k < 8; k++)
+            out[b].u[k] = f->type == RB_TYPE_Q4_0 ? v[k] : _mm256_xor_si256(v[k], _mm256_set1_epi8((char)0x80));
         out[b].dx = _mm256_loadu_ps(dx);
     }
 }
 
-/* A token's blocks -> scales and corrections; returns 1 when a quant is
- * -128 (the AVX2 Q8_0 product would wrap: that token goes the direct way). */
-static int q32r_prepare(const struct q32_fmt *f, const uint8_t *y, int64_t nb, struct q32r_act *a) {
+/* A token's blocks -> scales and corrections. */
+static void q32r_prepare(const struct q32_fmt *f, const uint8_t *y, int64_t nb, struct q32r_act *a) {
     const __m256i ones8 = _mm256_set1_epi8(1);
-    __m256i m128 = _mm256_setzero_si256();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = y + (size_t)b * sizeof(block_q8_0);
         __m256i q = _mm256_loadu_si256((const __m256i *)AT(blk, block_q8_0, qs));
-        m128 = _mm256_or_si256(m128, _mm256_cmpeq_epi8(q, _mm256_set1_epi8(-128)));
         a[b].dy = f16_at(AT(blk, block_q8_0, d));
         a[b].corr = -f->off * hsum_epi32(dot_u8_i8(ones8, q));
     }
-    return !RB_X86_VNNI && f->type == RB_TYPE_Q8_0 && !_mm256_testz_si256(m128, m128);
 }
 
 /* The exact sums of one repacked block against T tokens (quants at y[t]). */
-ALWAYS_INLINE void q32r_block_sums(const struct q32_fmt *f, int T, const struct q32r_block *wb,
-                                   const uint8_t *const *y, __m256i *sumi) {
+ALWAYS_INLINE void q32r_block_sums(int T, const struct q32r_block *wb, const uint8_t *const *y, __m256i *sumi) {
     __m256i s[Q32R_TOK];
     #pragma GCC unroll 4
     for (int t = 0; t < T; t++) s[t] = _mm256_setzero_si256();
@@ -453,17 +439,14 @@ ALWAYS_INLINE void q32r_block_sums(const struct q32_fmt *f, int T, const struct 
             const __m256i yv = _mm256_set1_epi32(q4);
 #if RB_X86_VNNI
             s[t] = RB_DPBUSD(s[t], u, yv);
-#else
-            if (f->type == RB_TYPE_Q4_0) /* int16 words: 8 steps of |.| <= 2 * 15 * 128 */
-                s[t] = _mm256_add_epi16(s[t], _mm256_maddubs_epi16(u, yv));
-            else
-                s[t] = _mm256_add_epi32(s[t], dot_u8_i8(u, negate_where(yv, wb->m[k])));
+#else /* Q4_0 (Q8_0 is avx2_q8_wide.h's): int16 words, 8 steps of |.| <= 2 * 15 * 128 */
+            s[t] = _mm256_add_epi16(s[t], _mm256_maddubs_epi16(u, yv));
 #endif
         }
     }
     #pragma GCC unroll 4
     for (int t = 0; t < T; t++)
-        sumi[t] = !RB_X86_VNNI && f->type == RB_TYPE_Q4_0 ? _mm256_madd_epi16(s[t], _mm256_set1_epi16(1)) : s[t];
+        sumi[t] = RB_X86_VNNI ? s[t] : _mm256_madd_epi16(s[t], _mm256_set1_epi16(1));
 }
 
 /* One group of 8 rows (repacked at wp) against T tokens: out[t][r] for the
@@ -488,7 +471,7 @@ ALWAYS_INLINE void q32r_rows(const struct q32_fmt *f, int T, int64_t nb, const s
                 __m256i sumi[Q32R_TOK];
                 #pragma GCC unroll 4
                 for (int t = 0; t < T; t++) yb[t] = yq[t] + (size_t)b * sizeof(block_q8_0) + offsetof(block_q8_0, qs);
-                q32r_block_sums(f, T, wp + b, yb, sumi);
+                q32r_block_sums(T, wp + b, yb, sumi);
                 #pragma GCC unroll 4
                 for (int t = 0; t < T; t++) {
                     __m256i si = sumi[t];
@@ -526,31 +509,23 @@ ALWAYS_INLINE int gemm_q32_repacked(const struct q32_fmt *f, int64_t n, int64_t 
     const int64_t nb = n / 32;
     const size_t pack_bytes = (size_t)nb * sizeof(struct q32r_block);
     const size_t act_bytes = (size_t)n_tok * (size_t)nb * sizeof(struct q32r_act);
-    uint8_t *scratch = aligned_alloc(32, (pack_bytes + act_bytes + (size_t)n_tok * sizeof(int64_t) + 31) / 32 * 32);
+    uint8_t *scratch = aligned_alloc(32, (pack_bytes + act_bytes + 31) / 32 * 32);
     if (!scratch) return -1;
     struct q32r_block *wp = (struct q32r_block *)scratch;
     struct q32r_act *ya = (struct q32r_act *)(scratch + pack_bytes);
-    int64_t *tok = (int64_t *)(scratch + pack_bytes + act_bytes); /* the tokens this path takes */
-    int64_t n_fast = 0;
-    for (int64_t t = 0; t < n_tok; t++) {
-        const uint8_t *y = (const uint8_t *)act + (size_t)t * act_row_bytes;
-        if (q32r_prepare(f, y, nb, ya + t * nb)) /* a -128: the direct path, below */
-            gemm_q32_direct(f, n, n_rows, 1, w, w_row_bytes, y, 0, out + t * out_stride, out_stride);
-        else
-            tok[n_fast++] = t;
-    }
+    for (int64_t t = 0; t < n_tok; t++) q32r_prepare(f, (const uint8_t *)act + (size_t)t * act_row_bytes, nb, ya + t * nb);
     for (int64_t r0 = 0; r0 < n_rows; r0 += 8) {
         const int nr = n_rows - r0 < 8 ? (int)(n_rows - r0) : 8;
         q32r_repack(f, (const uint8_t *)w + (size_t)r0 * w_row_bytes, w_row_bytes, nr, nb, wp);
-        for (int64_t i = 0; i < n_fast;) {
-            const int T = n_fast - i >= Q32R_TOK ? Q32R_TOK : 1;
+        for (int64_t i = 0; i < n_tok;) {
+            const int T = n_tok - i >= Q32R_TOK ? Q32R_TOK : 1;
             const uint8_t *yq[Q32R_TOK];
             const struct q32r_act *yt[Q32R_TOK];
             float *o[Q32R_TOK];
             for (int t = 0; t < T; t++) {
-                yq[t] = (const uint8_t *)act + (size_t)tok[i + t] * act_row_bytes;
-                yt[t] = ya + tok[i + t] * nb;
-                o[t] = out + tok[i + t] * out_stride + r0;
+                yq[t] = (const uint8_t *)act + (size_t)(i + t) * act_row_bytes;
+                yt[t] = ya + (i + t) * nb;
+                o[t] = out + (i + t) * out_stride + r0;
             }
             if (T == Q32R_TOK) q32r_rows(f, Q32R_TOK, nb, wp, yq, yt, nr, o);
             else q32r_rows(f, 1, nb, wp, yq, yt, nr, o);
@@ -561,11 +536,19 @@ ALWAYS_INLINE int gemm_q32_repacked(const struct q32_fmt *f, int64_t n, int64_t 
     return 0;
 }
 
+/* The prompt path of a format: Q8_0 without VNNI widens to int16
+ * (avx2_q8_wide.h), the rest repack bytes. */
+#if RB_X86_VNNI
+#define Q32_PROMPT(f, ...) gemm_q32_repacked(f, __VA_ARGS__)
+#else
+#include "avx2_q8_wide.h"
+#define Q32_PROMPT(f, ...) ((f)->type == RB_TYPE_Q8_0 ? gemm_q8_wide(__VA_ARGS__) : gemm_q32_repacked(f, __VA_ARGS__))
+#endif
+
 /* Prompt batches repack (same bits as the direct path), the rest go direct. */
 ALWAYS_INLINE void gemm_q32(const struct q32_fmt *f, int64_t n, int64_t n_rows, int64_t n_tok, const void *w,
                             size_t w_row_bytes, const void *act, size_t act_row_bytes, float *out, int64_t out_stride) {
-    if (n_tok >= Q32R_MIN_TOK &&
-        gemm_q32_repacked(f, n, n_rows, n_tok, w, w_row_bytes, act, act_row_bytes, out, out_stride) == 0)
+    if (n_tok >= Q32R_MIN_TOK && Q32_PROMPT(f, n, n_rows, n_tok, w, w_row_bytes, act, act_row_bytes, out, out_stride) == 0)
         return;
     gemm_q32_direct(f, n, n_rows, n_tok, w, w_row_bytes, act, act_row_bytes, out, out_stride);
 }
