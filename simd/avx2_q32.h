@@ -18,12 +18,13 @@
  * reference's.
  *
  * Prompt batches (Q32R_MIN_TOK tokens and more; Q8_0 without VNNI has its
- * own path, avx2_q8_wide.h): 8 weight rows at a time are repacked on the heap so that int32 lane r holds row r: step k of a block
- * is 4 quants of each row, and one broadcast of the token's 4 quants meets
- * them. A block's exact sum builds up in its lane over 8 steps, with no
- * reduction across lanes; its float term then goes to the accumulator the
- * direct path uses for that block (one vector per acc lane, lanes = rows),
- * and a chunk's accumulators are added in hsum_ps's order: the same bits.
+ * own path, avx2_q8_wide.h): 8 weight rows at a time are repacked on the
+ * heap so that int32 lane r holds row r: step k of a block is 4 quants of
+ * each row, and one broadcast of the token's 4 quants meets them. A
+ * block's exact sum builds up in its lane over 8 steps, with no reduction
+ * across lanes; its float term then goes to the accumulator the direct path
+ * uses for that block (one vector per acc lane, lanes = rows), and a
+ * chunk's accumulators are added in hsum_ps's order: the same bits.
  * Each weight row is read once per call; a failed allocation falls back to
  * the direct path.
  *
