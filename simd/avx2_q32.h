@@ -85,6 +85,13 @@ ALWAYS_INLINE __m256i reduce_pairs(const __m256i s[4]) {
 /* Block k of a group of 8 -> its lane after reduce_pairs. */
 ALWAYS_INLINE int pair_lane(int k) { return (k & 1) * 4 + k / 2; }
 
+/* acc[i] holds, lane by lane (one lane per row), what acc lane i holds in
+ * the direct path: their sum in hsum_ps's order, for 8 rows at once. */
+ALWAYS_INLINE __m256 sum_acc_lanes(const __m256 acc[8]) {
+    return _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6])),
+                         _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7])));
+}
+
 /* Blocks b0 .. b0 + nb - 1 of a Q8_0 row -> ceil(nb / 8) prepared groups
  * (blocks past nb are zero: they add nothing). Returns 1 when a quant is
  * -128 (see the header: the AVX2 Q8_0 product needs the exact path). */
@@ -483,10 +490,8 @@ ALWAYS_INLINE void q32r_rows(const struct q32_fmt *f, int T, int64_t nb, const s
             }
         }
         #pragma GCC unroll 4
-        for (int t = 0; t < T; t++) { /* hsum_ps's order, lane by lane */
-            const __m256 *a = acc[t];
-            __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])),
-                                       _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])));
+        for (int t = 0; t < T; t++) {
+            __m256 sum = sum_acc_lanes(acc[t]);
             tot[t] = c0 == 0 ? sum : _mm256_add_ps(tot[t], sum);
         }
     }

@@ -116,10 +116,8 @@ ALWAYS_INLINE void q8w_rows(int T, int64_t nb, const struct q8w_block *wp, const
             }
         }
         for (int t = 0; t < T; t++)
-            for (int h = 0; h < Q8W_VEC; h++) { /* hsum_ps's order, lane by lane */
-                const __m256 *a = acc[t][h];
-                __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])),
-                                           _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])));
+            for (int h = 0; h < Q8W_VEC; h++) {
+                __m256 sum = sum_acc_lanes(acc[t][h]);
                 tot[t][h] = c0 == 0 ? sum : _mm256_add_ps(tot[t][h], sum);
             }
     }
